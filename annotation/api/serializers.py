@@ -1,0 +1,95 @@
+"""Output shapes for the annotation API (inputs are declared beside each view)."""
+
+from django.urls import reverse
+from rest_framework import serializers
+
+from annotation.models import Invitation, Item, Label, Membership, Project, SchemaChange
+
+
+class LabelOutputSerializer(serializers.ModelSerializer):
+    is_active = serializers.BooleanField(read_only=True)
+    annotation_count = serializers.IntegerField(read_only=True, default=None)
+
+    class Meta:
+        model = Label
+        fields = [
+            "id",
+            "name",
+            "color",
+            "hotkey",
+            "description",
+            "position",
+            "is_active",
+            "retired_at",
+            "merged_into",
+            "annotation_count",
+        ]
+
+
+class ProjectOutputSerializer(serializers.ModelSerializer):
+    item_count = serializers.IntegerField(read_only=True, default=None)
+    my_role = serializers.CharField(read_only=True, default=None)
+
+    class Meta:
+        model = Project
+        fields = [
+            "id",
+            "name",
+            "data_kind",
+            "instructions",
+            "task_type",
+            "schema_version",
+            "shown_columns",
+            "feature_columns",
+            "created_at",
+            "updated_at",
+            "item_count",
+            "my_role",
+        ]
+
+
+class SchemaOutputSerializer(serializers.Serializer):
+    version = serializers.IntegerField(source="schema_version")
+    task_type = serializers.CharField()
+    shown_columns = serializers.ListField(child=serializers.CharField())
+    feature_columns = serializers.ListField(child=serializers.CharField())
+    labels = LabelOutputSerializer(many=True)
+
+
+class SchemaChangeOutputSerializer(serializers.ModelSerializer):
+    changed_by = serializers.CharField(source="changed_by.username", default=None)
+
+    class Meta:
+        model = SchemaChange
+        fields = ["version", "operation", "payload", "changed_by", "created_at"]
+
+
+class MembershipOutputSerializer(serializers.ModelSerializer):
+    user_id = serializers.IntegerField()
+    username = serializers.CharField(source="user.username")
+    email = serializers.EmailField(source="user.email")
+
+    class Meta:
+        model = Membership
+        fields = ["user_id", "username", "email", "role", "created_at"]
+
+
+class InvitationOutputSerializer(serializers.ModelSerializer):
+    invited_by = serializers.CharField(source="invited_by.username", default=None)
+
+    class Meta:
+        model = Invitation
+        fields = ["id", "email", "role", "invited_by", "created_at", "expires_at", "accepted_at", "revoked_at"]
+
+
+class ItemOutputSerializer(serializers.ModelSerializer):
+    image_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Item
+        fields = ["id", "external_id", "data", "image_url", "width", "height", "content_hash", "created_at"]
+
+    def get_image_url(self, item: Item) -> str | None:
+        if not item.image:
+            return None
+        return reverse("api:item-image", kwargs={"project_id": item.project_id, "item_id": item.id})

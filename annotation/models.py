@@ -1,0 +1,170 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class DataKind(models.TextChoices):
+    IMAGE = "image", "Images"
+    TABULAR = "tabular", "Tabular records"
+
+
+class TaskType(models.TextChoices):
+    SINGLE_LABEL = "single_label", "Single-label classification"
+    MULTI_LABEL = "multi_label", "Multi-label classification"
+
+
+class Role(models.TextChoices):
+    MANAGER = "manager", "Manager"  # configure, import, export, invite, review, label
+    REVIEWER = "reviewer", "Reviewer"  # review, label
+    ANNOTATOR = "annotator", "Annotator"  # label
+
+
+class Project(models.Model):
+    """A labeling project. Its label schema is `task_type`, the columns and its Label rows, at `schema_version`."""
+
+    name = models.CharField(max_length=200, unique=True)
+    data_kind = models.CharField(max_length=16, choices=DataKind.choices)
+    instructions = models.TextField(blank=True)
+    task_type = models.CharField(max_length=16, choices=TaskType.choices, default=TaskType.SINGLE_LABEL)
+    shown_columns = models.JSONField(default=list, blank=True)  # schemas.ColumnList; tabular only
+    feature_columns = models.JSONField(default=list, blank=True)  # schemas.ColumnList; tabular only
+    schema_version = models.PositiveIntegerField(default=1)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "user"], name="one_membership_per_user")]
+        ordering = ["project_id", "user__username"]
+
+
+class Invitation(models.Model):
+    """An invitation to join a project: only the digest of its one-time key is stored."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(max_length=16, choices=Role.choices)
+    digest = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+
+class LabelQuerySet(models.QuerySet):
+    def active(self) -> "LabelQuerySet":
+        return self.filter(retired_at__isnull=True)
+
+
+class Label(models.Model):
+    """One class of the schema. Never deleted once used: renames keep its id, retiring hides it from new
+    annotations, merging points it at another label (`merged_into`) while its annotations stay as they were."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="labels")
+    name = models.CharField(max_length=100)
+    color = models.CharField(max_length=7)
+    hotkey = models.CharField(max_length=1, blank=True)
+    description = models.TextField(blank=True)
+    position = models.PositiveIntegerField(default=0)
+    retired_at = models.DateTimeField(null=True, blank=True)
+    merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+
+    objects = LabelQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "name"], name="label_name_unique_in_project"),
+            models.UniqueConstraint(
+                fields=["project", "hotkey"],
+                condition=Q(retired_at__isnull=True) & ~Q(hotkey=""),
+                name="active_label_hotkey_unique_in_project",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_active(self) -> bool:
+        return self.retired_at is None
+
+
+class SchemaChange(models.Model):
+    """The history of a project's label schema: one row per version, with the operation that made it."""
+
+    class Operation(models.TextChoices):
+        CREATE = "create"
+        ADD_LABEL = "add_label"
+        UPDATE_LABEL = "update_label"
+        RENAME_LABEL = "rename_label"
+        RETIRE_LABEL = "retire_label"
+        MERGE_LABELS = "merge_labels"
+        SET_COLUMNS = "set_columns"
+        SET_TASK_TYPE = "set_task_type"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="schema_changes")
+    version = models.PositiveIntegerField()
+    operation = models.CharField(max_length=32, choices=Operation.choices)
+    payload = models.JSONField()  # schemas.SchemaOperation, as applied
+    changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["project_id", "version"]
+        constraints = [models.UniqueConstraint(fields=["project", "version"], name="one_change_per_schema_version")]
+
+
+class Item(models.Model):
+    """One thing to label: an image file, or one record (row) of a table with typed values in `data`."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="items")
+    external_id = models.CharField(max_length=255, blank=True)
+    data = models.JSONField(default=dict, blank=True)  # schemas.TabularRecord for tabular items
+    image = models.FileField(upload_to="items/", blank=True, max_length=500)
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    content_hash = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["project", "external_id"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "content_hash"], condition=~Q(content_hash=""), name="item_content_unique_in_project"
+            )
+        ]
+
+
+class Annotation(models.Model):
+    """One annotator's answer for one item, made under schema version `schema_version`."""
+
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="annotations")
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="annotations")
+    labels = models.ManyToManyField(Label, related_name="annotations")
+    schema_version = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]

@@ -1,0 +1,129 @@
+"""Typed schemas for every JSON payload the annotation app stores or accepts (validated on write)."""
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints, field_validator
+
+from annotation.models import DataKind, TaskType
+
+PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac")
+
+LabelName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Color = Annotated[str, StringConstraints(pattern=r"^#[0-9a-fA-F]{6}$")]
+Hotkey = Annotated[str, StringConstraints(pattern=r"^[0-9a-zA-Z]?$")]
+ColumnName = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+# Keys the labeling page uses itself (Enter submits, S skips, Z undoes, A accepts the suggestion).
+RESERVED_HOTKEYS = frozenset("sSzZaA")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _hotkey_not_reserved(value: str | None) -> str | None:
+    if value and value in RESERVED_HOTKEYS:
+        raise ValueError(f"'{value}' is reserved by the labeling page (S skip, Z undo, A accept)")
+    return value
+
+
+class LabelSpec(_Strict):
+    name: LabelName
+    color: Color | None = None  # None: the next palette color
+    hotkey: Hotkey = ""
+    description: str = Field(default="", max_length=2000)
+
+    _hotkey = field_validator("hotkey")(_hotkey_not_reserved)
+
+
+class ColumnList(RootModel[list[ColumnName]]):
+    @field_validator("root")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        duplicates = sorted({name for name in value if value.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"columns listed twice: {', '.join(duplicates)}")
+        return value
+
+
+class ProjectSpec(_Strict):
+    """What a new project is made from."""
+
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    data_kind: DataKind
+    instructions: str = Field(default="", max_length=20_000)
+    task_type: TaskType = TaskType.SINGLE_LABEL
+    labels: list[LabelSpec] = Field(default_factory=list, max_length=500)
+    shown_columns: ColumnList = Field(default_factory=lambda: ColumnList([]))
+    feature_columns: ColumnList = Field(default_factory=lambda: ColumnList([]))
+
+    @field_validator("labels")
+    @classmethod
+    def _labels_unique(cls, labels: list[LabelSpec]) -> list[LabelSpec]:
+        names = [label.name.casefold() for label in labels]
+        hotkeys = [label.hotkey for label in labels if label.hotkey]
+        if len(set(names)) != len(names):
+            raise ValueError("label names must be unique (ignoring case)")
+        if len(set(hotkeys)) != len(hotkeys):
+            raise ValueError("label hotkeys must be unique")
+        return labels
+
+
+class AddLabel(_Strict):
+    op: Literal["add_label"]
+    label: LabelSpec
+
+
+class UpdateLabel(_Strict):
+    op: Literal["update_label"]
+    label_id: int
+    color: Color | None = None
+    hotkey: Hotkey | None = None
+    description: str | None = Field(default=None, max_length=2000)
+
+    _hotkey = field_validator("hotkey")(_hotkey_not_reserved)
+
+
+class RenameLabel(_Strict):
+    op: Literal["rename_label"]
+    label_id: int
+    name: LabelName
+
+
+class RetireLabel(_Strict):
+    op: Literal["retire_label"]
+    label_id: int
+
+
+class MergeLabels(_Strict):
+    op: Literal["merge_labels"]
+    source_ids: list[int] = Field(min_length=1)
+    target_id: int
+
+
+class SetColumns(_Strict):
+    op: Literal["set_columns"]
+    shown_columns: ColumnList
+    feature_columns: ColumnList
+
+
+class SetTaskType(_Strict):
+    op: Literal["set_task_type"]
+    task_type: TaskType
+
+
+class SchemaOperation(
+    RootModel[
+        Annotated[
+            AddLabel | UpdateLabel | RenameLabel | RetireLabel | MergeLabels | SetColumns | SetTaskType,
+            Field(discriminator="op"),
+        ]
+    ]
+):
+    """One explicit change to a label schema; each makes a new schema version."""
+
+
+Scalar = str | int | float | bool | None
+
+
+class TabularRecord(RootModel[dict[ColumnName, Scalar]]):
+    """One row of a table: column name -> typed value (None for a missing value)."""

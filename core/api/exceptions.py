@@ -1,0 +1,31 @@
+"""One error shape for the whole API: {"detail": message} or {"field": [messages]}, always a 4xx for bad input."""
+
+from typing import Any
+
+import pydantic
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from core.errors import DomainError
+
+
+def pydantic_errors(error: pydantic.ValidationError, prefix: str = "") -> dict[str, list[str]]:
+    """Pydantic's error list as {dotted.field.path: [messages]}."""
+    fields: dict[str, list[str]] = {}
+    for item in error.errors():
+        path = ".".join(str(part) for part in (prefix, *item["loc"]) if part != "") or "non_field_errors"
+        fields.setdefault(path, []).append(item["msg"])
+    return fields
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, DomainError):
+        body = {exc.field: [exc.message]} if exc.field else {"detail": exc.message}
+        return Response(body, status=exc.status_code)
+    if isinstance(exc, pydantic.ValidationError):
+        return Response(pydantic_errors(exc), status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
+    return drf_exception_handler(exc, context)

@@ -1,0 +1,80 @@
+"""Typed helpers that turn the environment into Django settings; each fails loudly on bad input."""
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+SQLITE_BUSY_TIMEOUT_S = 20
+
+
+def secret_key_from_data_dir(data_dir: Path) -> str:
+    """The install's secret key: generated once, kept (mode 0600) in the data directory."""
+    path = data_dir / "secret_key"
+    if not path.exists():
+        # O_EXCL: two processes starting at once must not each write a different key.
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(50))
+    key = path.read_text().strip()
+    if len(key) < 50:
+        raise ImproperlyConfigured(f"{path} holds a secret key shorter than 50 characters; delete it to regenerate.")
+    return key
+
+
+def database_config(env: environ.Env, default_sqlite_path: Path) -> dict[str, Any]:
+    """DATABASE_URL, defaulting to a SQLite file set up for concurrent writers."""
+    config = env.db_url("DATABASE_URL", default=f"sqlite:///{default_sqlite_path}")
+    if config["ENGINE"] == "django.db.backends.sqlite3":
+        # WAL lets readers run beside one writer; IMMEDIATE takes the write lock at BEGIN, so two
+        # read-then-write transactions queue up behind the busy timeout instead of interleaving.
+        config["OPTIONS"] = {
+            "timeout": SQLITE_BUSY_TIMEOUT_S,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
+            **config.get("OPTIONS", {}),
+        }
+        config["TEST"] = {"NAME": str(Path(config["NAME"]).with_name("test_" + Path(config["NAME"]).name))}
+    elif config["ENGINE"] == "django.db.backends.postgresql":
+        config.setdefault("CONN_MAX_AGE", 60)
+        config["CONN_HEALTH_CHECKS"] = True
+    else:
+        raise ImproperlyConfigured(f"DATABASE_URL must be sqlite:// or postgres://, not {config['ENGINE']}")
+    return config
+
+
+def storages_config(env: environ.Env, media_root: Path) -> dict[str, Any]:
+    """Local media directory by default; S3-compatible object storage when S3_BUCKET is set."""
+    bucket = env.str("S3_BUCKET", default="")
+    if bucket:
+        default: dict[str, Any] = {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": bucket,
+                "endpoint_url": env.str("S3_ENDPOINT_URL", default=None),
+                "region_name": env.str("S3_REGION", default=None),
+                "access_key": env.str("S3_ACCESS_KEY_ID", default=None),
+                "secret_key": env.str("S3_SECRET_ACCESS_KEY", default=None),
+                "location": env.str("S3_PREFIX", default=""),
+                "file_overwrite": False,
+                "default_acl": None,
+                "querystring_auth": True,
+                "querystring_expire": 300,
+            },
+        }
+    else:
+        default = {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(media_root)},
+        }
+    return {
+        "default": default,
+        "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    }
