@@ -237,8 +237,8 @@ def _check_hotkey_free(project: Project, hotkey: str, field: str, except_id: int
 def _add_label(project: Project, op: schemas.AddLabel) -> dict[str, Any]:
     _check_name_free(project, op.label.name, "label.name")
     _check_hotkey_free(project, op.label.hotkey, "label.hotkey")
-    position = (Label.objects.filter(project=project).aggregate(top=Max("position"))["top"] or -1) + 1
-    label = _label_create(project=project, spec=op.label, position=position)
+    top = Label.objects.filter(project=project).aggregate(top=Max("position"))["top"]
+    label = _label_create(project=project, spec=op.label, position=0 if top is None else top + 1)
     return {**op.model_dump(mode="json"), "label_id": label.id}
 
 

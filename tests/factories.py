@@ -1,0 +1,60 @@
+"""Test data built through the same services the product uses."""
+
+import io
+
+import factory
+from django.core.files.base import ContentFile
+from PIL import Image
+
+from annotation import services
+from annotation.models import Annotation, DataKind, Item, Membership, Project, Role
+from core.models import User
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
+    password = factory.PostGenerationMethodCall("set_password", PASSWORD)
+
+    @factory.post_generation
+    def _save(obj, create, extracted, **kwargs):
+        if create:
+            obj.save()
+
+
+def make_project(*, owner: User, name: str = "Cats", data_kind: str = DataKind.IMAGE, **spec) -> Project:
+    labels = spec.pop("labels", [{"name": "cat", "hotkey": "1"}, {"name": "dog", "hotkey": "2"}])
+    return services.project_create(creator=owner, spec={"name": name, "data_kind": data_kind, "labels": labels, **spec})
+
+
+def add_member(project: Project, user: User, role: str) -> Membership:
+    return Membership.objects.create(project=project, user=user, role=role)
+
+
+def png_bytes(color: tuple[int, int, int] = (200, 30, 30), size: tuple[int, int] = (16, 12)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, color).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def make_image_item(project: Project, name: str = "a.png", color=(200, 30, 30)) -> Item:
+    data = png_bytes(color)
+    item = Item(project=project, external_id=name, width=16, height=12, content_hash=f"{color}")
+    item.image.save(name, ContentFile(data), save=False)
+    item.save()
+    return item
+
+
+def make_annotation(item: Item, annotator: User, *labels) -> Annotation:
+    annotation = Annotation.objects.create(item=item, annotator=annotator, schema_version=item.project.schema_version)
+    annotation.labels.set(labels)
+    return annotation
+
+
+__all__ = ["PASSWORD", "Role", "UserFactory", "add_member", "make_annotation", "make_image_item", "make_project"]

@@ -1,0 +1,100 @@
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from django.db import connection
+from rest_framework.test import APIClient
+
+from core.models import WorkerHeartbeat
+from tests.factories import Role, UserFactory, add_member, make_image_item, make_project
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def api():
+    return APIClient()
+
+
+def client_for(user) -> APIClient:
+    client = APIClient()
+    if user is not None:
+        client.force_authenticate(user)
+    return client
+
+
+class Personas:
+    """A project with a manager (its owner), a reviewer and an annotator; an outsider who manages a
+    second project of their own; and an anonymous visitor."""
+
+    def __init__(self):
+        self.manager = UserFactory(username="manager", is_staff=True)
+        self.reviewer = UserFactory(username="reviewer")
+        self.annotator = UserFactory(username="annotator")
+        self.outsider = UserFactory(username="outsider", is_staff=True)
+        self.project = make_project(owner=self.manager, name="Main")
+        add_member(self.project, self.reviewer, Role.REVIEWER)
+        add_member(self.project, self.annotator, Role.ANNOTATOR)
+        self.item = make_image_item(self.project, "main.png")
+        self.other_project = make_project(owner=self.outsider, name="Other")
+        self.other_item = make_image_item(self.other_project, "other.png", color=(1, 2, 3))
+
+    def user(self, name: str):
+        return None if name == "anonymous" else getattr(self, name)
+
+
+@pytest.fixture
+def personas(db):
+    return Personas()
+
+
+def _database_url() -> str:
+    """The URL of the database the tests run on (the test database), for a worker process."""
+    s = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{s['NAME']}"
+    credentials = quote(s["USER"]) + (f":{quote(s['PASSWORD'])}" if s["PASSWORD"] else "")
+    return f"postgres://{credentials}@{s['HOST'] or 'localhost'}:{s['PORT'] or 5432}/{s['NAME']}"
+
+
+@pytest.fixture
+def celery_worker(transactional_db, tmp_path):
+    """A real Celery worker process on the test database and the configured broker."""
+    hostname = f"test-{uuid.uuid4().hex[:8]}@localhost"
+    env = {**os.environ, "DATABASE_URL": _database_url(), "WORKER_HEARTBEAT_INTERVAL_S": "1"}
+    log = (tmp_path / "worker.log").open("w")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "loupe",
+            "worker",
+            "--pool=solo",
+            "--loglevel=INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            f"--hostname={hostname}",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    while not WorkerHeartbeat.objects.filter(hostname=hostname).exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"worker did not start:\n{(tmp_path / 'worker.log').read_text()}")
+        time.sleep(0.2)
+    yield process
+    process.terminate()
+    process.wait(timeout=30)
+    log.close()
