@@ -33,6 +33,7 @@ def database_config(env: environ.Env, default_sqlite_path: Path) -> dict[str, An
     """DATABASE_URL, defaulting to a SQLite file set up for concurrent writers."""
     config = env.db_url("DATABASE_URL", default=f"sqlite:///{default_sqlite_path}")
     if config["ENGINE"] == "django.db.backends.sqlite3":
+        Path(config["NAME"]).parent.mkdir(parents=True, exist_ok=True)
         # WAL lets readers run beside one writer; IMMEDIATE takes the write lock at BEGIN, so two
         # read-then-write transactions queue up behind the busy timeout instead of interleaving.
         config["OPTIONS"] = {

@@ -28,6 +28,12 @@ def test_default_database_is_sqlite_set_up_for_concurrent_writers(monkeypatch, t
     assert config["TEST"]["NAME"] == str(tmp_path / "test_loupe.sqlite3")
 
 
+def test_sqlite_directory_is_created_when_missing(monkeypatch, tmp_path):
+    path = tmp_path / "new" / "dir" / "loupe.sqlite3"
+    database_config(env_with(monkeypatch, DATABASE_URL=f"sqlite:///{path}"), tmp_path / "unused.sqlite3")
+    assert path.parent.is_dir()
+
+
 def test_postgres_url_gives_postgres_with_health_checked_persistent_connections(monkeypatch, tmp_path):
     config = database_config(env_with(monkeypatch, DATABASE_URL="postgres://u:p@db.internal:5433/loupe"), tmp_path)
 
