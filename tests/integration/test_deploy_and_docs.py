@@ -19,8 +19,10 @@ PRODUCTION_ENV = {
 
 
 def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    # The browser tests' DJANGO_ALLOW_ASYNC_UNSAFE is a test-only switch that a real deployment never has.
+    inherited = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
     return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True
+        [sys.executable, "manage.py", *args], cwd=ROOT, env={**inherited, **env}, capture_output=True, text=True
     )
 
 
