@@ -48,6 +48,7 @@ class ProjectListApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         project = services.project_create(creator=request.user, spec=data.validated_data)
+        project = selectors.project_list_for_user(user=request.user).get(id=project.id)
         return Response(ProjectOutputSerializer(project).data, status=status.HTTP_201_CREATED)
 
 

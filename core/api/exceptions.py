@@ -3,6 +3,8 @@
 from typing import Any
 
 import pydantic
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -21,6 +23,12 @@ def pydantic_errors(error: pydantic.ValidationError, prefix: str = "") -> dict[s
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, RequestDataTooBig):
+        limit_mb = settings.DATA_UPLOAD_MAX_MEMORY_SIZE / 2**20
+        return Response(
+            {"detail": f"The request body is larger than this server accepts ({limit_mb:g} MiB)."},
+            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
     if isinstance(exc, DomainError):
         body = {exc.field: [exc.message]} if exc.field else {"detail": exc.message}
         return Response(body, status=exc.status_code)

@@ -87,3 +87,38 @@ def test_delete_project_removes_it(admin):
     )
     assert client_for(admin).delete(f"/api/v1/projects/{project_id}/").status_code == 204
     assert client_for(admin).get(f"/api/v1/projects/{project_id}/").status_code == 404
+
+
+def test_oversized_body_is_a_413_with_the_limit(admin, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
+    body = {"name": "x" * 2048, "data_kind": "image"}
+    response = client_for(admin).post("/api/v1/projects/", body, format="json")
+    assert response.status_code == 413
+    assert "larger than this server accepts" in response.data["detail"]
+    assert not Project.objects.exists()
+
+
+@pytest.mark.parametrize("payload", ["[]", "null", '"text"', "[1, 2]"])
+def test_json_that_is_not_an_object_is_a_400(admin, payload):
+    project_id = client_for(admin).post("/api/v1/projects/", {"name": "A", "data_kind": "image"}, format="json")
+    project_id = project_id.data["id"]
+    for url in ("/api/v1/projects/", f"/api/v1/projects/{project_id}/schema/changes/"):
+        response = client_for(admin).post(url, payload, content_type="application/json")
+        assert response.status_code == 400, (url, response.data)
+
+
+def test_create_answers_with_the_creators_role_and_counts(admin):
+    response = client_for(admin).post("/api/v1/projects/", {"name": "A", "data_kind": "image"}, format="json")
+    assert response.data["my_role"] == "manager"
+    assert response.data["item_count"] == 0
+
+
+def test_ids_beyond_the_database_integer_range_are_404(admin):
+    project_id = client_for(admin).post("/api/v1/projects/", {"name": "A", "data_kind": "image"}, format="json")
+    project_id = project_id.data["id"]
+    huge = 10**25
+    assert client_for(admin).get(f"/api/v1/projects/{huge}/").status_code == 404
+    assert client_for(admin).get(f"/api/v1/projects/{project_id}/items/{huge}/").status_code == 404
+    body = {"op": "rename_label", "label_id": huge, "name": "x"}
+    response = client_for(admin).post(f"/api/v1/projects/{project_id}/schema/changes/", body, format="json")
+    assert response.status_code in (400, 404)
