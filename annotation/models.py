@@ -1,4 +1,7 @@
+import random
+
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
@@ -11,6 +14,12 @@ class DataKind(models.TextChoices):
 class TaskType(models.TextChoices):
     SINGLE_LABEL = "single_label", "Single-label classification"
     MULTI_LABEL = "multi_label", "Multi-label classification"
+
+
+class QueueOrder(models.TextChoices):
+    PRIORITY = "priority", "Stored priority (active learning), then import order"
+    IMPORT = "import", "Import order"
+    RANDOM = "random", "Random"
 
 
 class Role(models.TextChoices):
@@ -29,6 +38,12 @@ class Project(models.Model):
     shown_columns = models.JSONField(default=list, blank=True)  # schemas.ColumnList; tabular only
     feature_columns = models.JSONField(default=list, blank=True)  # schemas.ColumnList; tabular only
     schema_version = models.PositiveIntegerField(default=1)
+    # The labeling workflow: k annotations per item, the order the queue hands items out, lease length.
+    overlap = models.PositiveSmallIntegerField(default=1, validators=[MinValueValidator(1), MaxValueValidator(20)])
+    queue_order = models.CharField(max_length=16, choices=QueueOrder.choices, default=QueueOrder.PRIORITY)
+    lease_seconds = models.PositiveIntegerField(
+        default=300, validators=[MinValueValidator(30), MaxValueValidator(3600)]
+    )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -135,8 +150,27 @@ class SchemaChange(models.Model):
         constraints = [models.UniqueConstraint(fields=["project", "version"], name="one_change_per_schema_version")]
 
 
+def random_key() -> float:
+    return random.random()
+
+
+class ItemStatus(models.TextChoices):
+    OPEN = "open", "Needs annotations"
+    DONE = "done", "Has all its annotations"
+
+
+class ReviewStatus(models.TextChoices):
+    UNREVIEWED = "unreviewed"
+    ACCEPTED = "accepted"
+    CORRECTED = "corrected"
+
+
 class Item(models.Model):
-    """One thing to label: an image file, or one record (row) of a table with typed values in `data`."""
+    """One thing to label: an image file, or one record (row) of a table with typed values in `data`.
+
+    `status`, `annotation_count` and `agreement` are kept by the labeling services (never by signals); the queue
+    reads `priority`, which active learning writes (higher first).
+    """
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="items")
     external_id = models.CharField(max_length=255, blank=True)
@@ -145,16 +179,48 @@ class Item(models.Model):
     width = models.PositiveIntegerField(null=True, blank=True)
     height = models.PositiveIntegerField(null=True, blank=True)
     content_hash = models.CharField(max_length=64, blank=True)
+    status = models.CharField(max_length=8, choices=ItemStatus.choices, default=ItemStatus.OPEN)
+    annotation_count = models.PositiveIntegerField(default=0)  # active annotations
+    priority = models.FloatField(default=0.0)
+    random_key = models.FloatField(default=random_key)  # a fixed shuffle for QueueOrder.RANDOM
+    agreement = models.FloatField(null=True, blank=True)  # share of annotators agreeing with the majority
+    review_status = models.CharField(max_length=12, choices=ReviewStatus.choices, default=ReviewStatus.UNREVIEWED)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["id"]
-        indexes = [models.Index(fields=["project", "external_id"])]
+        indexes = [
+            models.Index(fields=["project", "external_id"]),
+            # One index per queue order: open items of a project, started ones first, then the order.
+            models.Index(fields=["project", "status", "-annotation_count", "-priority", "id"], name="queue_priority"),
+            models.Index(fields=["project", "status", "-annotation_count", "id"], name="queue_import"),
+            models.Index(fields=["project", "status", "-annotation_count", "random_key"], name="queue_random"),
+            models.Index(fields=["project", "status", "review_status", "agreement"], name="review_queue"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["project", "content_hash"], condition=~Q(content_hash=""), name="item_content_unique_in_project"
             )
         ]
+
+
+class Lease(models.Model):
+    """An item handed to an annotator until `expires_at`. An expired lease simply stops counting: every query
+    compares `expires_at` with now, so no cleanup job is needed."""
+
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="leases")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="leases")
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["item", "user"], name="one_lease_per_item_and_user")]
+        indexes = [models.Index(fields=["user", "expires_at"]), models.Index(fields=["item", "expires_at"])]
+
+
+class AnnotationStatus(models.TextChoices):
+    ACTIVE = "active"
+    REJECTED = "rejected"  # set aside by a reviewer; kept for history, not counted
 
 
 class Annotation(models.Model):
@@ -164,7 +230,84 @@ class Annotation(models.Model):
     annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="annotations")
     labels = models.ManyToManyField(Label, related_name="annotations")
     schema_version = models.PositiveIntegerField()
+    status = models.CharField(max_length=8, choices=AnnotationStatus.choices, default=AnnotationStatus.ACTIVE)
+    client_key = models.CharField(max_length=64, blank=True)  # idempotency key chosen by the client
+    time_spent_ms = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["annotator", "created_at"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["item", "annotator"], condition=Q(status="active"), name="one_active_annotation_per_annotator"
+            ),
+            models.UniqueConstraint(
+                fields=["annotator", "client_key"], condition=~Q(client_key=""), name="annotation_client_key_unique"
+            ),
+        ]
+
+
+class Skip(models.Model):
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="skips")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="skips")
+    reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["item", "user"], name="one_skip_per_item_and_user")]
+
+
+class Draft(models.Model):
+    """Labels chosen but not submitted yet, kept if the browser closes."""
+
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="drafts")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="drafts")
+    payload = models.JSONField()  # schemas.DraftPayload
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["item", "user"], name="one_draft_per_item_and_user")]
+
+
+class Review(models.Model):
+    class Decision(models.TextChoices):
+        ACCEPT = "accept"
+        REJECT = "reject"
+        CORRECT = "correct"
+
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="reviews")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="reviews")
+    decision = models.CharField(max_length=8, choices=Decision.choices)
+    labels = models.ManyToManyField(Label, related_name="reviews", blank=True)  # the correction
+    comment = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["id"]
+
+
+class ItemEvent(models.Model):
+    """The history of an item: every submit, edit, undo, skip and review decision, with the labels involved."""
+
+    class Kind(models.TextChoices):
+        SUBMITTED = "submitted"
+        EDITED = "edited"
+        UNDONE = "undone"
+        SKIPPED = "skipped"
+        ACCEPTED = "accepted"
+        REJECTED = "rejected"
+        CORRECTED = "corrected"
+
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="events")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    annotation_id = models.BigIntegerField(null=True, blank=True)  # not a FK: undone annotations are deleted
+    label_ids = models.JSONField(default=list)  # schemas.LabelIds
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["item", "id"])]

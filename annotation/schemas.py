@@ -127,3 +127,19 @@ Scalar = str | int | float | bool | None
 
 class TabularRecord(RootModel[dict[ColumnName, Scalar]]):
     """One row of a table: column name -> typed value (None for a missing value)."""
+
+
+class LabelIds(RootModel[list[int]]):
+    """The labels of one answer, by id, without repeats."""
+
+    @field_validator("root")
+    @classmethod
+    def _unique(cls, value: list[int]) -> list[int]:
+        if len(set(value)) != len(value):
+            raise ValueError("a label is listed twice")
+        return value
+
+
+class DraftPayload(_Strict):
+    label_ids: LabelIds
+    note: str = Field(default="", max_length=2000)

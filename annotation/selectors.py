@@ -1,8 +1,24 @@
 """The read queries behind each project screen and API list. Each runs a fixed number of queries."""
 
-from django.db.models import Count, OuterRef, QuerySet, Subquery
+import statistics
+from datetime import timedelta
 
-from annotation.models import Invitation, Item, Label, Membership, Project, SchemaChange
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.utils import timezone
+
+from annotation.models import (
+    Annotation,
+    AnnotationStatus,
+    Invitation,
+    Item,
+    ItemEvent,
+    ItemStatus,
+    Label,
+    Membership,
+    Project,
+    ReviewStatus,
+    SchemaChange,
+)
 from core.models import User
 
 
@@ -34,3 +50,90 @@ def item_list(*, project: Project, search: str = "") -> QuerySet[Item]:
     if search:
         items = items.filter(external_id__icontains=search)
     return items.order_by("id")
+
+
+# --- labeling workflow ------------------------------------------------------------------------------
+
+RECENT_FOR_MEDIAN = 10_000  # median time per item over the latest annotations: bounded work at any size
+
+
+def review_queue(*, project: Project, order: str = "disagreements") -> QuerySet[Item]:
+    """Done, unreviewed items: lowest agreement first ("disagreements"), import order ("all"), or a fixed
+    random sample order ("sample")."""
+    items = Item.objects.filter(project=project, status=ItemStatus.DONE, review_status=ReviewStatus.UNREVIEWED)
+    orderings = {"disagreements": ("agreement", "id"), "all": ("id",), "sample": ("random_key",)}
+    return items.order_by(*orderings[order])
+
+
+def item_annotations(*, item: Item) -> QuerySet[Annotation]:
+    return (
+        Annotation.objects.filter(item=item)
+        .select_related("annotator")
+        .prefetch_related("labels")
+        .order_by("created_at", "id")
+    )
+
+
+def item_history(*, item: Item) -> QuerySet[ItemEvent]:
+    return ItemEvent.objects.filter(item=item).select_related("actor").order_by("id")
+
+
+def project_progress(*, project: Project) -> dict:
+    """Counts per status, per label and per annotator, labels per hour, median time per item: 4 queries."""
+    now = timezone.now()
+    hour_ago, day_ago = now - timedelta(hours=1), now - timedelta(days=1)
+    by_status = {"open": 0, "done": 0, "accepted": 0, "corrected": 0}
+    for row in Item.objects.filter(project=project).values("status", "review_status").annotate(n=Count("id")):
+        by_status[row["status"]] += row["n"]
+        if row["review_status"] != ReviewStatus.UNREVIEWED:
+            by_status[row["review_status"]] += row["n"]
+    active = Annotation.objects.filter(item__project=project, status=AnnotationStatus.ACTIVE)
+    per_label = list(
+        Label.objects.filter(project=project)
+        .annotate(n=Count("annotations", filter=Q(annotations__status=AnnotationStatus.ACTIVE)))
+        .values("id", "name", "n")
+    )
+    per_annotator = list(
+        active.values("annotator_id", "annotator__username")
+        .annotate(
+            annotations=Count("id"),
+            last_hour=Count("id", filter=Q(created_at__gte=hour_ago)),
+            last_day=Count("id", filter=Q(created_at__gte=day_ago)),
+        )
+        .order_by("annotator__username")
+    )
+    times = sorted(
+        active.exclude(time_spent_ms=None).order_by("-id").values_list("time_spent_ms", flat=True)[:RECENT_FOR_MEDIAN]
+    )
+    return {
+        "items": sum(by_status[s] for s in ("open", "done")),
+        "by_status": by_status,
+        "by_label": [{"label_id": r["id"], "name": r["name"], "annotations": r["n"]} for r in per_label],
+        "by_annotator": [
+            {
+                "user_id": r["annotator_id"],
+                "username": r["annotator__username"],
+                "annotations": r["annotations"],
+                "last_hour": r["last_hour"],
+                "per_hour_last_day": round(r["last_day"] / 24, 2),
+            }
+            for r in per_annotator
+        ],
+        "labels_last_hour": sum(r["last_hour"] for r in per_annotator),
+        "median_time_per_item_ms": statistics.median(times) if times else None,
+    }
+
+
+def project_ratings(*, project: Project) -> dict[int, dict[int, list[int]]]:
+    """ratings[item_id][annotator_id] = sorted label ids, over active annotations, for agreement figures."""
+    rows = (
+        Annotation.labels.through.objects.filter(
+            annotation__item__project=project, annotation__status=AnnotationStatus.ACTIVE
+        )
+        .values_list("annotation__item_id", "annotation__annotator_id", "label_id")
+        .order_by("annotation__item_id", "annotation__annotator_id", "label_id")
+    )
+    ratings: dict[int, dict[int, list[int]]] = {}
+    for item_id, annotator_id, label_id in rows.iterator(chunk_size=5000):
+        ratings.setdefault(item_id, {}).setdefault(annotator_id, []).append(label_id)
+    return ratings

@@ -15,6 +15,7 @@ from annotation.models import (
     DataKind,
     Invitation,
     Item,
+    ItemStatus,
     Label,
     Membership,
     Project,
@@ -62,8 +63,18 @@ def project_create(*, creator: User, spec: dict[str, Any]) -> Project:
     return project
 
 
-def project_update(*, project: Project, name: str | None = None, instructions: str | None = None) -> Project:
-    """Name and instructions; the label schema changes only through `schema_change_apply`."""
+@transaction.atomic
+def project_update(
+    *,
+    project: Project,
+    name: str | None = None,
+    instructions: str | None = None,
+    overlap: int | None = None,
+    queue_order: str | None = None,
+    lease_seconds: int | None = None,
+) -> Project:
+    """Settings outside the label schema (which changes only through `schema_change_apply`). A new overlap
+    moves items between open and done in one statement each."""
     if name is not None:
         name = name.strip()
         if not name:
@@ -71,9 +82,19 @@ def project_update(*, project: Project, name: str | None = None, instructions: s
         if Project.objects.filter(name__iexact=name).exclude(id=project.id).exists():
             raise Conflict(f"A project named {name!r} already exists.", field="name")
         project.name = name
-    if instructions is not None:
-        project.instructions = instructions
-    project.save(update_fields=["name", "instructions", "updated_at"])
+    for field, value in (
+        ("instructions", instructions),
+        ("queue_order", queue_order),
+        ("lease_seconds", lease_seconds),
+    ):
+        if value is not None:
+            setattr(project, field, value)
+    if overlap is not None and overlap != project.overlap:
+        project.overlap = overlap
+        items = Item.objects.filter(project=project)
+        items.filter(annotation_count__gte=overlap).update(status=ItemStatus.DONE)
+        items.filter(annotation_count__lt=overlap).update(status=ItemStatus.OPEN)
+    project.save(update_fields=["name", "instructions", "overlap", "queue_order", "lease_seconds", "updated_at"])
     return project
 
 

@@ -87,7 +87,18 @@ class ItemOutputSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Item
-        fields = ["id", "external_id", "data", "image_url", "width", "height", "content_hash", "created_at"]
+        fields = [
+            "id",
+            "external_id",
+            "data",
+            "image_url",
+            "width",
+            "height",
+            "content_hash",
+            "status",
+            "priority",
+            "created_at",
+        ]
 
     def get_image_url(self, item: Item) -> str | None:
         if not item.image:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from annotation.api import views
+from annotation.api import labeling, views
 
 project = "projects/<int:project_id>/"
 urlpatterns = [
@@ -17,4 +17,19 @@ urlpatterns = [
     path(project + "items/", views.ItemListApi.as_view(), name="item-list"),
     path(project + "items/<int:item_id>/", views.ItemDetailApi.as_view(), name="item-detail"),
     path(project + "items/<int:item_id>/image/", views.ItemImageApi.as_view(), name="item-image"),
+    path(project + "queue/next/", labeling.QueueNextApi.as_view(), name="queue-next"),
+    path(project + "items/<int:item_id>/lease/", labeling.LeaseRenewApi.as_view(), name="lease-renew"),
+    path(project + "items/<int:item_id>/skip/", labeling.ItemSkipApi.as_view(), name="item-skip"),
+    path(project + "items/<int:item_id>/draft/", labeling.ItemDraftApi.as_view(), name="item-draft"),
+    path(project + "items/<int:item_id>/annotations/", labeling.ItemAnnotationsApi.as_view(), name="item-annotations"),
+    path(project + "items/<int:item_id>/history/", labeling.ItemHistoryApi.as_view(), name="item-history"),
+    path(project + "items/<int:item_id>/review/", labeling.ItemReviewApi.as_view(), name="item-review"),
+    path(project + "annotations/", labeling.AnnotationSubmitApi.as_view(), name="annotation-submit"),
+    path(project + "annotations/undo/", labeling.AnnotationUndoApi.as_view(), name="annotation-undo"),
+    path(
+        project + "annotations/<int:annotation_id>/", labeling.AnnotationDetailApi.as_view(), name="annotation-detail"
+    ),
+    path(project + "review/queue/", labeling.ReviewQueueApi.as_view(), name="review-queue"),
+    path(project + "progress/", labeling.ProgressApi.as_view(), name="progress"),
+    path(project + "agreement/", labeling.AgreementApi.as_view(), name="agreement"),
 ]

@@ -20,7 +20,7 @@ from annotation.api.serializers import (
     SchemaChangeOutputSerializer,
     SchemaOutputSerializer,
 )
-from annotation.models import DataKind, Project, Role, TaskType
+from annotation.models import DataKind, Project, QueueOrder, Role, TaskType
 from core.errors import NotFound, PermissionDenied
 
 
@@ -56,6 +56,9 @@ class ProjectDetailApi(APIView):
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=200, required=False)
         instructions = serializers.CharField(required=False, allow_blank=True)
+        overlap = serializers.IntegerField(min_value=1, max_value=20, required=False)
+        queue_order = serializers.ChoiceField(choices=QueueOrder.choices, required=False)
+        lease_seconds = serializers.IntegerField(min_value=30, max_value=3600, required=False)
 
     @extend_schema(responses=ProjectOutputSerializer)
     def get(self, request, project_id: int):

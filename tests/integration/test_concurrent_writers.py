@@ -5,6 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.db import connection, connections
+from django.db.models import Count
 
 from annotation.models import Label, SchemaChange
 from annotation.services import schema_change_apply
@@ -51,3 +52,48 @@ def test_sqlite_runs_in_wal_mode_with_a_busy_timeout():
         assert cursor.fetchone()[0] == "wal"
         cursor.execute("PRAGMA busy_timeout")
         assert cursor.fetchone()[0] >= 20_000
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("overlap", [1, 2])
+def test_many_annotators_hammering_one_queue_never_exceed_overlap_or_lose_work(overlap):
+    """8 annotator threads loop next -> submit until the queue is empty."""
+    from annotation.labeling import annotation_submit, item_next_for_user
+    from annotation.models import Annotation, Item, Lease
+    from tests.factories import Role, add_member
+
+    manager = UserFactory()
+    project = make_project(owner=manager)
+    project.overlap = overlap
+    project.save()
+    Item.objects.bulk_create(Item(project=project, external_id=str(n), priority=n % 7) for n in range(60))
+    label_id = Label.objects.filter(project=project).first().id
+    users = [UserFactory() for _ in range(N_THREADS)]
+    for user in users:
+        add_member(project, user, Role.ANNOTATOR)
+
+    def annotate(user) -> list[int]:
+        submitted = []
+        try:
+            while (found := item_next_for_user(user=user, project=project)) is not None:
+                item, _ = found
+                annotation, created = annotation_submit(
+                    user=user, project=project, item_id=item.id, label_ids=[label_id], client_key=f"{item.id}"
+                )
+                assert created
+                submitted.append(annotation.id)
+        finally:
+            connections.close_all()
+        return submitted
+
+    with ThreadPoolExecutor(N_THREADS) as pool:
+        submitted = [a for batch in pool.map(annotate, users) for a in batch]
+
+    assert len(submitted) == 60 * overlap  # every submit landed
+    assert Annotation.objects.count() == 60 * overlap  # and none was lost or doubled
+    per_item = Annotation.objects.values("item_id").annotate(n=Count("id")).values_list("n", flat=True)
+    assert set(per_item) == {overlap}
+    per_pair = Annotation.objects.values("item_id", "annotator_id").annotate(n=Count("id"))
+    assert max(row["n"] for row in per_pair) == 1  # nobody answered one item twice
+    assert not Lease.objects.exists()  # no stuck lease
+    assert set(Item.objects.values_list("status", flat=True)) == {"done"}

@@ -8,6 +8,9 @@ from tests.integration.conftest import client_for
 PERSONAS = ["manager", "reviewer", "annotator", "outsider", "anonymous"]
 VIEW = {"manager": 2, "reviewer": 2, "annotator": 2, "outsider": 404, "anonymous": 401}
 MANAGE = {"manager": 2, "reviewer": 403, "annotator": 403, "outsider": 404, "anonymous": 401}
+LABEL = VIEW
+REVIEW = {"manager": 2, "reviewer": 2, "annotator": 403, "outsider": 404, "anonymous": 401}
+REVIEW_OPEN_ITEM = {**REVIEW, "manager": 409, "reviewer": 409}  # allowed, but the item is not done yet
 
 
 def _invitation_id(p):
@@ -53,6 +56,35 @@ CASES = [
     ("item list", "get", "/api/v1/projects/{project}/items/", None, VIEW),
     ("item detail", "get", "/api/v1/projects/{project}/items/{item}/", None, VIEW),
     ("item image", "get", "/api/v1/projects/{project}/items/{item}/image/", None, VIEW),
+    ("queue next", "post", "/api/v1/projects/{project}/queue/next/", None, LABEL),
+    (
+        "submit",
+        "post",
+        "/api/v1/projects/{project}/annotations/",
+        {"item_id": "{item}", "label_ids": ["{label}"]},
+        LABEL,
+    ),
+    (
+        "undo",
+        "post",
+        "/api/v1/projects/{project}/annotations/undo/",
+        None,
+        {**LABEL, "manager": 404, "reviewer": 404, "annotator": 404},
+    ),
+    ("skip", "post", "/api/v1/projects/{project}/items/{item}/skip/", {"reason": "blurry"}, LABEL),
+    ("draft", "put", "/api/v1/projects/{project}/items/{item}/draft/", {"label_ids": ["{label}"]}, LABEL),
+    ("item answers", "get", "/api/v1/projects/{project}/items/{item}/annotations/", None, REVIEW),
+    ("item history", "get", "/api/v1/projects/{project}/items/{item}/history/", None, REVIEW),
+    ("review queue", "get", "/api/v1/projects/{project}/review/queue/", None, REVIEW),
+    (
+        "review item",
+        "post",
+        "/api/v1/projects/{project}/items/{item}/review/",
+        {"decision": "accept"},
+        REVIEW_OPEN_ITEM,
+    ),
+    ("progress", "get", "/api/v1/projects/{project}/progress/", None, REVIEW),
+    ("agreement", "get", "/api/v1/projects/{project}/agreement/", None, REVIEW),
 ]
 
 
@@ -68,6 +100,9 @@ def test_endpoint_answers_each_persona_by_role(personas, persona, name, method, 
         item=personas.item.id,
         invitation=_invitation_id(personas) if "{invitation}" in path else "",
     )
+    label = personas.project.labels.first().id
+    if body:
+        body = {k: [label] if v == ["{label}"] else personas.item.id if v == "{item}" else v for k, v in body.items()}
     response = getattr(client_for(personas.user(persona)), method)(url, body, format="json")
     if expected[persona] == 2:
         assert 200 <= response.status_code < 300, (response.status_code, getattr(response, "data", None))

@@ -1,0 +1,213 @@
+"""The labeling workflow's API: next item, lease renewal, submit, skip, edit, undo, drafts, review, progress."""
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotation import labeling, selectors
+from annotation.access import Capability, project_for_user
+from annotation.agreement import project_agreement
+from annotation.api.serializers import ItemOutputSerializer
+from annotation.models import Draft, Item, Review
+from annotation.review import item_review
+from core.errors import NotFound
+
+
+class AnnotationOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    item_id = serializers.IntegerField()
+    annotator = serializers.CharField(source="annotator.username")
+    label_ids = serializers.SerializerMethodField()
+    status = serializers.CharField()
+    schema_version = serializers.IntegerField()
+    time_spent_ms = serializers.IntegerField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+    def get_label_ids(self, annotation) -> list[int]:
+        return sorted(label.id for label in annotation.labels.all())
+
+
+class QueueItemOutputSerializer(serializers.Serializer):
+    item = ItemOutputSerializer()
+    lease_expires_at = serializers.DateTimeField()
+    draft = serializers.JSONField(allow_null=True)
+
+
+def _queue_answer(item: Item, lease, user) -> dict:
+    draft = Draft.objects.filter(item=item, user=user).values_list("payload", flat=True).first()
+    return QueueItemOutputSerializer({"item": item, "lease_expires_at": lease.expires_at, "draft": draft}).data
+
+
+class QueueNextApi(APIView):
+    """Hand out the next item (leased to the caller), or the one the caller already holds. 204: nothing left."""
+
+    @extend_schema(request=None, responses={200: QueueItemOutputSerializer, 204: None})
+    def post(self, request, project_id: int):
+        project = project_for_user(user=request.user, project_id=project_id, capability=Capability.LABEL)
+        found = labeling.item_next_for_user(user=request.user, project=project)
+        if found is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(_queue_answer(*found, request.user))
+
+
+class LeaseRenewApi(APIView):
+    @extend_schema(request=None, responses=inline_serializer("Lease", {"expires_at": serializers.DateTimeField()}))
+    def post(self, request, project_id: int, item_id: int):
+        project = project_for_user(user=request.user, project_id=project_id, capability=Capability.LABEL)
+        lease = labeling.lease_renew(user=request.user, project=project, item_id=item_id)
+        return Response({"expires_at": lease.expires_at})
+
+
+class AnnotationSubmitApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        item_id = serializers.IntegerField()
+        label_ids = serializers.ListField(child=serializers.IntegerField(), allow_empty=True)
+        client_key = serializers.CharField(max_length=64, required=False, default="", allow_blank=True)
+        time_spent_ms = serializers.IntegerField(min_value=0, max_value=86_400_000, required=False, allow_null=True)
+
+    @extend_schema(
+        request=InputSerializer, responses={201: AnnotationOutputSerializer, 200: AnnotationOutputSerializer}
+    )
+    def post(self, request, project_id: int):
+        project = project_for_user(user=request.user, project_id=project_id, capability=Capability.LABEL)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        annotation, created = labeling.annotation_submit(user=request.user, project=project, **data.validated_data)
+        code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        return Response(AnnotationOutputSerializer(annotation).data, status=code)
+
+
+class AnnotationDetailApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        label_ids = serializers.ListField(child=serializers.IntegerField(), allow_empty=True)
+
+    @extend_schema(request=InputSerializer, responses=AnnotationOutputSerializer)
+    def patch(self, request, project_id: int, annotation_id: int):
+        project = project_for_user(user=request.user, project_id=project_id, capability=Capability.LABEL)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        annotation = labeling.annotation_edit(
+            user=request.user, project=project, annotation_id=annotation_id, **data.validated_data
+        )
+        return Response(AnnotationOutputSerializer(annotation).data)
+
+
+class AnnotationUndoApi(APIView):
+    """Take back your latest annotation in this project; the item comes back to you, with its labels as a draft."""
+
+    @extend_schema(request=None, responses=QueueItemOutputSerializer)
+    def post(self, request, project_id: int):
+        project = project_for_user(user=request.user, project_id=project_id, capability=Capability.LABEL)
+        item = labeling.annotation_undo(user=request.user, project=project)
+        lease = item.leases.get(user=request.user)
+        return Response(_queue_answer(item, lease, request.user))
+
+
+class ItemSkipApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        reason = serializers.CharField(max_length=500, required=False, default="", allow_blank=True)
+
+    @extend_schema(request=InputSerializer, responses={204: None})
+    def post(self, request, project_id: int, item_id: int):
+        project = project_for_user(user=request.user, project_id=project_id, capability=Capability.LABEL)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        labeling.annotation_skip(user=request.user, project=project, item_id=item_id, **data.validated_data)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ItemDraftApi(APIView):
+    @extend_schema(
+        request=inline_serializer(
+            "DraftInput",
+            {
+                "label_ids": serializers.ListField(child=serializers.IntegerField()),
+                "note": serializers.CharField(required=False),
+            },
+        ),
+        responses={204: None},
+    )
+    def put(self, request, project_id: int, item_id: int):
+        project = project_for_user(user=request.user, project_id=project_id, capability=Capability.LABEL)
+        labeling.draft_save(user=request.user, project=project, item_id=item_id, payload=request.data)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ItemAnnotationsApi(APIView):
+    """All answers for an item, for reviewers and managers (annotators work blind)."""
+
+    @extend_schema(responses=AnnotationOutputSerializer(many=True))
+    def get(self, request, project_id: int, item_id: int):
+        project = project_for_user(user=request.user, project_id=project_id, capability=Capability.REVIEW)
+        item = _item(project, item_id)
+        return Response(AnnotationOutputSerializer(selectors.item_annotations(item=item), many=True).data)
+
+
+class ItemHistoryApi(APIView):
+    class OutputSerializer(serializers.Serializer):
+        kind = serializers.CharField()
+        actor = serializers.CharField(source="actor.username")
+        annotation_id = serializers.IntegerField(allow_null=True)
+        label_ids = serializers.ListField(child=serializers.IntegerField())
+        comment = serializers.CharField()
+        created_at = serializers.DateTimeField()
+
+    @extend_schema(responses=OutputSerializer(many=True))
+    def get(self, request, project_id: int, item_id: int):
+        project = project_for_user(user=request.user, project_id=project_id, capability=Capability.REVIEW)
+        item = _item(project, item_id)
+        return Response(self.OutputSerializer(selectors.item_history(item=item), many=True).data)
+
+
+class ReviewQueueApi(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("order", str, enum=["disagreements", "all", "sample"])],
+        responses=ItemOutputSerializer(many=True),
+    )
+    def get(self, request, project_id: int):
+        project = project_for_user(user=request.user, project_id=project_id, capability=Capability.REVIEW)
+        order = serializers.ChoiceField(choices=["disagreements", "all", "sample"]).run_validation(
+            request.query_params.get("order", "disagreements")
+        )
+        paginator = LimitOffsetPagination()
+        page = paginator.paginate_queryset(selectors.review_queue(project=project, order=order), request, view=self)
+        return paginator.get_paginated_response(ItemOutputSerializer(page, many=True).data)
+
+
+class ItemReviewApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        decision = serializers.ChoiceField(choices=Review.Decision.choices)
+        label_ids = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
+        comment = serializers.CharField(required=False, default="", allow_blank=True, max_length=5000)
+
+    @extend_schema(request=InputSerializer, responses={201: None})
+    def post(self, request, project_id: int, item_id: int):
+        project = project_for_user(user=request.user, project_id=project_id, capability=Capability.REVIEW)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        review = item_review(reviewer=request.user, project=project, item_id=item_id, **data.validated_data)
+        return Response({"id": review.id, "decision": review.decision}, status=status.HTTP_201_CREATED)
+
+
+class ProgressApi(APIView):
+    @extend_schema(responses=dict)
+    def get(self, request, project_id: int):
+        project = project_for_user(user=request.user, project_id=project_id, capability=Capability.REVIEW)
+        return Response(selectors.project_progress(project=project))
+
+
+class AgreementApi(APIView):
+    @extend_schema(responses=dict)
+    def get(self, request, project_id: int):
+        project = project_for_user(user=request.user, project_id=project_id, capability=Capability.REVIEW)
+        return Response(project_agreement(selectors.project_ratings(project=project)))
+
+
+def _item(project, item_id: int) -> Item:
+    item = Item.objects.filter(project=project, id=item_id).first()
+    if item is None:
+        raise NotFound("No such item in this project.")
+    return item

@@ -1,0 +1,269 @@
+"""The labeling workflow's writes: hand out the next item under a lease, submit, skip, edit, undo, drafts.
+
+Concurrency rules, on both databases:
+- An item row is locked (`SELECT ... FOR UPDATE`) before anything that changes who holds it or how many
+  annotations it has; on SQLite every transaction is IMMEDIATE, which serialises writers the same way.
+- Leases expire by themselves: every query compares `expires_at` with now.
+"""
+
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import Count, Exists, F, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from annotation import schemas
+from annotation.agreement import item_agreement
+from annotation.models import (
+    Annotation,
+    AnnotationStatus,
+    Draft,
+    Item,
+    ItemEvent,
+    ItemStatus,
+    Label,
+    Lease,
+    Project,
+    QueueOrder,
+    ReviewStatus,
+    Skip,
+    TaskType,
+)
+from core.errors import Conflict, InvalidInput, NotFound
+from core.models import User
+
+MAX_CLAIM_ATTEMPTS = 5
+QUEUE_ORDERINGS = {
+    QueueOrder.PRIORITY: ("-annotation_count", "-priority", "id"),
+    QueueOrder.IMPORT: ("-annotation_count", "id"),
+    QueueOrder.RANDOM: ("-annotation_count", "random_key"),
+}
+
+
+def _active_leases(now, **filters) -> QuerySet[Lease]:
+    return Lease.objects.filter(expires_at__gt=now, **filters)
+
+
+def _open_for(project: Project, user: User, now) -> QuerySet[Item]:
+    """Open items of the project that `user` has neither answered nor skipped, with room for one more
+    annotator once the other annotators' live leases are counted. Started items first (for overlap > 1)."""
+    mine = Annotation.objects.filter(item=OuterRef("pk"), annotator=user, status=AnnotationStatus.ACTIVE)
+    skipped = Skip.objects.filter(item=OuterRef("pk"), user=user)
+    items = Item.objects.filter(project=project, status=ItemStatus.OPEN).filter(~Exists(mine), ~Exists(skipped))
+    others = _active_leases(now, item=OuterRef("pk")).exclude(user=user)
+    if project.overlap == 1:
+        items = items.filter(~Exists(others))
+    else:
+        held = others.values("item").annotate(n=Count("id")).values("n")
+        items = items.alias(held=Coalesce(Subquery(held), 0)).filter(annotation_count__lt=project.overlap - F("held"))
+    return items.order_by(*QUEUE_ORDERINGS[project.queue_order])
+
+
+def _has_room(item_id: int, project: Project, user: User, now) -> bool:
+    """Re-checked after the item row is locked: a lease committed by someone else just before we took the
+    lock is invisible to the candidate query's snapshot, but not to this fresh one."""
+    count = Item.objects.filter(id=item_id, status=ItemStatus.OPEN).values_list("annotation_count", flat=True).first()
+    if count is None:
+        return False
+    return count + _active_leases(now, item_id=item_id).exclude(user=user).count() < project.overlap
+
+
+def _held_item(project: Project, user: User, now) -> Item | None:
+    """The open item the user holds a live lease on and has not answered yet (a reload gets it back)."""
+    mine = Annotation.objects.filter(item=OuterRef("item"), annotator=user, status=AnnotationStatus.ACTIVE)
+    lease = (
+        _active_leases(now, user=user, item__project=project, item__status=ItemStatus.OPEN)
+        .filter(~Exists(mine))
+        .select_related("item")
+        .order_by("-created_at")
+        .first()
+    )
+    return lease.item if lease else None
+
+
+def _lease(item: Item, user: User, project: Project, now) -> Lease:
+    lease, _ = Lease.objects.update_or_create(
+        item=item,
+        user=user,
+        defaults={"expires_at": now + timedelta(seconds=project.lease_seconds)},
+        create_defaults={"created_at": now, "expires_at": now + timedelta(seconds=project.lease_seconds)},
+    )
+    return lease
+
+
+@transaction.atomic
+def item_next_for_user(*, user: User, project: Project) -> tuple[Item, Lease] | None:
+    """The next item for `user`, leased to them; the one they already hold if any; None when nothing is left."""
+    now = timezone.now()
+    held = _held_item(project, user, now)
+    if held is not None:
+        return held, _lease(held, user, project, now)
+    tried: list[int] = []
+    for _ in range(MAX_CLAIM_ATTEMPTS):
+        candidates = _open_for(project, user, now).exclude(id__in=tried)
+        item = candidates.select_for_update(skip_locked=True, of=("self",)).first()
+        if item is None:
+            return None
+        if _has_room(item.id, project, user, now):
+            return item, _lease(item, user, project, now)
+        tried.append(item.id)
+    return None
+
+
+def lease_renew(*, user: User, project: Project, item_id: int) -> Lease:
+    """Extend the user's lease while they work; a lease that already expired is renewed only if the item is
+    still free for them."""
+    now = timezone.now()
+    with transaction.atomic():
+        item = item_locked(project, item_id)
+        lease = Lease.objects.filter(item=item, user=user).first()
+        if lease is None:
+            raise NotFound("You hold no lease on this item; ask for the next item instead.")
+        if lease.expires_at <= now and not _has_room(item.id, project, user, now):
+            raise Conflict("Your lease expired and the item was handed to someone else.")
+        return _lease(item, user, project, now)
+
+
+def item_locked(project: Project, item_id: int) -> Item:
+    item = Item.objects.select_for_update().filter(project=project, id=item_id).first()
+    if item is None:
+        raise NotFound("No such item in this project.", field="item_id")
+    return item
+
+
+def labels_validated(project: Project, label_ids: list[int]) -> list[Label]:
+    ids = schemas.LabelIds.model_validate(label_ids).root
+    labels = list(Label.objects.filter(project=project, id__in=ids))
+    unknown = sorted(set(ids) - {label.id for label in labels})
+    if unknown:
+        raise InvalidInput(f"Not labels of this project: {unknown}", field="label_ids")
+    retired = [label.name for label in labels if not label.is_active]
+    if retired:
+        raise InvalidInput(f"Retired labels cannot be used: {', '.join(retired)}", field="label_ids")
+    if project.task_type == TaskType.SINGLE_LABEL and len(labels) != 1:
+        raise InvalidInput("This project is single-label: choose exactly one label.", field="label_ids")
+    return labels
+
+
+def item_recount(item: Item, project: Project) -> None:
+    """Store the item's active-annotation count, status and agreement from its annotations."""
+    active = Annotation.objects.filter(item=item, status=AnnotationStatus.ACTIVE).prefetch_related("labels")
+    answers = [sorted(label.id for label in annotation.labels.all()) for annotation in active]
+    item.annotation_count = len(answers)
+    item.status = ItemStatus.DONE if len(answers) >= project.overlap else ItemStatus.OPEN
+    item.agreement = item_agreement(answers) if answers else None
+    item.save(update_fields=["annotation_count", "status", "agreement"])
+
+
+@transaction.atomic
+def annotation_submit(
+    *,
+    user: User,
+    project: Project,
+    item_id: int,
+    label_ids: list[int],
+    client_key: str = "",
+    time_spent_ms: int | None = None,
+) -> tuple[Annotation, bool]:
+    """Record the user's answer. Returns (annotation, created); a retried request with the same `client_key`
+    returns the first annotation with created=False and changes nothing."""
+    item = item_locked(project, item_id)  # lock first: two retries of one submit queue up here
+    if client_key:
+        existing = Annotation.objects.filter(annotator=user, client_key=client_key).first()
+        if existing is not None:
+            if existing.item_id != item.id:
+                raise Conflict("This client_key was already used for another item.", field="client_key")
+            return existing, False
+    labels = labels_validated(project, label_ids)
+    if Annotation.objects.filter(item=item, annotator=user, status=AnnotationStatus.ACTIVE).exists():
+        raise Conflict("You already annotated this item; edit your annotation instead.")
+    now = timezone.now()
+    holds_lease = Lease.objects.filter(item=item, user=user).exists()
+    others = _active_leases(now, item=item).exclude(user=user).count()
+    if item.status == ItemStatus.DONE or item.annotation_count + (0 if holds_lease else others) >= project.overlap:
+        raise Conflict("This item already has all the annotations it needs; ask for the next item.")
+    annotation = Annotation.objects.create(
+        item=item,
+        annotator=user,
+        schema_version=project.schema_version,
+        client_key=client_key,
+        time_spent_ms=time_spent_ms,
+    )
+    annotation.labels.set(labels)
+    item_recount(item, project)
+    Lease.objects.filter(item=item, user=user).delete()
+    Draft.objects.filter(item=item, user=user).delete()
+    ItemEvent.objects.create(
+        item=item,
+        actor=user,
+        kind=ItemEvent.Kind.SUBMITTED,
+        annotation_id=annotation.id,
+        label_ids=[label.id for label in labels],
+    )
+    return annotation, True
+
+
+@transaction.atomic
+def annotation_skip(*, user: User, project: Project, item_id: int, reason: str = "") -> Skip:
+    item = item_locked(project, item_id)
+    skip, _ = Skip.objects.update_or_create(item=item, user=user, defaults={"reason": reason})
+    Lease.objects.filter(item=item, user=user).delete()
+    ItemEvent.objects.create(item=item, actor=user, kind=ItemEvent.Kind.SKIPPED, comment=reason)
+    return skip
+
+
+def _own_editable(user: User, project: Project, **filters) -> Annotation:
+    annotation = (
+        Annotation.objects.filter(annotator=user, item__project=project, status=AnnotationStatus.ACTIVE, **filters)
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    if annotation is None:
+        raise NotFound("No annotation of yours to change here.")
+    if Item.objects.filter(id=annotation.item_id).exclude(review_status=ReviewStatus.UNREVIEWED).exists():
+        raise Conflict("This item has been reviewed; its annotations can no longer be changed.")
+    return annotation
+
+
+@transaction.atomic
+def annotation_edit(*, user: User, project: Project, annotation_id: int, label_ids: list[int]) -> Annotation:
+    annotation = _own_editable(user, project, id=annotation_id)
+    item = item_locked(project, annotation.item_id)
+    labels = labels_validated(project, label_ids)
+    annotation.labels.set(labels)
+    annotation.save(update_fields=["updated_at"])
+    item_recount(item, project)
+    ItemEvent.objects.create(
+        item=item,
+        actor=user,
+        kind=ItemEvent.Kind.EDITED,
+        annotation_id=annotation.id,
+        label_ids=[label.id for label in labels],
+    )
+    return annotation
+
+
+@transaction.atomic
+def annotation_undo(*, user: User, project: Project) -> Item:
+    """Take back the user's latest annotation in the project; the item is leased back to them to redo."""
+    annotation = _own_editable(user, project)
+    item = item_locked(project, annotation.item_id)
+    label_ids = list(annotation.labels.values_list("id", flat=True))
+    ItemEvent.objects.create(
+        item=item, actor=user, kind=ItemEvent.Kind.UNDONE, annotation_id=annotation.id, label_ids=label_ids
+    )
+    annotation.delete()
+    item_recount(item, project)
+    _lease(item, user, project, timezone.now())
+    Draft.objects.update_or_create(item=item, user=user, defaults={"payload": {"label_ids": label_ids, "note": ""}})
+    return item
+
+
+def draft_save(*, user: User, project: Project, item_id: int, payload: dict) -> Draft:
+    data = schemas.DraftPayload.model_validate(payload)
+    item = Item.objects.filter(project=project, id=item_id).first()
+    if item is None:
+        raise NotFound("No such item in this project.")
+    draft, _ = Draft.objects.update_or_create(item=item, user=user, defaults={"payload": data.model_dump()})
+    return draft
