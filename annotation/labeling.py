@@ -8,8 +8,7 @@ Concurrency rules, on both databases:
 
 from datetime import timedelta
 
-from django.db import transaction
-from django.db.models import Count, Exists, F, OuterRef, QuerySet, Subquery
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -30,6 +29,7 @@ from annotation.models import (
     Skip,
     TaskType,
 )
+from core.db import write_transaction
 from core.errors import Conflict, InvalidInput, NotFound
 from core.models import User
 
@@ -63,51 +63,56 @@ def _open_for(project: Project, user: User, now) -> QuerySet[Item]:
 def _has_room(item_id: int, project: Project, user: User, now) -> bool:
     """Re-checked after the item row is locked: a lease committed by someone else just before we took the
     lock is invisible to the candidate query's snapshot, but not to this fresh one."""
-    count = Item.objects.filter(id=item_id, status=ItemStatus.OPEN).values_list("annotation_count", flat=True).first()
-    if count is None:
-        return False
-    return count + _active_leases(now, item_id=item_id).exclude(user=user).count() < project.overlap
+    others = _active_leases(now, item=OuterRef("pk")).exclude(user=user).values("item").annotate(n=Count("id"))
+    row = (
+        Item.objects.filter(id=item_id, status=ItemStatus.OPEN)
+        .annotate(held=Coalesce(Subquery(others.values("n")), 0))
+        .values_list("annotation_count", "held")
+        .first()
+    )
+    return row is not None and row[0] + row[1] < project.overlap
 
 
 def _held_item(project: Project, user: User, now) -> Item | None:
-    """The open item the user holds a live lease on and has not answered yet (a reload gets it back)."""
-    mine = Annotation.objects.filter(item=OuterRef("item"), annotator=user, status=AnnotationStatus.ACTIVE)
-    lease = (
-        _active_leases(now, user=user, item__project=project, item__status=ItemStatus.OPEN)
-        .filter(~Exists(mine))
-        .select_related("item")
-        .order_by("-created_at")
-        .first()
-    )
-    return lease.item if lease else None
+    """The open item the user holds a live lease on and has not answered yet (a reload gets it back).
+    Two small index lookups rather than one join, so the plan stays cheap whatever the table statistics say."""
+    leased = list(_active_leases(now, user=user).order_by("-created_at").values_list("item_id", flat=True)[:50])
+    if not leased:
+        return None
+    mine = Annotation.objects.filter(item=OuterRef("pk"), annotator=user, status=AnnotationStatus.ACTIVE)
+    open_items = Item.objects.filter(id__in=leased, project=project, status=ItemStatus.OPEN).filter(~Exists(mine))
+    by_id = {item.id: item for item in open_items}
+    return next((by_id[item_id] for item_id in leased if item_id in by_id), None)
 
 
 def _lease(item: Item, user: User, project: Project, now) -> Lease:
-    lease, _ = Lease.objects.update_or_create(
-        item=item,
-        user=user,
-        defaults={"expires_at": now + timedelta(seconds=project.lease_seconds)},
-        create_defaults={"created_at": now, "expires_at": now + timedelta(seconds=project.lease_seconds)},
+    """Create or extend the user's lease on the item in one statement (INSERT ... ON CONFLICT DO UPDATE)."""
+    lease = Lease(item=item, user=user, created_at=now, expires_at=now + timedelta(seconds=project.lease_seconds))
+    Lease.objects.bulk_create(
+        [lease], update_conflicts=True, unique_fields=["item", "user"], update_fields=["expires_at"]
     )
     return lease
 
 
-@transaction.atomic
 def item_next_for_user(*, user: User, project: Project) -> tuple[Item, Lease] | None:
     """The next item for `user`, leased to them; the one they already hold if any; None when nothing is left."""
     now = timezone.now()
-    held = _held_item(project, user, now)
-    if held is not None:
-        return held, _lease(held, user, project, now)
-    tried: list[int] = []
-    for _ in range(MAX_CLAIM_ATTEMPTS):
-        candidates = _open_for(project, user, now).exclude(id__in=tried)
-        item = candidates.select_for_update(skip_locked=True, of=("self",)).first()
-        if item is None:
-            return None
-        if _has_room(item.id, project, user, now):
-            return item, _lease(item, user, project, now)
-        tried.append(item.id)
+    held = _held_item(project, user, now)  # plain reads, before taking the write lock
+    with write_transaction():
+        if held is not None:
+            # Extend only a lease that is still live: if it lapsed meanwhile, the item may be someone else's.
+            expires_at = now + timedelta(seconds=project.lease_seconds)
+            if Lease.objects.filter(item=held, user=user, expires_at__gt=now).update(expires_at=expires_at):
+                return held, Lease(item=held, user=user, created_at=now, expires_at=expires_at)
+        tried: list[int] = []
+        for _ in range(MAX_CLAIM_ATTEMPTS):
+            candidates = _open_for(project, user, now).exclude(id__in=tried)
+            item = candidates.select_for_update(skip_locked=True, of=("self",)).first()
+            if item is None:
+                return None
+            if _has_room(item.id, project, user, now):
+                return item, _lease(item, user, project, now)
+            tried.append(item.id)
     return None
 
 
@@ -115,7 +120,7 @@ def lease_renew(*, user: User, project: Project, item_id: int) -> Lease:
     """Extend the user's lease while they work; a lease that already expired is renewed only if the item is
     still free for them."""
     now = timezone.now()
-    with transaction.atomic():
+    with write_transaction():
         item = item_locked(project, item_id)
         lease = Lease.objects.filter(item=item, user=user).first()
         if lease is None:
@@ -156,7 +161,7 @@ def item_recount(item: Item, project: Project) -> None:
     item.save(update_fields=["annotation_count", "status", "agreement"])
 
 
-@transaction.atomic
+@write_transaction()
 def annotation_submit(
     *,
     user: User,
@@ -169,19 +174,23 @@ def annotation_submit(
     """Record the user's answer. Returns (annotation, created); a retried request with the same `client_key`
     returns the first annotation with created=False and changes nothing."""
     item = item_locked(project, item_id)  # lock first: two retries of one submit queue up here
-    if client_key:
-        existing = Annotation.objects.filter(annotator=user, client_key=client_key).first()
-        if existing is not None:
-            if existing.item_id != item.id:
-                raise Conflict("This client_key was already used for another item.", field="client_key")
-            return existing, False
+    mine = Q(item=item, status=AnnotationStatus.ACTIVE) | (Q(client_key=client_key) if client_key else Q(pk__in=[]))
+    previous = list(Annotation.objects.filter(mine, annotator=user))
+    replayed = next((a for a in previous if client_key and a.client_key == client_key), None)
+    if replayed is not None:
+        if replayed.item_id != item.id:
+            raise Conflict("This client_key was already used for another item.", field="client_key")
+        return replayed, False
     labels = labels_validated(project, label_ids)
-    if Annotation.objects.filter(item=item, annotator=user, status=AnnotationStatus.ACTIVE).exists():
+    if previous:
         raise Conflict("You already annotated this item; edit your annotation instead.")
     now = timezone.now()
-    holds_lease = Lease.objects.filter(item=item, user=user).exists()
-    others = _active_leases(now, item=item).exclude(user=user).count()
-    if item.status == ItemStatus.DONE or item.annotation_count + (0 if holds_lease else others) >= project.overlap:
+    leases = dict(Lease.objects.filter(item=item).values_list("user_id", "expires_at"))
+    others = sum(1 for holder, expires_at in leases.items() if holder != user.id and expires_at > now)
+    if (
+        item.status == ItemStatus.DONE
+        or item.annotation_count + (0 if user.id in leases else others) >= project.overlap
+    ):
         raise Conflict("This item already has all the annotations it needs; ask for the next item.")
     annotation = Annotation.objects.create(
         item=item,
@@ -190,9 +199,12 @@ def annotation_submit(
         client_key=client_key,
         time_spent_ms=time_spent_ms,
     )
-    annotation.labels.set(labels)
+    Annotation.labels.through.objects.bulk_create(
+        [Annotation.labels.through(annotation=annotation, label=label) for label in labels]
+    )
     item_recount(item, project)
-    Lease.objects.filter(item=item, user=user).delete()
+    if user.id in leases:
+        Lease.objects.filter(item=item, user=user).delete()
     Draft.objects.filter(item=item, user=user).delete()
     ItemEvent.objects.create(
         item=item,
@@ -204,7 +216,7 @@ def annotation_submit(
     return annotation, True
 
 
-@transaction.atomic
+@write_transaction()
 def annotation_skip(*, user: User, project: Project, item_id: int, reason: str = "") -> Skip:
     item = item_locked(project, item_id)
     skip, _ = Skip.objects.update_or_create(item=item, user=user, defaults={"reason": reason})
@@ -226,7 +238,7 @@ def _own_editable(user: User, project: Project, **filters) -> Annotation:
     return annotation
 
 
-@transaction.atomic
+@write_transaction()
 def annotation_edit(*, user: User, project: Project, annotation_id: int, label_ids: list[int]) -> Annotation:
     annotation = _own_editable(user, project, id=annotation_id)
     item = item_locked(project, annotation.item_id)
@@ -244,7 +256,7 @@ def annotation_edit(*, user: User, project: Project, annotation_id: int, label_i
     return annotation
 
 
-@transaction.atomic
+@write_transaction()
 def annotation_undo(*, user: User, project: Project) -> Item:
     """Take back the user's latest annotation in the project; the item is leased back to them to redo."""
     annotation = _own_editable(user, project)

@@ -1,7 +1,5 @@
 """Review: accept an item's consensus, correct it, or reject its annotations (the item goes back to the queue)."""
 
-from django.db import transaction
-
 from annotation.labeling import item_locked, item_recount, labels_validated
 from annotation.models import (
     Annotation,
@@ -12,6 +10,7 @@ from annotation.models import (
     Review,
     ReviewStatus,
 )
+from core.db import write_transaction
 from core.errors import Conflict, InvalidInput
 from core.models import User
 
@@ -23,7 +22,7 @@ _EVENT = {
 }
 
 
-@transaction.atomic
+@write_transaction()
 def item_review(
     *,
     reviewer: User,

@@ -1,0 +1,42 @@
+"""Write transactions that queue fairly on SQLite.
+
+SQLite allows one writer at a time; a waiting writer polls in SQLite's busy handler, sleeping longer and longer
+between tries, so under contention a few unlucky requests wait seconds (seen here: p99 of 2.5 s with 8
+annotators). Writers on hot paths first take an exclusive `flock` on a file beside the database: the kernel
+wakes a waiter as soon as the lock is released, so they queue instead of sleeping. On PostgreSQL this is a
+plain `transaction.atomic()`: row locks do the work there.
+"""
+
+import fcntl
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from django.db import connection, transaction
+
+_local = threading.local()  # one lock-file descriptor per thread: flock conflicts between descriptors
+
+
+def _lock_file(database: str):
+    files = getattr(_local, "files", None)
+    if files is None:
+        files = _local.files = {}
+    if database not in files:
+        files[database] = open(Path(database).with_name(Path(database).name + ".writelock"), "a")  # noqa: SIM115
+    return files[database]
+
+
+@contextmanager
+def write_transaction() -> Iterator[None]:
+    if connection.vendor != "sqlite" or connection.in_atomic_block:
+        with transaction.atomic():
+            yield
+        return
+    lock = _lock_file(connection.settings_dict["NAME"])
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+        with transaction.atomic():
+            yield
+    finally:
+        fcntl.flock(lock, fcntl.LOCK_UN)
