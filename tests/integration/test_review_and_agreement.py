@@ -110,3 +110,20 @@ def test_progress_counts_with_a_fixed_number_of_queries(rated, django_assert_num
     assert {row["name"]: row["annotations"] for row in progress["by_label"]} == {"cat": 5, "dog": 7}
     assert [row["annotations"] for row in progress["by_annotator"]] == [4, 4, 4]
     assert progress["labels_last_hour"] == 12
+
+
+def test_final_label_is_the_correction_else_the_majority(rated, django_assert_num_queries):
+    from annotation.selectors import item_final_labels
+
+    cat, dog = rated["cat"].id, rated["dog"].id
+    first, second, third, _ = rated["items"]
+    client_for(rated["reviewer"]).post(
+        url(rated, f"items/{third.id}/review/"), {"decision": "correct", "label_ids": [cat]}, format="json"
+    )
+    tie = Item.objects.create(project=rated["project"], external_id="tie")
+    make_annotation(tie, UserFactory(), rated["cat"])
+    make_annotation(tie, UserFactory(), rated["dog"])
+    items = list(Item.objects.filter(id__in=[first.id, second.id, third.id, tie.id]).order_by("id"))
+    with django_assert_num_queries(2):
+        final = item_final_labels(items=items)
+    assert final == {first.id: [cat], second.id: [dog], third.id: [cat], tie.id: None}
