@@ -6,6 +6,7 @@ Concurrency rules, on both databases:
 - Leases expire by themselves: every query compares `expires_at` with now.
 """
 
+import functools
 from datetime import timedelta
 
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
@@ -137,9 +138,18 @@ def item_locked(project: Project, item_id: int) -> Item:
     return item
 
 
+@functools.lru_cache(maxsize=256)
+def _project_labels(project_id: int, created_at, schema_version: int) -> dict[int, Label]:
+    """A project's labels at one schema version. Every label change makes a new version, so a version's labels
+    never change and can be kept in memory (the hot submit path then reads no label rows). `created_at` guards
+    against a reused id."""
+    return {label.id: label for label in Label.objects.filter(project_id=project_id)}
+
+
 def labels_validated(project: Project, label_ids: list[int]) -> list[Label]:
     ids = schemas.LabelIds.model_validate(label_ids).root
-    labels = list(Label.objects.filter(project=project, id__in=ids))
+    by_id = _project_labels(project.id, project.created_at, project.schema_version)
+    labels = [by_id[label_id] for label_id in ids if label_id in by_id]
     unknown = sorted(set(ids) - {label.id for label in labels})
     if unknown:
         raise InvalidInput(f"Not labels of this project: {unknown}", field="label_ids")
@@ -152,9 +162,15 @@ def labels_validated(project: Project, label_ids: list[int]) -> list[Label]:
 
 
 def item_recount(item: Item, project: Project) -> None:
-    """Store the item's active-annotation count, status and agreement from its annotations."""
-    active = Annotation.objects.filter(item=item, status=AnnotationStatus.ACTIVE).prefetch_related("labels")
-    answers = [sorted(label.id for label in annotation.labels.all()) for annotation in active]
+    """Store the item's active-annotation count, status and agreement from its annotations (2 queries)."""
+    answers: dict[int, list[int]] = {}
+    rows = Annotation.objects.filter(item=item, status=AnnotationStatus.ACTIVE).values_list("id", "labels__id")
+    for annotation_id, label_id in rows:
+        answers.setdefault(annotation_id, []).extend([label_id] if label_id is not None else [])
+    _item_counts_save(item, project, [sorted(labels) for labels in answers.values()])
+
+
+def _item_counts_save(item: Item, project: Project, answers: list[list[int]]) -> None:
     item.annotation_count = len(answers)
     item.status = ItemStatus.DONE if len(answers) >= project.overlap else ItemStatus.OPEN
     item.agreement = item_agreement(answers) if answers else None
@@ -202,7 +218,10 @@ def annotation_submit(
     Annotation.labels.through.objects.bulk_create(
         [Annotation.labels.through(annotation=annotation, label=label) for label in labels]
     )
-    item_recount(item, project)
+    if item.annotation_count == 0:  # the common case: this is the item's first answer, no need to read it back
+        _item_counts_save(item, project, [sorted(label.id for label in labels)])
+    else:
+        item_recount(item, project)
     if user.id in leases:
         Lease.objects.filter(item=item, user=user).delete()
     Draft.objects.filter(item=item, user=user).delete()

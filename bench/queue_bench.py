@@ -49,6 +49,7 @@ def setup_project(n_items: int, n_annotators: int, overlap: int) -> tuple[int, l
 
     from annotation.models import Item, Label, Membership, Role
     from annotation.services import project_create
+    from core.db import tables_analyze
     from core.models import User
 
     call_command("migrate", verbosity=0)
@@ -66,6 +67,7 @@ def setup_project(n_items: int, n_annotators: int, overlap: int) -> tuple[int, l
             Item(project=project, external_id=str(n), data={"x": float(n)}, priority=float(p))
             for n, p in zip(range(start, min(start + batch, n_items)), rng.random(batch), strict=False)
         )
+    tables_analyze(Item)  # what an import does after its last batch
     print(f"  inserted {n_items:,} items in {time.perf_counter() - started:.1f} s")
     users = [User.objects.create_user(f"ann{i}", password="x") for i in range(n_annotators)]
     Membership.objects.bulk_create(Membership(project=project, user=u, role=Role.ANNOTATOR) for u in users)
