@@ -44,6 +44,7 @@ class Project(models.Model):
     lease_seconds = models.PositiveIntegerField(
         default=300, validators=[MinValueValidator(30), MaxValueValidator(3600)]
     )
+    columns = models.JSONField(default=list, blank=True)  # schemas.ColumnTypes: the table's typed columns
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -176,6 +177,7 @@ class Item(models.Model):
     external_id = models.CharField(max_length=255, blank=True)
     data = models.JSONField(default=dict, blank=True)  # schemas.TabularRecord for tabular items
     image = models.FileField(upload_to="items/", blank=True, max_length=500)
+    thumbnail = models.FileField(upload_to="thumbnails/", blank=True, max_length=500)
     width = models.PositiveIntegerField(null=True, blank=True)
     height = models.PositiveIntegerField(null=True, blank=True)
     content_hash = models.CharField(max_length=64, blank=True)
@@ -311,3 +313,66 @@ class ItemEvent(models.Model):
     class Meta:
         ordering = ["id"]
         indexes = [models.Index(fields=["item", "id"])]
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class ImportJob(models.Model):
+    """An import of files or a table into a project, run by a worker; progress and errors are kept here."""
+
+    class Kind(models.TextChoices):
+        TABLE = "table"
+        IMAGES = "images"
+
+    class Mode(models.TextChoices):
+        ALL_OR_NOTHING = "all_or_nothing", "Import nothing if any row or file is bad"
+        VALID_ONLY = "valid_only", "Import the valid rows and files, report the others"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="import_jobs")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.ALL_OR_NOTHING)
+    options = models.JSONField(default=dict)  # schemas.ImportOptions
+    source_dir = models.CharField(max_length=500)  # where the uploaded files wait, in storage
+    status = models.CharField(max_length=8, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    total = models.PositiveIntegerField(default=0)
+    processed = models.PositiveIntegerField(default=0)
+    created_count = models.PositiveIntegerField(default=0)
+    duplicate_count = models.PositiveIntegerField(default=0)
+    annotation_count = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list)  # [{"where": "line 7" | "cats/a.png", "reason": "..."}], capped
+    error_count = models.PositiveIntegerField(default=0)
+    failure = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+
+class ExportJob(models.Model):
+    """An export of a project (or a filtered part of it) to a file in storage, run by a worker."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="export_jobs")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    format = models.CharField(max_length=16)  # annotation.io.exporters.FORMATS
+    filters = models.JSONField(default=dict)  # schemas.ExportFilters
+    status = models.CharField(max_length=8, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    total = models.PositiveIntegerField(default=0)
+    processed = models.PositiveIntegerField(default=0)
+    file = models.FileField(upload_to="exports/", blank=True, max_length=500)
+    failure = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]

@@ -1,5 +1,6 @@
 """Typed schemas for every JSON payload the annotation app stores or accepts (validated on write)."""
 
+from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints, field_validator
@@ -143,3 +144,31 @@ class LabelIds(RootModel[list[int]]):
 class DraftPayload(_Strict):
     label_ids: LabelIds
     note: str = Field(default="", max_length=2000)
+
+
+class ColumnType(_Strict):
+    name: ColumnName
+    type: Literal["numeric", "boolean", "datetime", "categorical", "text"]
+
+
+class ImportOptions(_Strict):
+    """How to read an import. Tables: format, encoding and delimiter (detected when omitted), the id and label
+    columns. Images: labels from the first folder of each path, or from a manifest file (file,label)."""
+
+    format: Literal["csv", "tsv", "jsonl", "parquet"] | None = None
+    encoding: str | None = Field(default=None, max_length=40)
+    delimiter: str | None = Field(default=None, min_length=1, max_length=1)
+    id_column: str | None = None
+    label_column: str | None = None
+    labels_from_folders: bool = False
+    local_path: str | None = None  # CLI only: read from this server-side path instead of uploaded files
+
+
+class ExportFilters(_Strict):
+    status: Literal["open", "done"] | None = None
+    label: str | None = None  # final label name
+    annotator: str | None = None  # username
+    agreement_min: float | None = Field(default=None, ge=0, le=1)
+    agreement_max: float | None = Field(default=None, ge=0, le=1)
+    annotated_after: datetime | None = None
+    annotated_before: datetime | None = None

@@ -106,6 +106,9 @@ STATIC_ROOT.mkdir(exist_ok=True)
 MEDIA_ROOT = DATA_DIR / "media"
 STORAGES = storages_config(env, MEDIA_ROOT)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("UPLOAD_MAX_MEMORY_BYTES", default=10 * 1024 * 1024)
+UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_BYTES", default=2 * 1024**3)  # one import request, files included
+FILE_UPLOAD_TEMP_DIR = str(DATA_DIR / "tmp")
+(DATA_DIR / "tmp").mkdir(exist_ok=True)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -147,6 +150,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_SOFT_TIME_LIMIT_S", default=3600)
 CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 60
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULE = {  # run by `celery beat` (or a worker started with -B, as `make run` does)
+    "requeue-stale-jobs": {"task": "annotation.tasks.requeue_stale_jobs", "schedule": 120.0},
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 WORKER_HEARTBEAT_INTERVAL = timedelta(seconds=env.float("WORKER_HEARTBEAT_INTERVAL_S", default=10.0))
 
 # Shared by all web processes (throttling counters): Redis when configured, else files in the data directory.

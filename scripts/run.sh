@@ -15,7 +15,7 @@ $py manage.py collectstatic --noinput --verbosity 0
 $py manage.py ensure_admin
 $py manage.py load_demo
 
-.venv/bin/celery -A loupe worker --loglevel INFO --concurrency "${WORKER_CONCURRENCY:-1}" \
+.venv/bin/celery -A loupe worker --beat --loglevel INFO --concurrency "${WORKER_CONCURRENCY:-1}" \
   --without-gossip --without-mingle &
 worker=$!
 trap 'kill $worker 2>/dev/null; wait $worker 2>/dev/null' EXIT INT TERM

@@ -84,6 +84,7 @@ class InvitationOutputSerializer(serializers.ModelSerializer):
 
 class ItemOutputSerializer(serializers.ModelSerializer):
     image_url = serializers.SerializerMethodField()
+    thumbnail_url = serializers.SerializerMethodField()
 
     class Meta:
         model = Item
@@ -92,6 +93,7 @@ class ItemOutputSerializer(serializers.ModelSerializer):
             "external_id",
             "data",
             "image_url",
+            "thumbnail_url",
             "width",
             "height",
             "content_hash",
@@ -104,3 +106,8 @@ class ItemOutputSerializer(serializers.ModelSerializer):
         if not item.image:
             return None
         return reverse("api:item-image", kwargs={"project_id": item.project_id, "item_id": item.id})
+
+    def get_thumbnail_url(self, item: Item) -> str | None:
+        if not item.thumbnail:
+            return None
+        return reverse("api:item-thumbnail", kwargs={"project_id": item.project_id, "item_id": item.id})

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from annotation.api import labeling, views
+from annotation.api import io, labeling, views
 
 project = "projects/<int:project_id>/"
 urlpatterns = [
@@ -17,6 +17,7 @@ urlpatterns = [
     path(project + "items/", views.ItemListApi.as_view(), name="item-list"),
     path(project + "items/<int:item_id>/", views.ItemDetailApi.as_view(), name="item-detail"),
     path(project + "items/<int:item_id>/image/", views.ItemImageApi.as_view(), name="item-image"),
+    path(project + "items/<int:item_id>/thumbnail/", views.ItemThumbnailApi.as_view(), name="item-thumbnail"),
     path(project + "queue/next/", labeling.QueueNextApi.as_view(), name="queue-next"),
     path(project + "items/<int:item_id>/lease/", labeling.LeaseRenewApi.as_view(), name="lease-renew"),
     path(project + "items/<int:item_id>/skip/", labeling.ItemSkipApi.as_view(), name="item-skip"),
@@ -32,4 +33,11 @@ urlpatterns = [
     path(project + "review/queue/", labeling.ReviewQueueApi.as_view(), name="review-queue"),
     path(project + "progress/", labeling.ProgressApi.as_view(), name="progress"),
     path(project + "agreement/", labeling.AgreementApi.as_view(), name="agreement"),
+    path(project + "imports/", io.ImportListApi.as_view(), name="import-list"),
+    path(project + "imports/preview/", io.TablePreviewApi.as_view(), name="import-preview"),
+    path(project + "imports/<int:job_id>/", io.ImportDetailApi.as_view(), name="import-detail"),
+    path(project + "exports/", io.ExportListApi.as_view(), name="export-list"),
+    path(project + "exports/<int:job_id>/", io.ExportDetailApi.as_view(), name="export-detail"),
+    path(project + "exports/<int:job_id>/download/", io.ExportDownloadApi.as_view(), name="export-download"),
+    path("projects/import-archive/", io.ArchiveImportApi.as_view(), name="project-import-archive"),
 ]

@@ -1,0 +1,218 @@
+"""Import and export API: upload files (a background job imports them), preview a table, export to a file."""
+
+from django.conf import settings
+from django.http import FileResponse
+from drf_spectacular.utils import extend_schema
+from rest_framework import parsers, serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotation import jobs
+from annotation.access import Capability, can_create_projects, project_for_user
+from annotation.api.serializers import ProjectOutputSerializer
+from annotation.io import exporters, tables
+from annotation.io.archive import archive_import
+from annotation.models import ExportJob, ImportJob
+from core.errors import Conflict, DomainError, InvalidInput, NotFound, PermissionDenied
+
+PREVIEW_ROWS = 20
+
+
+class UploadTooLarge(DomainError):
+    status_code = 413
+
+
+def _check_upload_size(request) -> None:
+    length = int(request.META.get("CONTENT_LENGTH") or 0)
+    if length > settings.UPLOAD_MAX_BYTES:
+        raise UploadTooLarge(f"The upload is {length:,} bytes; the limit is {settings.UPLOAD_MAX_BYTES:,}.")
+
+
+class ImportJobOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ImportJob
+        fields = [
+            "id",
+            "kind",
+            "mode",
+            "options",
+            "status",
+            "total",
+            "processed",
+            "created_count",
+            "duplicate_count",
+            "annotation_count",
+            "error_count",
+            "errors",
+            "failure",
+            "attempts",
+            "created_at",
+            "finished_at",
+        ]
+
+
+class ExportJobOutputSerializer(serializers.ModelSerializer):
+    download_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ExportJob
+        fields = [
+            "id",
+            "format",
+            "filters",
+            "status",
+            "total",
+            "processed",
+            "failure",
+            "created_at",
+            "finished_at",
+            "download_url",
+        ]
+
+    def get_download_url(self, job) -> str | None:
+        if job.status != "done":
+            return None
+        return f"/api/v1/projects/{job.project_id}/exports/{job.id}/download/"
+
+
+class ImportListApi(APIView):
+    parser_classes = [parsers.MultiPartParser]
+
+    class InputSerializer(serializers.Serializer):
+        files = serializers.ListField(child=serializers.FileField(allow_empty_file=False), allow_empty=False)
+        mode = serializers.ChoiceField(choices=ImportJob.Mode.choices, default=ImportJob.Mode.ALL_OR_NOTHING)
+        options = serializers.JSONField(binary=True, required=False, default=dict, help_text="schemas.ImportOptions")
+
+    @extend_schema(responses=ImportJobOutputSerializer(many=True))
+    def get(self, request, project_id: int):
+        project = project_for_user(user=request.user, project_id=project_id, capability=Capability.MANAGE)
+        return Response(ImportJobOutputSerializer(project.import_jobs.all()[:100], many=True).data)
+
+    @extend_schema(request={"multipart/form-data": InputSerializer}, responses={202: ImportJobOutputSerializer})
+    def post(self, request, project_id: int):
+        _check_upload_size(request)
+        project = project_for_user(user=request.user, project_id=project_id, capability=Capability.MANAGE)
+        data = self.InputSerializer(data={**request.data.dict(), "files": request.FILES.getlist("files")})
+        data.is_valid(raise_exception=True)
+        job = jobs.import_job_create(project=project, user=request.user, **data.validated_data)
+        return Response(ImportJobOutputSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ImportDetailApi(APIView):
+    @extend_schema(responses=ImportJobOutputSerializer)
+    def get(self, request, project_id: int, job_id: int):
+        project = project_for_user(user=request.user, project_id=project_id, capability=Capability.MANAGE)
+        job = project.import_jobs.filter(id=job_id).first()
+        if job is None:
+            raise NotFound("No such import in this project.")
+        return Response(ImportJobOutputSerializer(job).data)
+
+
+class TablePreviewApi(APIView):
+    """Read a table without importing it: inferred column types, the first rows, and the bad lines."""
+
+    parser_classes = [parsers.MultiPartParser]
+
+    class InputSerializer(serializers.Serializer):
+        file = serializers.FileField(allow_empty_file=False)
+        format = serializers.ChoiceField(choices=tables.FORMATS, required=False)
+        encoding = serializers.CharField(required=False, max_length=40)
+        delimiter = serializers.CharField(required=False, min_length=1, max_length=1)
+
+    @extend_schema(request={"multipart/form-data": InputSerializer}, responses=dict)
+    def post(self, request, project_id: int):
+        _check_upload_size(request)
+        project_for_user(user=request.user, project_id=project_id, capability=Capability.MANAGE)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        upload = data.validated_data["file"]
+        try:
+            table = tables.read_table(
+                upload.read(),
+                data.validated_data.get("format") or tables.format_from_name(upload.name),
+                encoding=data.validated_data.get("encoding"),
+                delimiter=data.validated_data.get("delimiter"),
+            )
+        except tables.TableError as exc:
+            raise InvalidInput(str(exc), field="file") from exc
+        return Response(
+            {
+                "columns": table.columns,
+                "rows": table.rows[:PREVIEW_ROWS],
+                "row_count": len(table.rows),
+                "errors": [{"where": e.where, "reason": e.reason} for e in table.errors[:100]],
+                "error_count": len(table.errors),
+                "encoding": table.encoding,
+                "delimiter": table.delimiter,
+            }
+        )
+
+
+class ExportListApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        format = serializers.ChoiceField(choices=list(exporters.FORMATS))
+        filters = serializers.JSONField(required=False, default=dict, help_text="annotation.schemas.ExportFilters")
+
+    @extend_schema(responses=ExportJobOutputSerializer(many=True))
+    def get(self, request, project_id: int):
+        project = project_for_user(user=request.user, project_id=project_id, capability=Capability.MANAGE)
+        return Response(ExportJobOutputSerializer(project.export_jobs.all()[:100], many=True).data)
+
+    @extend_schema(request=InputSerializer, responses={202: ExportJobOutputSerializer})
+    def post(self, request, project_id: int):
+        project = project_for_user(user=request.user, project_id=project_id, capability=Capability.MANAGE)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        job = jobs.export_job_create(
+            project=project,
+            user=request.user,
+            fmt=data.validated_data["format"],
+            filters=data.validated_data["filters"],
+        )
+        return Response(ExportJobOutputSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+def _export_job(request, project_id: int, job_id: int) -> ExportJob:
+    project = project_for_user(user=request.user, project_id=project_id, capability=Capability.MANAGE)
+    job = project.export_jobs.filter(id=job_id).first()
+    if job is None:
+        raise NotFound("No such export in this project.")
+    return job
+
+
+class ExportDetailApi(APIView):
+    @extend_schema(responses=ExportJobOutputSerializer)
+    def get(self, request, project_id: int, job_id: int):
+        return Response(ExportJobOutputSerializer(_export_job(request, project_id, job_id)).data)
+
+
+class ExportDownloadApi(APIView):
+    @extend_schema(responses={(200, "application/octet-stream"): bytes})
+    def get(self, request, project_id: int, job_id: int):
+        job = _export_job(request, project_id, job_id)
+        if job.status != "done":
+            raise Conflict(f"This export is {job.status}; it can be downloaded once it is done.")
+        filename = f"{job.project.name}{exporters.FORMATS[job.format]}".replace("/", "_").replace('"', "")
+        return FileResponse(job.file.open("rb"), as_attachment=True, filename=filename)
+
+
+class ArchiveImportApi(APIView):
+    """Create a new project from a Loupe project archive (admins, like any project creation)."""
+
+    parser_classes = [parsers.MultiPartParser]
+
+    class InputSerializer(serializers.Serializer):
+        file = serializers.FileField(allow_empty_file=False)
+        name = serializers.CharField(max_length=200)
+
+    @extend_schema(request={"multipart/form-data": InputSerializer}, responses={201: ProjectOutputSerializer})
+    def post(self, request):
+        _check_upload_size(request)
+        if not can_create_projects(request.user):
+            raise PermissionDenied("Only admins create projects.")
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        project = archive_import(
+            source=data.validated_data["file"], name=data.validated_data["name"], owner=request.user
+        )
+        return Response(ProjectOutputSerializer(project).data, status=status.HTTP_201_CREATED)

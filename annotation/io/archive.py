@@ -1,0 +1,218 @@
+"""Reading a Loupe project archive (written by exporters._loupe) back into a new project, losslessly:
+settings, labels (with retired and merged ones), schema history, items and their files, annotations, reviews,
+skips and item history, with their original timestamps. People are matched by username; a name unknown here
+becomes an inactive account that cannot log in, so no answer loses its author."""
+
+import json
+import zipfile
+from datetime import datetime
+from typing import IO, Any
+
+from django.contrib.auth.hashers import make_password
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+
+from annotation.io.exporters import ARCHIVE_VERSION
+from annotation.io.images import safe_member_name
+from annotation.models import (
+    Annotation,
+    Item,
+    ItemEvent,
+    Label,
+    Membership,
+    Project,
+    Review,
+    Role,
+    SchemaChange,
+    Skip,
+)
+from core.errors import Conflict, InvalidInput
+from core.models import User
+
+BATCH = 2_000
+
+
+def _time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _lines(archive: zipfile.ZipFile, name: str):
+    with archive.open(name) as member:
+        for line in member:
+            if line.strip():
+                yield json.loads(line)
+
+
+class _People:
+    def __init__(self) -> None:
+        self.cache: dict[str, User] = {}
+
+    def __call__(self, username: str) -> User:
+        if username not in self.cache:
+            user = User.objects.filter(username=username).first() or User.objects.create(
+                username=username, is_active=False, password=make_password(None)
+            )
+            self.cache[username] = user
+        return self.cache[username]
+
+
+@transaction.atomic
+def archive_import(*, source: IO[bytes], name: str, owner: User) -> Project:
+    """A new project named `name` from an archive; `owner` becomes a manager. All or nothing."""
+    try:
+        archive = zipfile.ZipFile(source)
+        manifest = json.loads(archive.read("project.json"))
+    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
+        raise InvalidInput(f"Not a Loupe project archive: {exc}", field="file") from exc
+    if manifest.get("format") != "loupe-project" or manifest.get("version") != ARCHIVE_VERSION:
+        raise InvalidInput("Not a Loupe project archive of a version this server reads.", field="file")
+    if Project.objects.filter(name__iexact=name).exists():
+        raise Conflict(f"A project named {name!r} already exists.", field="name")
+    people = _People()
+    project = Project.objects.create(**{**manifest["project"], "name": name}, created_by=owner)
+    Membership.objects.create(project=project, user=owner, role=Role.MANAGER)
+    label_ids = _labels(project, manifest["labels"])
+    SchemaChange.objects.bulk_create(
+        SchemaChange(
+            project=project,
+            version=c["version"],
+            operation=c["operation"],
+            payload=c["payload"],
+            changed_by=people(c["changed_by"]) if c["changed_by"] else None,
+        )
+        for c in manifest["schema_changes"]
+    )
+    _restamp(
+        SchemaChange.objects.filter(project=project).order_by("version"),
+        [_time(c["created_at"]) for c in manifest["schema_changes"]],
+    )
+    item_ids = _items(project, archive)
+    annotation_ids = _annotations(archive, item_ids, label_ids, people)
+    for row in _lines(archive, "reviews.jsonl"):
+        review = Review.objects.create(
+            item_id=item_ids[row["item_id"]],
+            reviewer=people(row["reviewer"]),
+            decision=row["decision"],
+            comment=row["comment"],
+        )
+        review.labels.set([label_ids[i] for i in row["label_ids"]])
+        Review.objects.filter(id=review.id).update(created_at=_time(row["created_at"]))
+    Skip.objects.bulk_create(
+        Skip(
+            item_id=item_ids[r["item_id"]],
+            user=people(r["user"]),
+            reason=r["reason"],
+            created_at=_time(r["created_at"]),
+        )
+        for r in _lines(archive, "skips.jsonl")
+    )
+    events = list(_lines(archive, "events.jsonl"))
+    created = ItemEvent.objects.bulk_create(
+        ItemEvent(
+            item_id=item_ids[e["item_id"]],
+            actor=people(e["actor"]),
+            kind=e["kind"],
+            annotation_id=annotation_ids.get(e["annotation_id"], e["annotation_id"]),
+            label_ids=[label_ids[i] for i in e["label_ids"]],
+            comment=e["comment"],
+        )
+        for e in events
+    )
+    _restamp(created, [_time(e["created_at"]) for e in events])
+    return project
+
+
+def _labels(project: Project, labels: list[dict[str, Any]]) -> dict[int, int]:
+    ids = {}
+    for spec in labels:
+        label = Label.objects.create(
+            project=project,
+            name=spec["name"],
+            color=spec["color"],
+            hotkey=spec["hotkey"],
+            description=spec["description"],
+            position=spec["position"],
+            retired_at=_time(spec["retired_at"]),
+        )
+        ids[spec["id"]] = label.id
+    for spec in labels:
+        if spec["merged_into"]:
+            Label.objects.filter(id=ids[spec["id"]]).update(merged_into_id=ids[spec["merged_into"]])
+    return ids
+
+
+def _items(project: Project, archive: zipfile.ZipFile) -> dict[int, int]:
+    ids, rows = {}, list(_lines(archive, "items.jsonl"))
+    for start in range(0, len(rows), BATCH):
+        batch = rows[start : start + BATCH]
+        items = []
+        for row in batch:
+            item = Item(
+                project=project,
+                **{
+                    k: row[k]
+                    for k in (
+                        "external_id",
+                        "data",
+                        "width",
+                        "height",
+                        "content_hash",
+                        "status",
+                        "annotation_count",
+                        "priority",
+                        "random_key",
+                        "agreement",
+                        "review_status",
+                    )
+                },
+            )
+            if row["image"]:
+                member = safe_member_name(row["image"])
+                stored = (
+                    f"items/{project.id}/{row['content_hash'][:2]}/{row['content_hash']}.{member.rsplit('.', 1)[-1]}"
+                )
+                if not default_storage.exists(stored):
+                    default_storage.save(stored, ContentFile(archive.read(member)))
+                item.image.name = stored
+            items.append(item)
+        created = Item.objects.bulk_create(items)
+        _restamp(created, [_time(row["created_at"]) for row in batch])
+        ids.update({row["id"]: item.id for row, item in zip(batch, created, strict=True)})
+    return ids
+
+
+def _annotations(archive, item_ids, label_ids, people) -> dict[int, int]:
+    ids, rows = {}, list(_lines(archive, "annotations.jsonl"))
+    for start in range(0, len(rows), BATCH):
+        batch = rows[start : start + BATCH]
+        created = Annotation.objects.bulk_create(
+            Annotation(
+                item_id=item_ids[r["item_id"]],
+                annotator=people(r["annotator"]),
+                status=r["status"],
+                schema_version=r["schema_version"],
+                client_key=r["client_key"],
+                time_spent_ms=r["time_spent_ms"],
+            )
+            for r in batch
+        )
+        Annotation.labels.through.objects.bulk_create(
+            Annotation.labels.through(annotation_id=a.id, label_id=label_ids[label])
+            for r, a in zip(batch, created, strict=True)
+            for label in r["label_ids"]
+        )
+        for r, a in zip(batch, created, strict=True):
+            a.created_at, a.updated_at = _time(r["created_at"]), _time(r["updated_at"])
+        Annotation.objects.bulk_update(created, ["created_at", "updated_at"])
+        ids.update({r["id"]: a.id for r, a in zip(batch, created, strict=True)})
+    return ids
+
+
+def _restamp(objects, stamps: list[datetime | None]) -> None:
+    """auto_now_add overwrote the creation times on insert; put the archive's back."""
+    objects = list(objects)
+    for obj, stamp in zip(objects, stamps, strict=True):
+        obj.created_at = stamp
+    if objects:
+        type(objects[0]).objects.bulk_update(objects, ["created_at"], batch_size=BATCH)

@@ -1,0 +1,510 @@
+"""Exports, streamed chunk by chunk into a temporary file (memory stays flat in the number of items).
+
+Formats: csv, jsonl, parquet (any project: original columns or file name, final labels, per-annotator answers,
+agreement, timestamps, time spent); imagefolder, coco, hf_parquet (image projects); loupe (a lossless project
+archive that `archive_import` reads back).
+"""
+
+import csv
+import io
+import json
+import zipfile
+from collections.abc import Iterator
+from datetime import datetime
+from typing import IO, Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from django.core.files.storage import default_storage
+from django.db.models import Exists, OuterRef, Q
+
+from annotation import schemas
+from annotation.models import (
+    Annotation,
+    AnnotationStatus,
+    DataKind,
+    Item,
+    ItemEvent,
+    Label,
+    Project,
+    Review,
+    SchemaChange,
+    Skip,
+    TaskType,
+)
+from annotation.selectors import item_final_labels
+
+CHUNK = 2_000
+FORMATS = {
+    "csv": ".csv",
+    "jsonl": ".jsonl",
+    "parquet": ".parquet",
+    "imagefolder": ".zip",
+    "coco": ".zip",
+    "hf_parquet": ".parquet",
+    "loupe": ".loupe.zip",
+}
+IMAGE_ONLY = {"imagefolder", "coco", "hf_parquet"}
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+ARCHIVE_VERSION = 1
+
+
+class ExportRefused(ValueError):
+    """This export cannot be made for this project (e.g. an image format for a table)."""
+
+
+def check_format(project: Project, fmt: str) -> None:
+    if fmt not in FORMATS:
+        raise ExportRefused(f"Unknown format {fmt!r}; choose one of {', '.join(FORMATS)}.")
+    if fmt in IMAGE_ONLY and project.data_kind != DataKind.IMAGE:
+        raise ExportRefused(f"{fmt} is for image projects.")
+    if fmt == "imagefolder" and project.task_type == TaskType.MULTI_LABEL:
+        raise ExportRefused("imagefolder holds one label per image; use coco or hf_parquet for multi-label.")
+
+
+# --- rows -------------------------------------------------------------------------------------------
+
+
+def filtered_items(project: Project, filters: dict) -> Any:
+    f = schemas.ExportFilters.model_validate(filters)
+    items = Item.objects.filter(project=project)
+    if f.status:
+        items = items.filter(status=f.status)
+    if f.agreement_min is not None:
+        items = items.filter(agreement__gte=f.agreement_min)
+    if f.agreement_max is not None:
+        items = items.filter(agreement__lte=f.agreement_max)
+    answered = Q(item=OuterRef("pk"), status=AnnotationStatus.ACTIVE)
+    if f.annotator:
+        answered &= Q(annotator__username=f.annotator)
+    if f.annotated_after:
+        answered &= Q(created_at__gte=f.annotated_after)
+    if f.annotated_before:
+        answered &= Q(created_at__lt=f.annotated_before)
+    if f.annotator or f.annotated_after or f.annotated_before:
+        items = items.filter(Exists(Annotation.objects.filter(answered)))
+    return items.order_by("id"), f.label
+
+
+def export_rows(project: Project, filters: dict) -> Iterator[dict[str, Any]]:
+    """One dict per item, in id order, fetched CHUNK items at a time (3 queries a chunk)."""
+    items, label_filter = filtered_items(project, filters)
+    names = dict(Label.objects.filter(project=project).values_list("id", "name"))
+    last_id = 0
+    while chunk := list(items.filter(id__gt=last_id)[:CHUNK]):
+        last_id = chunk[-1].id
+        final = item_final_labels(items=chunk)
+        answers: dict[int, list[dict]] = {item.id: [] for item in chunk}
+        rows = (
+            Annotation.objects.filter(item__in=chunk, status=AnnotationStatus.ACTIVE)
+            .select_related("annotator")
+            .prefetch_related("labels")
+            .order_by("id")
+        )
+        for annotation in rows:
+            answers[annotation.item_id].append(
+                {
+                    "annotator": annotation.annotator.username,
+                    "labels": sorted(names[label.id] for label in annotation.labels.all()),
+                    "created_at": annotation.created_at.isoformat(),
+                    "time_spent_ms": annotation.time_spent_ms,
+                }
+            )
+        for item in chunk:
+            final_names = sorted(names[i] for i in final[item.id]) if final[item.id] is not None else []
+            if label_filter and label_filter not in final_names:
+                continue
+            stamps = [a["created_at"] for a in answers[item.id]]
+            spent = [a["time_spent_ms"] for a in answers[item.id] if a["time_spent_ms"] is not None]
+            yield {
+                "item": item,
+                "final_labels": final_names,
+                "annotations": answers[item.id],
+                "first_annotated_at": min(stamps) if stamps else None,
+                "last_annotated_at": max(stamps) if stamps else None,
+                "time_spent_ms": sum(spent) if spent else None,
+            }
+
+
+def flat_record(project: Project, row: dict[str, Any]) -> dict[str, Any]:
+    item = row["item"]
+    record: dict[str, Any] = {"item_id": item.id, "external_id": item.external_id}
+    if project.data_kind == DataKind.TABULAR:
+        record.update({c["name"]: item.data.get(c["name"]) for c in project.columns} or item.data)
+    else:
+        record.update({"file": item.external_id, "width": item.width, "height": item.height})
+    record.update(
+        {
+            "label": "|".join(row["final_labels"]) or None,
+            "status": item.status,
+            "review_status": item.review_status,
+            "agreement": item.agreement,
+            "annotators": "|".join(a["annotator"] for a in row["annotations"]) or None,
+            "annotator_labels": "; ".join(f"{a['annotator']}={'|'.join(a['labels'])}" for a in row["annotations"])
+            or None,
+            "first_annotated_at": row["first_annotated_at"],
+            "last_annotated_at": row["last_annotated_at"],
+            "time_spent_ms": row["time_spent_ms"],
+        }
+    )
+    return record
+
+
+def neutralise(value: Any) -> Any:
+    """Spreadsheet formula injection: a text cell starting with = + - @ gets a leading apostrophe. Numbers are
+    not text, so -3.5 stays a number."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+# --- writers ----------------------------------------------------------------------------------------
+
+
+def write(project: Project, fmt: str, filters: dict, out: IO[bytes], progress=lambda n: None) -> int:
+    """Write the export to the binary file `out`; returns the number of items written."""
+    check_format(project, fmt)
+    writer = {
+        "csv": _csv,
+        "jsonl": _jsonl,
+        "parquet": _parquet,
+        "imagefolder": _imagefolder,
+        "coco": _coco,
+        "hf_parquet": _hf_parquet,
+        "loupe": _loupe,
+    }[fmt]
+    return writer(project, filters, out, progress)
+
+
+class _Counted:
+    """Iterate export rows, reporting progress every CHUNK rows; `count` is how many went by."""
+
+    def __init__(self, rows: Iterator[dict], progress) -> None:
+        self.rows, self.progress, self.count = rows, progress, 0
+
+    def __iter__(self) -> Iterator[dict]:
+        for row in self.rows:
+            self.count += 1
+            if self.count % CHUNK == 0:
+                self.progress(self.count)
+            yield row
+        self.progress(self.count)
+
+
+def _csv(project, filters, out, progress) -> int:
+    text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
+    writer = None
+    for row in (rows := _Counted(export_rows(project, filters), progress)):
+        record = flat_record(project, row)
+        if writer is None:
+            writer = csv.DictWriter(text, fieldnames=list(record))
+            writer.writeheader()
+        writer.writerow({k: neutralise(v) for k, v in record.items()})
+    text.detach()
+    return rows.count
+
+
+def _jsonl(project, filters, out, progress) -> int:
+    for row in (rows := _Counted(export_rows(project, filters), progress)):
+        record = flat_record(project, row)
+        record.update(label=row["final_labels"], annotations=row["annotations"])
+        del record["annotators"], record["annotator_labels"]
+        out.write(json.dumps(record, ensure_ascii=False).encode() + b"\n")
+    return rows.count
+
+
+ARROW_TYPES = {
+    "numeric": pa.float64(),
+    "boolean": pa.bool_(),
+    "datetime": pa.string(),
+    "categorical": pa.string(),
+    "text": pa.string(),
+}
+ANSWER = pa.struct(
+    [
+        ("annotator", pa.string()),
+        ("labels", pa.list_(pa.string())),
+        ("created_at", pa.string()),
+        ("time_spent_ms", pa.int64()),
+    ]
+)
+
+
+def _parquet_schema(project: Project) -> pa.Schema:
+    fields = [("item_id", pa.int64()), ("external_id", pa.string())]
+    if project.data_kind == DataKind.TABULAR:
+        fields += [(c["name"], ARROW_TYPES[c["type"]]) for c in project.columns]
+    else:
+        fields += [("file", pa.string()), ("width", pa.int64()), ("height", pa.int64())]
+    fields += [
+        ("label", pa.list_(pa.string())),
+        ("status", pa.string()),
+        ("review_status", pa.string()),
+        ("agreement", pa.float64()),
+        ("annotations", pa.list_(ANSWER)),
+        ("first_annotated_at", pa.string()),
+        ("last_annotated_at", pa.string()),
+        ("time_spent_ms", pa.int64()),
+    ]
+    return pa.schema(fields)
+
+
+def _parquet(project, filters, out, progress) -> int:
+    schema = _parquet_schema(project)
+    batch = []
+    with pq.ParquetWriter(out, schema) as writer:
+        for row in (rows := _Counted(export_rows(project, filters), progress)):
+            record = flat_record(project, row)
+            record.update(label=row["final_labels"], annotations=row["annotations"])
+            batch.append({name: record.get(name) for name in schema.names})
+            if len(batch) >= CHUNK:
+                writer.write_table(pa.Table.from_pylist(batch, schema=schema))
+                batch = []
+        if batch or rows.count == 0:
+            writer.write_table(pa.Table.from_pylist(batch, schema=schema))
+    return rows.count
+
+
+def _image_bytes(item: Item) -> bytes:
+    with default_storage.open(item.image.name, "rb") as handle:
+        return handle.read()
+
+
+def _file_name(item: Item) -> str:
+    """A unique, flat, safe file name: the item id and the original base name."""
+    base = item.external_id.replace("\\", "/").rsplit("/", 1)[-1] or f"item.{item.image.name.rsplit('.', 1)[-1]}"
+    return f"{item.id}_{base}"
+
+
+def _imagefolder(project, filters, out, progress) -> int:
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as archive:
+        for row in (rows := _Counted(export_rows(project, filters), progress)):
+            if row["final_labels"]:
+                label = row["final_labels"][0].replace("/", "_")
+                archive.writestr(f"{label}/{_file_name(row['item'])}", _image_bytes(row["item"]))
+    return rows.count
+
+
+def _coco(project, filters, out, progress) -> int:
+    labels = list(Label.objects.filter(project=project).order_by("id"))
+    categories = [{"id": n, "name": label.name, "supercategory": ""} for n, label in enumerate(labels, start=1)]
+    category = {c["name"]: c["id"] for c in categories}
+    images, annotations = [], []
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as archive:
+        for row in (rows := _Counted(export_rows(project, filters), progress)):
+            item = row["item"]
+            images.append({"id": item.id, "file_name": _file_name(item), "width": item.width, "height": item.height})
+            archive.writestr(f"images/{_file_name(item)}", _image_bytes(item))
+            for name in row["final_labels"]:
+                annotations.append(
+                    {
+                        "id": len(annotations) + 1,
+                        "image_id": item.id,
+                        "category_id": category[name],
+                        "iscrowd": 0,
+                        "area": 0,
+                        "bbox": [],
+                        "segmentation": [],
+                    }
+                )
+        info = {"description": f"Loupe export of {project.name}", "date_created": datetime.now().isoformat()}
+        archive.writestr(
+            "annotations.json",
+            json.dumps({"info": info, "images": images, "annotations": annotations, "categories": categories}),
+        )
+    return rows.count
+
+
+def _hf_parquet(project, filters, out, progress) -> int:
+    """The layout Hugging Face `datasets` loads as Image + ClassLabel features (from the schema metadata)."""
+    names = list(Label.objects.filter(project=project).order_by("id").values_list("name", flat=True))
+    index = {name: n for n, name in enumerate(names)}
+    multi = project.task_type == TaskType.MULTI_LABEL
+    label_type = pa.list_(pa.int64()) if multi else pa.int64()
+    features = {"image": {"_type": "Image"}, "item_id": {"dtype": "int64", "_type": "Value"}}
+    label_feature = {"_type": "ClassLabel", "names": names}
+    features["label"] = {"feature": label_feature, "_type": "Sequence"} if multi else label_feature
+    schema = pa.schema(
+        [
+            ("image", pa.struct([("bytes", pa.binary()), ("path", pa.string())])),
+            ("item_id", pa.int64()),
+            ("label", label_type),
+        ],
+        metadata={"huggingface": json.dumps({"info": {"features": features}})},
+    )
+    batch = []
+    with pq.ParquetWriter(out, schema) as writer:
+        for row in (rows := _Counted(export_rows(project, filters), progress)):
+            item, ids = row["item"], [index[name] for name in row["final_labels"]]
+            label = ids if multi else (ids[0] if ids else -1)
+            batch.append(
+                {"image": {"bytes": _image_bytes(item), "path": _file_name(item)}, "item_id": item.id, "label": label}
+            )
+            if len(batch) >= 256:
+                writer.write_table(pa.Table.from_pylist(batch, schema=schema))
+                batch = []
+        if batch or rows.count == 0:
+            writer.write_table(pa.Table.from_pylist(batch, schema=schema))
+    return rows.count
+
+
+# --- the lossless archive ---------------------------------------------------------------------------
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _jsonl_member(archive: zipfile.ZipFile, name: str, rows: Iterator[dict]) -> None:
+    with archive.open(name, "w", force_zip64=True) as member:
+        for row in rows:
+            member.write(json.dumps(row, ensure_ascii=False, default=str).encode() + b"\n")
+
+
+def _loupe(project, filters, out, progress) -> int:
+    """Everything about the project: settings, labels, schema history, items (with files), annotations, reviews,
+    skips and history. Filters do not apply: an archive is the whole project."""
+    labels = list(Label.objects.filter(project=project).order_by("id"))
+    manifest = {
+        "format": "loupe-project",
+        "version": ARCHIVE_VERSION,
+        "project": {
+            f: getattr(project, f)
+            for f in (
+                "name",
+                "data_kind",
+                "instructions",
+                "task_type",
+                "shown_columns",
+                "feature_columns",
+                "columns",
+                "schema_version",
+                "overlap",
+                "queue_order",
+                "lease_seconds",
+            )
+        },
+        "labels": [
+            {
+                "id": lb.id,
+                "name": lb.name,
+                "color": lb.color,
+                "hotkey": lb.hotkey,
+                "description": lb.description,
+                "position": lb.position,
+                "retired_at": _iso(lb.retired_at),
+                "merged_into": lb.merged_into_id,
+            }
+            for lb in labels
+        ],
+        "schema_changes": [
+            {
+                "version": c.version,
+                "operation": c.operation,
+                "payload": c.payload,
+                "changed_by": c.changed_by.username if c.changed_by else None,
+                "created_at": _iso(c.created_at),
+            }
+            for c in SchemaChange.objects.filter(project=project).select_related("changed_by")
+        ],
+    }
+    items = Item.objects.filter(project=project).order_by("id")
+    count = items.count()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        archive.writestr("project.json", json.dumps(manifest, ensure_ascii=False, indent=1))
+        _jsonl_member(
+            archive,
+            "items.jsonl",
+            (
+                {
+                    "id": i.id,
+                    "external_id": i.external_id,
+                    "data": i.data,
+                    "width": i.width,
+                    "height": i.height,
+                    "content_hash": i.content_hash,
+                    "status": i.status,
+                    "annotation_count": i.annotation_count,
+                    "priority": i.priority,
+                    "random_key": i.random_key,
+                    "agreement": i.agreement,
+                    "review_status": i.review_status,
+                    "created_at": _iso(i.created_at),
+                    "image": f"media/{i.id}.{i.image.name.rsplit('.', 1)[-1]}" if i.image else None,
+                }
+                for i in items.iterator(chunk_size=CHUNK)
+            ),
+        )
+        for n, item in enumerate(items.exclude(image="").iterator(chunk_size=CHUNK), start=1):
+            archive.writestr(f"media/{item.id}.{item.image.name.rsplit('.', 1)[-1]}", _image_bytes(item))
+            if n % CHUNK == 0:
+                progress(n)
+        annotations = Annotation.objects.filter(item__project=project).select_related("annotator").order_by("id")
+        _jsonl_member(
+            archive,
+            "annotations.jsonl",
+            (
+                {
+                    "id": a.id,
+                    "item_id": a.item_id,
+                    "annotator": a.annotator.username,
+                    "label_ids": sorted(label.id for label in a.labels.all()),
+                    "status": a.status,
+                    "schema_version": a.schema_version,
+                    "client_key": a.client_key,
+                    "time_spent_ms": a.time_spent_ms,
+                    "created_at": _iso(a.created_at),
+                    "updated_at": _iso(a.updated_at),
+                }
+                for a in annotations.prefetch_related("labels").iterator(chunk_size=CHUNK)
+            ),
+        )
+        reviews = Review.objects.filter(item__project=project).select_related("reviewer").order_by("id")
+        _jsonl_member(
+            archive,
+            "reviews.jsonl",
+            (
+                {
+                    "item_id": r.item_id,
+                    "reviewer": r.reviewer.username,
+                    "decision": r.decision,
+                    "comment": r.comment,
+                    "label_ids": sorted(label.id for label in r.labels.all()),
+                    "created_at": _iso(r.created_at),
+                }
+                for r in reviews.prefetch_related("labels").iterator(chunk_size=CHUNK)
+            ),
+        )
+        skips = Skip.objects.filter(item__project=project).select_related("user").order_by("id")
+        _jsonl_member(
+            archive,
+            "skips.jsonl",
+            (
+                {
+                    "item_id": s.item_id,
+                    "user": s.user.username,
+                    "reason": s.reason,
+                    "created_at": _iso(s.created_at),
+                }
+                for s in skips.iterator(chunk_size=CHUNK)
+            ),
+        )
+        events = ItemEvent.objects.filter(item__project=project).select_related("actor").order_by("id")
+        _jsonl_member(
+            archive,
+            "events.jsonl",
+            (
+                {
+                    "item_id": e.item_id,
+                    "actor": e.actor.username,
+                    "kind": e.kind,
+                    "annotation_id": e.annotation_id,
+                    "label_ids": e.label_ids,
+                    "comment": e.comment,
+                    "created_at": _iso(e.created_at),
+                }
+                for e in events.iterator(chunk_size=CHUNK)
+            ),
+        )
+    progress(count)
+    return count

@@ -1,0 +1,125 @@
+"""Checking and normalising image files, and reading zip archives safely. No Django here.
+
+Only raster formats Pillow decodes are accepted, whatever the file name says (an SVG or HTML file named
+.png is refused); the pixel count is capped well below Pillow's own bomb warning; EXIF orientation is applied
+to the stored size and thumbnail; zip entries are read with caps on the bytes actually inflated.
+"""
+
+import hashlib
+import io
+import stat
+import warnings
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+FORMATS = {"JPEG": "jpg", "MPO": "jpg", "PNG": "png", "WEBP": "webp", "BMP": "bmp", "GIF": "gif", "TIFF": "tiff"}
+MAX_PIXELS = 40_000_000  # Pillow warns at ~89 Mpx and refuses at twice that; we stop far earlier
+MAX_FILE_BYTES = 50 * 2**20
+MAX_ARCHIVE_BYTES = 4 * 2**30  # bytes actually inflated from one zip, whatever its headers claim
+MAX_ARCHIVE_ENTRIES = 200_000
+THUMBNAIL_SIZE = (256, 256)
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+
+
+class ImageRejected(ValueError):
+    """This file is not an image we store; the message says why."""
+
+
+@dataclass
+class CheckedImage:
+    data: bytes  # the original file, unchanged
+    extension: str  # from the decoded format, never from the upload's name
+    width: int  # after EXIF orientation
+    height: int
+    content_hash: str
+    thumbnail: bytes  # WebP
+
+
+def check_image(data: bytes, *, max_pixels: int = MAX_PIXELS) -> CheckedImage:
+    if len(data) > MAX_FILE_BYTES:
+        raise ImageRejected(f"file is larger than {MAX_FILE_BYTES // 2**20} MiB")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as probe:
+                kind = probe.format
+                if kind not in FORMATS:
+                    raise ImageRejected(f"{kind or 'unknown'} images are not accepted")
+                if probe.width * probe.height > max_pixels:
+                    raise ImageRejected(f"{probe.width}x{probe.height} is larger than the {max_pixels:,}-pixel limit")
+                probe.verify()
+            with Image.open(io.BytesIO(data)) as image:
+                image.seek(0)  # GIF/TIFF: the first frame
+                image.load()
+                upright = ImageOps.exif_transpose(image)
+                thumbnail = upright.convert("RGBA" if "A" in upright.getbands() else "RGB")
+                thumbnail.thumbnail(THUMBNAIL_SIZE)
+                buffer = io.BytesIO()
+                thumbnail.save(buffer, format="WEBP", quality=80)
+                width, height = upright.size
+    except ImageRejected:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageRejected(f"image is larger than the {max_pixels:,}-pixel limit") from exc
+    except UnidentifiedImageError as exc:
+        raise ImageRejected("not an image we can read (unknown or unsupported format)") from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:  # truncated or corrupt data
+        raise ImageRejected(f"corrupt or truncated image: {exc}") from exc
+    return CheckedImage(
+        data=data,
+        extension=FORMATS[kind],
+        width=width,
+        height=height,
+        content_hash=hashlib.sha256(data).hexdigest(),
+        thumbnail=buffer.getvalue(),
+    )
+
+
+def safe_member_name(name: str) -> str:
+    """A zip entry's path, normalised; raises ImageRejected for absolute paths or `..` (zip slip)."""
+    path = PurePosixPath(name.replace("\\", "/"))
+    if path.is_absolute() or ".." in path.parts or not path.parts or ":" in path.parts[0]:
+        raise ImageRejected("unsafe path in archive")
+    return str(path)
+
+
+def iter_zip(
+    archive: zipfile.ZipFile, *, max_total_bytes: int | None = None
+) -> Iterator[tuple[str, bytes | None, str]]:
+    """Yield (name, data, problem) for each file entry: data is None when the entry is refused, with the reason
+    in `problem`. Reading stops with ImageRejected once `max_total_bytes` were inflated (a zip bomb)."""
+    max_total_bytes = MAX_ARCHIVE_BYTES if max_total_bytes is None else max_total_bytes
+    entries = [info for info in archive.infolist() if not info.is_dir()]
+    if len(entries) > MAX_ARCHIVE_ENTRIES:
+        raise ImageRejected(f"archive has {len(entries):,} entries; the limit is {MAX_ARCHIVE_ENTRIES:,}")
+    total = 0
+    for info in entries:
+        try:
+            name = safe_member_name(info.filename)
+        except ImageRejected as exc:
+            yield info.filename, None, str(exc)
+            continue
+        if stat.S_ISLNK(info.external_attr >> 16):
+            yield name, None, "symbolic links are not followed"
+            continue
+        if info.flag_bits & 0x1:
+            yield name, None, "encrypted entries are not supported"
+            continue
+        chunks, size = [], 0
+        with archive.open(info) as member:
+            while chunk := member.read(1 << 20):
+                size += len(chunk)
+                total += len(chunk)
+                if total > max_total_bytes:
+                    raise ImageRejected(f"archive inflates to more than {max_total_bytes:,} bytes")
+                if size > MAX_FILE_BYTES:
+                    break
+                chunks.append(chunk)
+        if size > MAX_FILE_BYTES:
+            yield name, None, f"file is larger than {MAX_FILE_BYTES // 2**20} MiB"
+            continue
+        yield name, b"".join(chunks), ""

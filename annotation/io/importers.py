@@ -1,0 +1,374 @@
+"""Imports: typed table rows and checked image files become Items in batches, each batch one transaction.
+
+Re-running an import never duplicates: every item carries a content hash (of the file, or of the row) that is
+unique within its project, and imported labels carry a deterministic idempotency key.
+"""
+
+import hashlib
+import io
+import json
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models import Count, OuterRef, Subquery
+from django.db.models.functions import Coalesce
+
+from annotation import schemas
+from annotation.io import images as image_io
+from annotation.io import tables
+from annotation.models import (
+    Annotation,
+    AnnotationStatus,
+    DataKind,
+    ImportJob,
+    Item,
+    ItemStatus,
+    Label,
+    Project,
+)
+from core.db import tables_analyze
+
+TABLE_BATCH = 5_000
+IMAGE_BATCH = 200
+MAX_REPORTED_ERRORS = 1_000
+MANIFEST_SUFFIXES = (".csv", ".jsonl")
+
+
+class ImportFailed(Exception):
+    """The import as a whole cannot go on (all-or-nothing with bad rows, or an unreadable source)."""
+
+    def __init__(self, message: str, outcome: "Outcome | None" = None) -> None:
+        super().__init__(message)
+        self.outcome = outcome
+
+
+@dataclass
+class Outcome:
+    total: int = 0
+    processed: int = 0
+    created: int = 0
+    duplicates: int = 0
+    annotations: int = 0
+    errors: list[dict[str, str]] = field(default_factory=list)
+    error_count: int = 0
+
+    def error(self, where: str, reason: str) -> None:
+        self.error_count += 1
+        self._report(where, reason)
+
+    def duplicate(self, where: str) -> None:
+        """Reported, but not an error: the content is already in the project."""
+        self.duplicates += 1
+        self._report(where, "duplicate of an item already in the project; skipped")
+
+    def _report(self, where: str, reason: str) -> None:
+        if len(self.errors) < MAX_REPORTED_ERRORS:
+            self.errors.append({"where": where, "reason": reason})
+
+
+Progress = Callable[[Outcome], None]
+
+
+# --- sources ----------------------------------------------------------------------------------------
+
+
+def source_files(job: ImportJob) -> Iterator[tuple[str, Callable[[], bytes]]]:
+    """(relative name, loader of its bytes) for every uploaded file, or every file of a server-side folder
+    (the CLI). Loaders read on demand, so a large folder is never held in memory at once."""
+    options = schemas.ImportOptions.model_validate(job.options)
+    if options.local_path:
+        root = Path(options.local_path)
+        paths = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink())
+        for path in paths:
+            yield (path.name if path == root else path.relative_to(root).as_posix()), path.read_bytes
+        return
+    _, names = default_storage.listdir(job.source_dir)
+    for name in sorted(names):
+        yield name, _storage_reader(f"{job.source_dir}/{name}")
+
+
+def _storage_reader(name: str) -> Callable[[], bytes]:
+    def read() -> bytes:
+        with default_storage.open(name, "rb") as handle:
+            return handle.read()
+
+    return read
+
+
+# --- tables -----------------------------------------------------------------------------------------
+
+
+def table_import(job: ImportJob, progress: Progress) -> Outcome:
+    options = schemas.ImportOptions.model_validate(job.options)
+    project = job.project
+    files = list(source_files(job))
+    if len(files) != 1:
+        raise ImportFailed(f"A table import takes exactly one file, not {len(files)}.")
+    name, load = files[0]
+    data = load()
+    try:
+        table = tables.read_table(
+            data,
+            options.format or tables.format_from_name(name),
+            encoding=options.encoding,
+            delimiter=options.delimiter,
+        )
+    except tables.TableError as exc:
+        raise ImportFailed(str(exc)) from exc
+    outcome = Outcome(total=len(table.rows) + len(table.errors))
+    for error in table.errors:
+        outcome.error(error.where, error.reason)
+    names = [column["name"] for column in table.columns]
+    for column in (options.id_column, options.label_column):
+        if column and column not in names:
+            raise ImportFailed(f"No column named {column!r}; the columns are: {', '.join(names)}")
+    labels = _labels_by_name(project)
+    rows = []
+    for line, row in zip(table.lines, table.rows, strict=True):
+        label_name = row.pop(options.label_column) if options.label_column else None
+        external_id = row.pop(options.id_column) if options.id_column else None
+        if label_name is not None and str(label_name).casefold() not in labels:
+            outcome.error(f"line {line}", f"unknown label {label_name!r}")
+            continue
+        rows.append((line, row, "" if external_id is None else str(external_id), label_name))
+    if outcome.error_count and job.mode == ImportJob.Mode.ALL_OR_NOTHING:
+        raise ImportFailed(f"{outcome.error_count} rows are invalid; nothing was imported.", outcome)
+    _columns_record(project, [c for c in table.columns if c["name"] not in (options.id_column, options.label_column)])
+    outcome.processed = outcome.error_count
+    for _, batch in tables.iter_batches(rows, TABLE_BATCH):
+        items = [
+            Item(project=project, external_id=external_id, data=record, content_hash=_row_hash(external_id, record))
+            for _, record, external_id, _ in batch
+        ]
+        answers = {
+            item.content_hash: label for item, (*_, label) in zip(items, batch, strict=True) if label is not None
+        }
+        _write_batch(job, items, answers, labels, outcome)
+        outcome.processed += len(batch)
+        progress(outcome)
+    tables_analyze(Item)
+    return outcome
+
+
+def _row_hash(external_id: str, record: dict) -> str:
+    return hashlib.sha256(json.dumps([external_id, record], sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _columns_record(project: Project, columns: list[dict[str, str]]) -> None:
+    """Remember the table's typed columns; on the first import, show them all and use the non-text ones as
+    model features (a manager can change both later through the schema)."""
+    known = {column["name"] for column in project.columns}
+    added = [schemas.ColumnType.model_validate(c).model_dump() for c in columns if c["name"] not in known]
+    if not added:
+        return
+    first_import = not project.columns
+    project.columns = project.columns + added
+    project.save(update_fields=["columns", "updated_at"])
+    if first_import and not project.shown_columns and not project.feature_columns:
+        Project.objects.filter(id=project.id).update(
+            shown_columns=[c["name"] for c in added],
+            feature_columns=[c["name"] for c in added if c["type"] != "text"],
+        )
+
+
+def _labels_by_name(project: Project) -> dict[str, Label]:
+    return {label.name.casefold(): label for label in Label.objects.active().filter(project=project)}
+
+
+def _write_batch(
+    job: ImportJob, items: list[Item], answers: dict[str, str], labels: dict[str, Label], outcome: Outcome
+) -> list[Item]:
+    """Insert the batch's new items (skipping content already in the project) and their imported labels, in
+    one transaction. Returns the items that were new."""
+    hashes = [item.content_hash for item in items]
+    with transaction.atomic():
+        existing = set(
+            Item.objects.filter(project=job.project, content_hash__in=hashes).values_list("content_hash", flat=True)
+        )
+        fresh, seen = [], set(existing)
+        for item in items:
+            if item.content_hash in seen:
+                outcome.duplicate(item.external_id or "row")
+                continue
+            seen.add(item.content_hash)
+            fresh.append(item)
+        Item.objects.bulk_create(fresh, ignore_conflicts=True)
+        outcome.created += len(fresh)
+        if answers:
+            outcome.annotations += _import_labels(job, answers, labels)
+    return fresh
+
+
+def _import_labels(job: ImportJob, answers: dict[str, str], labels: dict[str, Label]) -> int:
+    """Imported labels become annotations by the importing user; the key makes a re-run write nothing new."""
+    ids = dict(
+        Item.objects.filter(project=job.project, content_hash__in=list(answers)).values_list("content_hash", "id")
+    )
+    keys = {
+        f"import:{content_hash[:48]}": (ids[content_hash], labels[name.casefold()])
+        for content_hash, name in answers.items()
+        if content_hash in ids
+    }
+    Annotation.objects.bulk_create(
+        [
+            Annotation(
+                item_id=item_id, annotator=job.created_by, schema_version=job.project.schema_version, client_key=key
+            )
+            for key, (item_id, _) in keys.items()
+        ],
+        ignore_conflicts=True,
+    )
+    created = dict(
+        Annotation.objects.filter(annotator=job.created_by, client_key__in=list(keys)).values_list("client_key", "id")
+    )
+    Annotation.labels.through.objects.bulk_create(
+        [Annotation.labels.through(annotation_id=created[key], label_id=label.id) for key, (_, label) in keys.items()],
+        ignore_conflicts=True,
+    )
+    _items_recount([item_id for item_id, _ in keys.values()], job.project)
+    return len(keys)
+
+
+def _items_recount(item_ids: list[int], project: Project) -> None:
+    """Set-based: annotation counts, status and agreement of imported (single-answer) items."""
+    active = Annotation.objects.filter(item=OuterRef("pk"), status=AnnotationStatus.ACTIVE)
+    count = Coalesce(Subquery(active.values("item").annotate(n=Count("id")).values("n")), 0)
+    items = Item.objects.filter(id__in=item_ids)
+    items.update(annotation_count=count)
+    items.filter(annotation_count__gte=project.overlap).update(status=ItemStatus.DONE)
+    items.filter(annotation_count=1).update(agreement=1.0)
+
+
+# --- images -----------------------------------------------------------------------------------------
+
+
+def image_import(job: ImportJob, progress: Progress) -> Outcome:
+    options = schemas.ImportOptions.model_validate(job.options)
+    labels = _labels_by_name(job.project)
+    manifest: dict[str, str] = {}
+    outcome = Outcome()
+    entries = list(_image_entries(job, manifest, outcome))
+    outcome.total = len(entries) + outcome.error_count
+    if job.mode == ImportJob.Mode.ALL_OR_NOTHING:
+        for name, data in entries:  # a first pass that only checks, so a bad file stops the import before writes
+            try:
+                image_io.check_image(data())
+            except image_io.ImageRejected as exc:
+                outcome.error(name, str(exc))
+        unknown = {_label_for(n, manifest, options) for n, _ in entries} - {None} - set(labels)
+        for name in sorted(unknown):
+            outcome.error(name, "unknown label")
+        if outcome.error_count:
+            raise ImportFailed(f"{outcome.error_count} files are invalid; nothing was imported.", outcome)
+    outcome.processed = outcome.error_count
+    batch: list[tuple[Item, str | None]] = []
+    for name, data in entries:
+        item = _image_item(job, name, data, outcome)
+        if item is not None:
+            label = _label_for(name, manifest, options)
+            if label is not None and label not in labels:
+                outcome.error(name, f"unknown label {label!r}")
+                label = None
+            batch.append((item, label))
+        outcome.processed += 1
+        if len(batch) >= IMAGE_BATCH:
+            _flush_images(job, batch, labels, outcome)
+            batch = []
+            progress(outcome)
+    _flush_images(job, batch, labels, outcome)
+    progress(outcome)
+    tables_analyze(Item)
+    return outcome
+
+
+def _image_entries(job: ImportJob, manifest: dict[str, str], outcome: Outcome):
+    """(name, loader) for every image: loose files, zip members (read lazily), manifests collected aside."""
+    for name, load in source_files(job):
+        lower = name.lower()
+        if lower.endswith(".zip"):
+            try:
+                archive = zipfile.ZipFile(io.BytesIO(load()))
+                members = list(image_io.iter_zip(archive))
+            except (zipfile.BadZipFile, image_io.ImageRejected) as exc:
+                outcome.error(name, f"unreadable archive: {exc}")
+                continue
+            for member, content, problem in members:
+                if problem:
+                    outcome.error(member, problem)
+                elif member.lower().endswith(MANIFEST_SUFFIXES):
+                    _manifest_read(member, content, manifest, outcome)
+                elif not PurePosixPath(member).name.startswith("."):
+                    yield member, (lambda c=content: c)
+        elif lower.endswith(MANIFEST_SUFFIXES):
+            _manifest_read(name, load(), manifest, outcome)
+        else:
+            yield name, load
+
+
+def _manifest_read(name: str, data: bytes, manifest: dict[str, str], outcome: Outcome) -> None:
+    try:
+        table = tables.read_table(data, tables.format_from_name(name))
+    except tables.TableError as exc:
+        outcome.error(name, str(exc))
+        return
+    columns = {c["name"].lower(): c["name"] for c in table.columns}
+    if "file" not in columns or "label" not in columns:
+        outcome.error(name, "a manifest needs the columns file and label")
+        return
+    for row in table.rows:
+        if row[columns["file"]] is not None and row[columns["label"]] is not None:
+            manifest[str(row[columns["file"]])] = str(row[columns["label"]])
+
+
+def _label_for(name: str, manifest: dict[str, str], options: schemas.ImportOptions) -> str | None:
+    path = PurePosixPath(name)
+    label = manifest.get(name) or manifest.get(path.name)
+    if label is None and options.labels_from_folders and len(path.parts) >= 2:
+        label = path.parts[-2]
+    return label.casefold() if label else None
+
+
+def _image_item(job: ImportJob, name: str, data, outcome: Outcome) -> Item | None:
+    try:
+        checked = image_io.check_image(data())
+    except image_io.ImageRejected as exc:
+        outcome.error(name, str(exc))
+        return None
+    return Item(
+        project=job.project,
+        external_id=name,
+        width=checked.width,
+        height=checked.height,
+        content_hash=checked.content_hash,
+        image=_stored(job.project, checked, "items", checked.data),
+        thumbnail=_stored(job.project, checked, "thumbnails", checked.thumbnail, "webp"),
+    )
+
+
+def _stored(project: Project, checked: image_io.CheckedImage, folder: str, data: bytes, ext: str | None = None) -> str:
+    """Content-addressed: the same file always lands at the same name, so a re-run rewrites nothing."""
+    name = f"{folder}/{project.id}/{checked.content_hash[:2]}/{checked.content_hash}.{ext or checked.extension}"
+    if not default_storage.exists(name):
+        saved = default_storage.save(name, ContentFile(data))
+        assert saved == name, f"storage renamed {name} to {saved}"
+    return name
+
+
+def _flush_images(
+    job: ImportJob, batch: list[tuple[Item, str | None]], labels: dict[str, Label], outcome: Outcome
+) -> None:
+    if not batch:
+        return
+    answers = {item.content_hash: label for item, label in batch if label is not None}
+    _write_batch(job, [item for item, _ in batch], answers, labels, outcome)
+
+
+def run(job: ImportJob, progress: Progress) -> Outcome:
+    if job.project.data_kind == DataKind.TABULAR:
+        return table_import(job, progress)
+    return image_import(job, progress)

@@ -1,0 +1,262 @@
+"""Reading tables (CSV/TSV, JSONL, Parquet) into typed records, with per-line errors. No Django here.
+
+Every value ends up as a JSON scalar of the column's inferred type: numbers as int/float, booleans as bool,
+datetimes as ISO 8601 strings, categories and text as str, missing values as None.
+"""
+
+import codecs
+import csv
+import io
+import json
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+MISSING = frozenset({"", "na", "n/a", "nan", "null", "none", "-"})
+TRUE, FALSE = frozenset({"true", "yes", "y", "t"}), frozenset({"false", "no", "n", "f"})
+ENCODINGS = ("utf-8-sig", "cp1252", "latin-1")
+SNIFF_BYTES = 64 * 1024
+CATEGORICAL_MAX_SHARE = 0.05
+CATEGORICAL_MAX_VALUES = 50
+MAX_CELL_CHARS = 100_000
+FORMATS = ("csv", "tsv", "jsonl", "parquet")
+DELIMITERS = (",", ";", "\t", "|")
+
+
+class TableError(ValueError):
+    """The table cannot be read at all (as opposed to a bad row, which is reported and may be skipped)."""
+
+
+@dataclass
+class RowError:
+    where: str  # "line 7"
+    reason: str
+
+
+@dataclass
+class Table:
+    columns: list[dict[str, str]]  # [{"name": ..., "type": numeric|boolean|datetime|categorical|text}]
+    rows: list[dict[str, Any]]  # typed values
+    lines: list[int]  # source line (or row) number of each row, for error messages
+    errors: list[RowError] = field(default_factory=list)
+    encoding: str = "utf-8"
+    delimiter: str | None = None
+
+
+def format_from_name(name: str) -> str:
+    suffix = name.lower().rsplit(".", 1)[-1]
+    return {"txt": "csv", "ndjson": "jsonl", "pq": "parquet"}.get(suffix, suffix)
+
+
+def read_table(data: bytes, fmt: str, *, encoding: str | None = None, delimiter: str | None = None) -> Table:
+    """Parse `data` and infer column types. Raises TableError when the whole file is unreadable."""
+    if fmt not in FORMATS:
+        raise TableError(f"Unsupported table format {fmt!r}; use one of {', '.join(FORMATS)}.")
+    if fmt == "parquet":
+        names, raw, lines, errors, used = _parquet(data), [], [], [], "binary"
+        names, raw = names
+        lines = list(range(1, len(raw) + 1))
+        delimiter = None
+    else:
+        text, used = _decode(data, encoding)
+        if fmt == "jsonl":
+            names, raw, lines, errors = _jsonl(text)
+            delimiter = None
+        else:
+            delimiter = delimiter or ("\t" if fmt == "tsv" else _sniff_delimiter(text))
+            names, raw, lines, errors = _delimited(text, delimiter)
+    columns, rows, lines, cell_errors = _typed(names, raw, lines)
+    return Table(
+        columns=columns, rows=rows, lines=lines, errors=errors + cell_errors, encoding=used, delimiter=delimiter
+    )
+
+
+def _decode(data: bytes, encoding: str | None) -> tuple[str, str]:
+    for candidate in [encoding] if encoding else ENCODINGS:
+        try:
+            return codecs.decode(data, candidate), candidate
+        except (UnicodeDecodeError, LookupError) as exc:
+            if encoding:
+                raise TableError(f"The file is not valid {encoding}: {exc}") from exc
+    raise TableError("Could not detect the text encoding.")  # latin-1 decodes anything; kept for safety
+
+
+def _sniff_delimiter(text: str) -> str:
+    """The candidate that splits the header most often, when the sniffer agrees or cannot decide."""
+    header = text.split("\n", 1)[0]
+    counts = {candidate: header.count(candidate) for candidate in DELIMITERS}
+    best = max(counts, key=counts.get)
+    try:
+        sniffed = csv.Sniffer().sniff(text[:SNIFF_BYTES], delimiters="".join(DELIMITERS)).delimiter
+    except csv.Error:
+        sniffed = None
+    return sniffed if sniffed and counts.get(sniffed, 0) >= counts[best] else (best if counts[best] else ",")
+
+
+def _delimited(text: str, delimiter: str) -> tuple[list[str], list[list[Any]], list[int], list[RowError]]:
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    try:
+        header = next(reader)
+    except StopIteration as exc:
+        raise TableError("The file is empty.") from exc
+    except csv.Error as exc:
+        raise TableError(f"Line 1: {exc}") from exc
+    names = _column_names(header)
+    raw, lines, errors = [], [], []
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            errors.append(RowError(f"line {reader.line_num}", str(exc)))
+            continue
+        if not row or row == [""]:
+            continue
+        if len(row) != len(names):
+            errors.append(RowError(f"line {reader.line_num}", f"{len(row)} fields, expected {len(names)}"))
+            continue
+        raw.append(row)
+        lines.append(reader.line_num)
+    return names, raw, lines, errors
+
+
+def _jsonl(text: str) -> tuple[list[str], list[list[Any]], list[int], list[RowError]]:
+    names: dict[str, None] = {}
+    records, lines, errors = [], [], []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line, parse_constant=_reject_constant)
+        except ValueError as exc:
+            errors.append(RowError(f"line {number}", f"not valid JSON: {exc}"))
+            continue
+        if not isinstance(record, dict):
+            errors.append(RowError(f"line {number}", "each line must be a JSON object"))
+            continue
+        nested = [key for key, value in record.items() if isinstance(value, dict | list)]
+        if nested:
+            errors.append(RowError(f"line {number}", f"nested values are not supported: {', '.join(nested)}"))
+            continue
+        names.update(dict.fromkeys(record))
+        records.append(record)
+        lines.append(number)
+    columns = _column_names(list(names))
+    return columns, [[record.get(name) for name in names] for record in records], lines, errors
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _parquet(data: bytes) -> tuple[list[str], list[list[Any]]]:
+    # Plain column data only: no pandas metadata, no extension types (pyarrow never unpickles them).
+    try:
+        table = pq.read_table(io.BytesIO(data))
+    except Exception as exc:  # pyarrow raises several types for corrupt files
+        raise TableError(f"Not a readable Parquet file: {exc}") from exc
+    unsupported = [f.name for f in table.schema if not _flat_arrow_type(f.type)]
+    if unsupported:
+        raise TableError(f"Nested or binary Parquet columns are not supported: {', '.join(unsupported)}")
+    names = _column_names(table.column_names)
+    return names, [list(row.values()) for row in table.to_pylist()]
+
+
+def _flat_arrow_type(arrow_type) -> bool:
+    import pyarrow.types as t
+
+    return any(
+        check(arrow_type)
+        for check in (
+            t.is_integer,
+            t.is_floating,
+            t.is_boolean,
+            t.is_string,
+            t.is_large_string,
+            t.is_timestamp,
+            t.is_date,
+            t.is_decimal,
+            t.is_dictionary,
+            t.is_null,
+        )
+    )
+
+
+def _column_names(header: list[str]) -> list[str]:
+    names = [str(name).strip() for name in header]
+    if not names or any(not name for name in names):
+        raise TableError("Every column needs a name in the header.")
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise TableError(f"Columns named twice: {', '.join(duplicates)}")
+    return names
+
+
+def _typed(names, raw, lines) -> tuple[list[dict[str, str]], list[dict[str, Any]], list[int], list[RowError]]:
+    columns, converted, reasons = [], {}, {}
+    for position, name in enumerate(names):
+        kind, values, invalid = _infer([row[position] for row in raw])
+        columns.append({"name": name, "type": kind})
+        converted[name] = values
+        for index in invalid:
+            reasons.setdefault(index, f"column {name!r}: {raw[index][position]!r} is not a finite number")
+    errors = [RowError(f"line {lines[i]}", reasons[i]) for i in sorted(reasons)]
+    keep = [i for i in range(len(raw)) if i not in reasons]
+    rows = [{name: converted[name][i] for name in names} for i in keep]
+    return columns, rows, [lines[i] for i in keep], errors
+
+
+def _is_missing(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float):
+        return math.isnan(value)
+    return isinstance(value, str) and value.strip().lower() in MISSING
+
+
+def _infer(cells: list[Any]) -> tuple[str, list[Any], list[int]]:
+    """(type, typed values with None for missing, indices of cells that cannot be stored)."""
+    missing = [_is_missing(v) for v in cells]
+    present = [(i, v.strip() if isinstance(v, str) else v) for i, v in enumerate(cells) if not missing[i]]
+    values: list[Any] = [None] * len(cells)
+    if not present:
+        return "text", values, []
+    if all(isinstance(v, bool) or (isinstance(v, str) and v.lower() in TRUE | FALSE) for _, v in present):
+        for i, v in present:
+            values[i] = v if isinstance(v, bool) else v.lower() in TRUE
+        return "boolean", values, []
+    if not any(isinstance(v, bool) for _, v in present):
+        numbers = pd.to_numeric(pd.Series([v for _, v in present], dtype=object), errors="coerce")
+        if numbers.notna().all():
+            finite = [math.isfinite(n) for n in numbers]
+            integral = all(
+                float(n).is_integer() and abs(n) < 2**53 for n, ok in zip(numbers, finite, strict=False) if ok
+            )
+            invalid = []
+            for (i, _), number, ok in zip(present, numbers, finite, strict=True):
+                if ok:
+                    values[i] = int(number) if integral else float(number)
+                else:
+                    invalid.append(i)
+            return "numeric", values, invalid
+    if all(isinstance(v, str) for _, v in present):
+        dates = pd.to_datetime(pd.Series([v for _, v in present]), errors="coerce", format="ISO8601")
+        if dates.notna().all():
+            for (i, _), stamp in zip(present, dates, strict=True):
+                values[i] = stamp.isoformat()
+            return "datetime", values, []
+    for i, v in present:
+        values[i] = str(v)[:MAX_CELL_CHARS]
+    distinct = len({values[i] for i, _ in present})
+    categorical = distinct <= CATEGORICAL_MAX_VALUES and distinct <= max(2, CATEGORICAL_MAX_SHARE * len(present))
+    return ("categorical" if categorical else "text"), values, []
+
+
+def iter_batches(rows: list[Any], size: int) -> Iterator[tuple[int, list[Any]]]:
+    for start in range(0, len(rows), size):
+        yield start, rows[start : start + size]
