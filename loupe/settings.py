@@ -103,7 +103,7 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)
-MEDIA_ROOT = DATA_DIR / "media"
+MEDIA_ROOT = Path(env.str("LOUPE_MEDIA_ROOT", default=str(DATA_DIR / "media")))
 STORAGES = storages_config(env, MEDIA_ROOT)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("UPLOAD_MAX_MEMORY_BYTES", default=10 * 1024 * 1024)
 UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_BYTES", default=2 * 1024**3)  # one import request, files included

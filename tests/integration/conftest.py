@@ -63,10 +63,11 @@ def _database_url() -> str:
 
 
 @pytest.fixture
-def celery_worker(transactional_db, tmp_path):
-    """A real Celery worker process on the test database and the configured broker."""
+def celery_worker(transactional_db, tmp_path, settings):
+    """A real Celery worker process on the test database, the configured broker and this test's media folder."""
     hostname = f"test-{uuid.uuid4().hex[:8]}@localhost"
-    env = {**os.environ, "DATABASE_URL": _database_url(), "WORKER_HEARTBEAT_INTERVAL_S": "1"}
+    media = settings.STORAGES["default"]["OPTIONS"]["location"]
+    env = {**os.environ, "DATABASE_URL": _database_url(), "WORKER_HEARTBEAT_INTERVAL_S": "1", "LOUPE_MEDIA_ROOT": media}
     log = (tmp_path / "worker.log").open("w")
     process = subprocess.Popen(
         [

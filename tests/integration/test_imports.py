@@ -351,3 +351,19 @@ def test_import_data_command_reads_a_folder(manager, image_project, tmp_path, ca
     assert "2 items created" in capsys.readouterr().out
     assert Annotation.objects.count() == 2
     assert Project.objects.get(name="Pets").items.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_runs_an_upload_to_the_end(celery_worker):
+    import time
+
+    manager = UserFactory(username="boss", is_staff=True)
+    project = make_project(owner=manager, name="Wine", data_kind="tabular", labels=[{"name": "red"}, {"name": "white"}])
+    response = upload(manager, project, [("wine.csv", CSV)], options={"label_column": "label"})
+    assert response.status_code == 202
+    url = f"/api/v1/projects/{project.id}/imports/{response.data['id']}/"
+    deadline = time.monotonic() + 60
+    while (job := client_for(manager).get(url).data)["status"] in ("queued", "running"):
+        assert time.monotonic() < deadline, job
+        time.sleep(0.2)
+    assert (job["status"], job["created_count"], job["annotation_count"]) == ("done", 2, 2)

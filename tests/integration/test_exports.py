@@ -1,0 +1,228 @@
+"""Exports read back with the libraries their users use, checked against the database."""
+
+import csv
+import io
+import json
+import zipfile
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from django.core.management import call_command
+from PIL import Image
+
+from annotation.io import exporters
+from annotation.io.archive import archive_import
+from annotation.jobs import export_job_execute
+from annotation.models import Annotation, ExportJob, Item, ItemEvent, Label, Project, Review, SchemaChange
+from annotation.review import item_review
+from annotation.services import schema_change_apply
+from tests.factories import UserFactory, make_annotation, make_image_item, make_project
+from tests.integration.conftest import client_for
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def wine():
+    manager = UserFactory(username="maria", is_staff=True)
+    ann = UserFactory(username="ali")
+    project = make_project(owner=manager, name="Wine", data_kind="tabular", labels=[{"name": "red"}, {"name": "white"}])
+    project.columns = [{"name": "alcohol", "type": "numeric"}, {"name": "note", "type": "text"}]
+    project.save()
+    red, white = Label.objects.filter(project=project).order_by("id")
+    rows = [
+        {"alcohol": 13.5, "note": "=cmd|' /C calc'!A0"},
+        {"alcohol": -0.5, "note": "@SUM(A1)"},
+        {"alcohol": None, "note": "plain"},
+    ]
+    items = [
+        Item.objects.create(project=project, external_id=f"w{n}", data=row, content_hash=f"h{n}")
+        for n, row in enumerate(rows)
+    ]
+    for item, label in ((items[0], red), (items[1], white)):
+        annotation = make_annotation(item, ann, label)
+        Annotation.objects.filter(id=annotation.id).update(time_spent_ms=1500)
+        Item.objects.filter(id=item.id).update(status="done", annotation_count=1, agreement=1.0)
+    return {"project": project, "manager": manager, "items": items, "red": red, "white": white}
+
+
+def export(project, fmt, filters=None) -> bytes:
+    buffer = io.BytesIO()
+    exporters.write(project, fmt, filters or {}, buffer)
+    return buffer.getvalue()
+
+
+def test_csv_has_the_columns_labels_and_neutralises_formulas_but_not_numbers(wine):
+    frame = pd.read_csv(io.BytesIO(export(wine["project"], "csv")))
+
+    assert list(frame["external_id"]) == ["w0", "w1", "w2"]
+    assert list(frame["label"].fillna("")) == ["red", "white", ""]
+    assert frame["alcohol"].tolist()[:2] == [13.5, -0.5]  # a negative number stays a number
+    assert frame["note"].tolist() == ["'=cmd|' /C calc'!A0", "'@SUM(A1)", "plain"]
+    assert frame["annotators"].tolist()[:2] == ["ali", "ali"]
+    assert frame["annotator_labels"].tolist()[0] == "ali=red"
+    assert frame["time_spent_ms"].tolist()[:2] == [1500, 1500]
+
+
+def test_jsonl_keeps_nested_answers(wine):
+    lines = [json.loads(line) for line in export(wine["project"], "jsonl").splitlines()]
+    assert lines[0]["label"] == ["red"]
+    assert lines[0]["annotations"][0]["annotator"] == "ali"
+    assert lines[0]["note"] == "=cmd|' /C calc'!A0"  # JSON is not a spreadsheet: values stay exact
+    assert lines[2]["alcohol"] is None
+
+
+def test_parquet_is_typed(wine):
+    table = pq.read_table(io.BytesIO(export(wine["project"], "parquet")))
+    assert str(table.schema.field("alcohol").type) == "double"
+    assert table.column("label").to_pylist() == [["red"], ["white"], []]
+    assert table.column("annotations").to_pylist()[1][0]["labels"] == ["white"]
+
+
+@pytest.mark.parametrize(
+    ("filters", "expected"),
+    [
+        ({"status": "done"}, ["w0", "w1"]),
+        ({"label": "white"}, ["w1"]),
+        ({"annotator": "nobody"}, []),
+        ({"agreement_min": 0.9}, ["w0", "w1"]),
+        ({"status": "open"}, ["w2"]),
+    ],
+)
+def test_filters_select_the_subset(wine, filters, expected):
+    lines = [json.loads(line) for line in export(wine["project"], "jsonl", filters).splitlines()]
+    assert [line["external_id"] for line in lines] == expected
+
+
+def test_export_job_streams_to_storage_and_downloads_only_when_done(wine, django_capture_on_commit_callbacks):
+    client = client_for(wine["manager"])
+    url = f"/api/v1/projects/{wine['project'].id}/exports/"
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        job = client.post(url, {"format": "csv"}, format="json").data
+    assert len(callbacks) == 1
+    assert client.get(f"{url}{job['id']}/download/").status_code == 409  # not yet
+
+    export_job_execute(job_id=job["id"])
+    export_job_execute(job_id=job["id"])  # redelivery: already done, nothing happens
+    detail = client.get(f"{url}{job['id']}/").data
+    response = client.get(detail["download_url"])
+
+    assert detail["status"] == "done"
+    assert detail["processed"] == 3
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content).startswith(b"item_id,external_id,alcohol,note,label")
+    assert ExportJob.objects.get().file.name.endswith(".csv")
+
+
+def test_image_formats_are_refused_for_tables(wine):
+    response = client_for(wine["manager"]).post(
+        f"/api/v1/projects/{wine['project'].id}/exports/", {"format": "coco"}, format="json"
+    )
+    assert response.status_code == 400
+    assert "image projects" in response.data["format"][0]
+
+
+@pytest.fixture
+def pets():
+    manager = UserFactory(username="pm", is_staff=True)
+    project = make_project(owner=manager, name="Pets")
+    cat, dog = Label.objects.filter(project=project).order_by("id")
+    items = [make_image_item(project, f"folder/{n}.png", color=(n, n, n)) for n in range(3)]
+    for item, label in zip(items[:2], (cat, dog), strict=True):
+        make_annotation(item, manager, label)
+    return {"project": project, "manager": manager, "items": items, "cat": cat, "dog": dog}
+
+
+def test_imagefolder_zip_has_label_folders(pets, tmp_path):
+    out = tmp_path / "out"
+    with zipfile.ZipFile(io.BytesIO(export(pets["project"], "imagefolder"))) as archive:
+        archive.extractall(out)
+    found = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png"))
+    assert found == [f"cat/{pets['items'][0].id}_0.png", f"dog/{pets['items'][1].id}_1.png"]
+    Image.open(out / found[0]).verify()
+
+
+def test_coco_json_is_well_formed(pets):
+    with zipfile.ZipFile(io.BytesIO(export(pets["project"], "coco"))) as archive:
+        coco = json.loads(archive.read("annotations.json"))
+        names = set(archive.namelist())
+    assert {c["name"] for c in coco["categories"]} == {"cat", "dog"}
+    assert len(coco["images"]) == 3
+    image_ids = {image["id"] for image in coco["images"]}
+    category_ids = {c["id"] for c in coco["categories"]}
+    assert all(a["image_id"] in image_ids and a["category_id"] in category_ids for a in coco["annotations"])
+    assert len(coco["annotations"]) == 2
+    assert all(f"images/{image['file_name']}" in names for image in coco["images"])
+
+
+def test_hf_parquet_declares_image_and_classlabel_features(pets):
+    table = pq.read_table(io.BytesIO(export(pets["project"], "hf_parquet")))
+    features = json.loads(table.schema.metadata[b"huggingface"])["info"]["features"]
+    assert features["image"] == {"_type": "Image"}
+    assert features["label"]["names"] == ["cat", "dog"]
+    assert table.column("label").to_pylist() == [0, 1, -1]
+    Image.open(io.BytesIO(table.column("image").to_pylist()[0]["bytes"])).verify()
+
+
+def test_project_archive_round_trip_reproduces_everything(pets):
+    project, manager = pets["project"], pets["manager"]
+    reviewer = UserFactory(username="rita")
+    schema_change_apply(project_id=project.id, user=manager, operation={"op": "add_label", "label": {"name": "bird"}})
+    bird = Label.objects.get(project=project, name="bird")
+    schema_change_apply(
+        project_id=project.id,
+        user=manager,
+        operation={"op": "merge_labels", "source_ids": [bird.id], "target_id": pets["cat"].id},
+    )
+    Item.objects.filter(id=pets["items"][0].id).update(status="done", annotation_count=1, agreement=1.0)
+    item_review(
+        reviewer=reviewer,
+        project=project,
+        item_id=pets["items"][0].id,
+        decision="correct",
+        label_ids=[pets["dog"].id],
+        comment="it barks",
+    )
+    project.refresh_from_db()
+
+    archive = export(project, "loupe")
+    copy = archive_import(source=io.BytesIO(archive), name="Pets again", owner=manager)
+
+    def snapshot(p: Project) -> dict:
+        labels = {label.id: label.name for label in Label.objects.filter(project=p)}
+        return {
+            "settings": [getattr(p, f) for f in ("data_kind", "task_type", "schema_version", "overlap", "columns")],
+            "labels": sorted(
+                (lb.name, lb.color, lb.hotkey, bool(lb.retired_at), labels.get(lb.merged_into_id))
+                for lb in Label.objects.filter(project=p)
+            ),
+            "schema": list(SchemaChange.objects.filter(project=p).values_list("version", "operation", "created_at")),
+            "items": sorted(
+                (i.external_id, i.content_hash, i.status, i.review_status, i.width, i.created_at)
+                for i in Item.objects.filter(project=p)
+            ),
+            "files": sorted(i.image.open("rb").read() for i in Item.objects.filter(project=p)),
+            "annotations": sorted(
+                (a.item.external_id, a.annotator.username, tuple(labels[x.id] for x in a.labels.all()), a.created_at)
+                for a in Annotation.objects.filter(item__project=p)
+            ),
+            "reviews": list(
+                Review.objects.filter(item__project=p).values_list("decision", "comment", "reviewer__username")
+            ),
+            "events": list(ItemEvent.objects.filter(item__project=p).values_list("kind", "actor__username", "comment")),
+        }
+
+    assert snapshot(copy) == snapshot(project)
+
+
+def test_export_data_command_writes_a_file(wine, tmp_path):
+    out = tmp_path / "wine.parquet"
+    call_command("export_data", "Wine", str(out), "--format", "parquet", "--filters", '{"status": "done"}')
+    assert pq.read_table(out).num_rows == 2
+
+
+def test_csv_with_unicode_and_commas_round_trips(wine):
+    Item.objects.filter(id=wine["items"][2].id).update(data={"alcohol": 1.0, "note": 'a, "quoted" — ünïcode\nline'})
+    rows = list(csv.DictReader(io.StringIO(export(wine["project"], "csv").decode())))
+    assert rows[2]["note"] == 'a, "quoted" — ünïcode\nline'
