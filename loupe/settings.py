@@ -131,6 +131,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "ItemStatusEnum": "annotation.models.ItemStatus",
+        "JobStatusEnum": "annotation.models.JobStatus",
+        "AnnotationStatusEnum": "annotation.models.AnnotationStatus",
+    },
 }
 
 # Celery: an embedded SQLite broker by default; Redis (or any kombu URL) for workers on other machines.
