@@ -39,7 +39,7 @@ from active_learning.strategies import (
     RandomStrategy,
     Strategy,
     UncertaintyStrategy,
-    _labeled_mask,
+    labeled_mask,
 )
 
 BASELINES = ("random", "margin", "entropy", "kcenter", "typiclust")
@@ -57,7 +57,7 @@ class SkactivemlTypiClust(Strategy):
     def select(self, batch_size, labeled_idx, labels=None, proba=None, reconstruction_error=None):
         from skactiveml.pool import TypiClust
 
-        mask = _labeled_mask(self.n_items_, labeled_idx)
+        mask = labeled_mask(self.n_items_, labeled_idx)
         if mask.all():
             raise PoolExhaustedError("all items labeled")
         y = np.full(self.n_items_, np.nan)

@@ -19,6 +19,7 @@ from django.core.files.storage import default_storage
 from django.db.models import Exists, OuterRef, Q
 
 from annotation import schemas
+from annotation.agreement import item_consensus
 from annotation.models import (
     Annotation,
     AnnotationStatus,
@@ -28,11 +29,11 @@ from annotation.models import (
     Label,
     Project,
     Review,
+    ReviewStatus,
     SchemaChange,
     Skip,
     TaskType,
 )
-from annotation.selectors import item_final_labels
 
 CHUNK = 2_000
 FORMATS = {
@@ -86,40 +87,59 @@ def filtered_items(project: Project, filters: dict) -> Any:
     return items.order_by("id"), f.label
 
 
+ITEM_VALUES = ("id", "external_id", "data", "width", "height", "status", "review_status", "agreement", "image")
+
+
 def export_rows(project: Project, filters: dict) -> Iterator[dict[str, Any]]:
-    """One dict per item, in id order, fetched CHUNK items at a time (3 queries a chunk)."""
+    """One dict per item, in id order, CHUNK items at a time: 2 or 3 queries a chunk, plain values (no model
+    instances), so the cost per row stays small."""
     items, label_filter = filtered_items(project, filters)
     names = dict(Label.objects.filter(project=project).values_list("id", "name"))
     last_id = 0
-    while chunk := list(items.filter(id__gt=last_id)[:CHUNK]):
-        last_id = chunk[-1].id
-        final = item_final_labels(items=chunk)
-        answers: dict[int, list[dict]] = {item.id: [] for item in chunk}
+    while chunk := list(items.filter(id__gt=last_id).values(*ITEM_VALUES)[:CHUNK]):
+        last_id = chunk[-1]["id"]
+        ids = [item["id"] for item in chunk]
+        answers: dict[int, dict[int, dict]] = {item_id: {} for item_id in ids}
         rows = (
-            Annotation.objects.filter(item__in=chunk, status=AnnotationStatus.ACTIVE)
-            .select_related("annotator")
-            .prefetch_related("labels")
+            Annotation.objects.filter(item_id__in=ids, status=AnnotationStatus.ACTIVE)
             .order_by("id")
+            .values_list("item_id", "id", "annotator__username", "labels__id", "created_at", "time_spent_ms")
         )
-        for annotation in rows:
-            answers[annotation.item_id].append(
+        for item_id, annotation_id, username, label_id, created_at, spent in rows:
+            answer = answers[item_id].setdefault(
+                annotation_id,
                 {
-                    "annotator": annotation.annotator.username,
-                    "labels": sorted(names[label.id] for label in annotation.labels.all()),
-                    "created_at": annotation.created_at.isoformat(),
-                    "time_spent_ms": annotation.time_spent_ms,
-                }
+                    "annotator": username,
+                    "labels": [],
+                    "created_at": created_at.isoformat(),
+                    "time_spent_ms": spent,
+                },
             )
+            if label_id is not None:
+                answer["labels"].append(names[label_id])
+        corrected = [item["id"] for item in chunk if item["review_status"] == ReviewStatus.CORRECTED]
+        corrections: dict[int, list[str]] = {}
+        if corrected:
+            reviews = Review.objects.filter(item_id__in=corrected, decision=Review.Decision.CORRECT).order_by("id")
+            for item_id, label_id in reviews.values_list("item_id", "labels__id"):
+                corrections.setdefault(item_id, []).extend([names[label_id]] if label_id else [])
         for item in chunk:
-            final_names = sorted(names[i] for i in final[item.id]) if final[item.id] is not None else []
-            if label_filter and label_filter not in final_names:
+            given = [a for a in answers[item["id"]].values()]
+            for answer in given:
+                answer["labels"].sort()
+            if item["id"] in corrections:
+                final = sorted(set(corrections[item["id"]]))
+            else:
+                majority, _ = item_consensus([answer["labels"] for answer in given])
+                final = list(majority) if majority else []
+            if label_filter and label_filter not in final:
                 continue
-            stamps = [a["created_at"] for a in answers[item.id]]
-            spent = [a["time_spent_ms"] for a in answers[item.id] if a["time_spent_ms"] is not None]
+            stamps = [a["created_at"] for a in given]
+            spent = [a["time_spent_ms"] for a in given if a["time_spent_ms"] is not None]
             yield {
                 "item": item,
-                "final_labels": final_names,
-                "annotations": answers[item.id],
+                "final_labels": final,
+                "annotations": given,
                 "first_annotated_at": min(stamps) if stamps else None,
                 "last_annotated_at": max(stamps) if stamps else None,
                 "time_spent_ms": sum(spent) if spent else None,
@@ -128,20 +148,20 @@ def export_rows(project: Project, filters: dict) -> Iterator[dict[str, Any]]:
 
 def flat_record(project: Project, row: dict[str, Any]) -> dict[str, Any]:
     item = row["item"]
-    record: dict[str, Any] = {"item_id": item.id, "external_id": item.external_id}
+    record: dict[str, Any] = {"item_id": item["id"], "external_id": item["external_id"]}
     if project.data_kind == DataKind.TABULAR:
-        record.update({c["name"]: item.data.get(c["name"]) for c in project.columns} or item.data)
+        record.update({c["name"]: item["data"].get(c["name"]) for c in project.columns} or item["data"])
     else:
-        record.update({"file": item.external_id, "width": item.width, "height": item.height})
+        record.update({"file": item["external_id"], "width": item["width"], "height": item["height"]})
+    answers = row["annotations"]
     record.update(
         {
             "label": "|".join(row["final_labels"]) or None,
-            "status": item.status,
-            "review_status": item.review_status,
-            "agreement": item.agreement,
-            "annotators": "|".join(a["annotator"] for a in row["annotations"]) or None,
-            "annotator_labels": "; ".join(f"{a['annotator']}={'|'.join(a['labels'])}" for a in row["annotations"])
-            or None,
+            "status": item["status"],
+            "review_status": item["review_status"],
+            "agreement": item["agreement"],
+            "annotators": "|".join(a["annotator"] for a in answers) or None,
+            "annotator_labels": "; ".join(f"{a['annotator']}={'|'.join(a['labels'])}" for a in answers) or None,
             "first_annotated_at": row["first_annotated_at"],
             "last_annotated_at": row["last_annotated_at"],
             "time_spent_ms": row["time_spent_ms"],
@@ -265,15 +285,15 @@ def _parquet(project, filters, out, progress) -> int:
     return rows.count
 
 
-def _image_bytes(item: Item) -> bytes:
-    with default_storage.open(item.image.name, "rb") as handle:
+def _image_bytes(item: dict) -> bytes:
+    with default_storage.open(item["image"], "rb") as handle:
         return handle.read()
 
 
-def _file_name(item: Item) -> str:
+def _file_name(item: dict) -> str:
     """A unique, flat, safe file name: the item id and the original base name."""
-    base = item.external_id.replace("\\", "/").rsplit("/", 1)[-1] or f"item.{item.image.name.rsplit('.', 1)[-1]}"
-    return f"{item.id}_{base}"
+    base = item["external_id"].replace("\\", "/").rsplit("/", 1)[-1] or f"item.{item['image'].rsplit('.', 1)[-1]}"
+    return f"{item['id']}_{base}"
 
 
 def _imagefolder(project, filters, out, progress) -> int:
@@ -293,13 +313,15 @@ def _coco(project, filters, out, progress) -> int:
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as archive:
         for row in (rows := _Counted(export_rows(project, filters), progress)):
             item = row["item"]
-            images.append({"id": item.id, "file_name": _file_name(item), "width": item.width, "height": item.height})
+            images.append(
+                {"id": item["id"], "file_name": _file_name(item), "width": item["width"], "height": item["height"]}
+            )
             archive.writestr(f"images/{_file_name(item)}", _image_bytes(item))
             for name in row["final_labels"]:
                 annotations.append(
                     {
                         "id": len(annotations) + 1,
-                        "image_id": item.id,
+                        "image_id": item["id"],
                         "category_id": category[name],
                         "iscrowd": 0,
                         "area": 0,
@@ -338,7 +360,11 @@ def _hf_parquet(project, filters, out, progress) -> int:
             item, ids = row["item"], [index[name] for name in row["final_labels"]]
             label = ids if multi else (ids[0] if ids else -1)
             batch.append(
-                {"image": {"bytes": _image_bytes(item), "path": _file_name(item)}, "item_id": item.id, "label": label}
+                {
+                    "image": {"bytes": _image_bytes(item), "path": _file_name(item)},
+                    "item_id": item["id"],
+                    "label": label,
+                }
             )
             if len(batch) >= 256:
                 writer.write_table(pa.Table.from_pylist(batch, schema=schema))
@@ -435,8 +461,9 @@ def _loupe(project, filters, out, progress) -> int:
                 for i in items.iterator(chunk_size=CHUNK)
             ),
         )
-        for n, item in enumerate(items.exclude(image="").iterator(chunk_size=CHUNK), start=1):
-            archive.writestr(f"media/{item.id}.{item.image.name.rsplit('.', 1)[-1]}", _image_bytes(item))
+        media = items.exclude(image="").values("id", "image").iterator(chunk_size=CHUNK)
+        for n, item in enumerate(media, start=1):
+            archive.writestr(f"media/{item['id']}.{item['image'].rsplit('.', 1)[-1]}", _image_bytes(item))
             if n % CHUNK == 0:
                 progress(n)
         annotations = Annotation.objects.filter(item__project=project).select_related("annotator").order_by("id")
