@@ -226,3 +226,27 @@ def test_csv_with_unicode_and_commas_round_trips(wine):
     Item.objects.filter(id=wine["items"][2].id).update(data={"alcohol": 1.0, "note": 'a, "quoted" — ünïcode\nline'})
     rows = list(csv.DictReader(io.StringIO(export(wine["project"], "csv").decode())))
     assert rows[2]["note"] == 'a, "quoted" — ünïcode\nline'
+
+
+def test_archive_becomes_a_new_project_through_the_api_and_the_cli(pets, tmp_path):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    archive = export(pets["project"], "loupe")
+    response = client_for(pets["manager"]).post(
+        "/api/v1/projects/import-archive/",
+        {"file": SimpleUploadedFile("p.loupe.zip", archive), "name": "Copy"},
+        format="multipart",
+    )
+    assert response.status_code == 201
+    assert Project.objects.get(name="Copy").items.count() == 3
+    path = tmp_path / "p.loupe.zip"
+    path.write_bytes(archive)
+    call_command("import_data", "Copy 2", str(path), "--user", "pm")
+    assert Project.objects.get(name="Copy 2").items.count() == 3
+    bad = client_for(pets["manager"]).post(
+        "/api/v1/projects/import-archive/",
+        {"file": SimpleUploadedFile("x.zip", b"PK nonsense"), "name": "X"},
+        format="multipart",
+    )
+    assert bad.status_code == 400
+    assert "Not a Loupe project archive" in bad.data["file"][0]

@@ -144,20 +144,38 @@ def test_unreadable_tables_fail_with_the_reason(manager, table_project, name, da
 
 
 def test_parquet_with_a_pickled_extension_type_is_not_executed(manager, table_project, tmp_path):
+    """The known attack: a column typed `arrow.py_extension_type` whose metadata is a pickle (CVE-2023-47248)."""
+    import pickle
+
     marker = tmp_path / "pwned"
 
     class Evil:
         def __reduce__(self):
             return (open, (str(marker), "w"))
 
-    import pickle
-
-    schema = pa.schema([pa.field("x", pa.int64())], metadata={b"ARROW:extension:metadata": pickle.dumps(Evil())})
+    field = pa.field(
+        "x",
+        pa.int64(),
+        metadata={
+            b"ARROW:extension:name": b"arrow.py_extension_type",
+            b"ARROW:extension:metadata": pickle.dumps(Evil()),
+        },
+    )
     buffer = io.BytesIO()
-    pq.write_table(pa.table({"x": [1, 2]}, schema=schema), buffer)
+    pq.write_table(pa.table({"x": [1, 2]}, schema=pa.schema([field])), buffer)
     job = run(upload(manager, table_project, [("evil.parquet", buffer.getvalue())]))
+
     assert not marker.exists()
     assert job.status == "done"
+    assert sorted(Item.objects.values_list("data__x", flat=True)) == [1, 2]
+
+
+def test_a_wrong_declared_encoding_is_refused_with_the_reason(manager, table_project):
+    job = run(
+        upload(manager, table_project, [("t.csv", "name\ncafé\n".encode("cp1252"))], options={"encoding": "utf-8"})
+    )
+    assert job.status == "failed"
+    assert "not valid utf-8" in job.failure
 
 
 def test_preview_shows_types_rows_and_errors_without_importing(manager, table_project):

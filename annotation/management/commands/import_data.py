@@ -2,8 +2,10 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from annotation.io.archive import archive_import
 from annotation.jobs import import_job_create_local, import_job_execute
 from annotation.models import ImportJob, JobStatus, Project
+from core.errors import DomainError
 from core.models import User
 
 
@@ -18,7 +20,8 @@ def project_by_id_or_name(value: str) -> Project:
 class Command(BaseCommand):
     help = (
         "Import a table (CSV/TSV/JSONL/Parquet) or images (a folder, with one sub-folder per class if wanted, or "
-        "a zip) into a project, in this process; the same importer as the API's background jobs."
+        "a zip) into a project, in this process; the same importer as the API's background jobs. Given a Loupe "
+        "project archive (*.loupe.zip), create a new project with that name from it instead."
     )
 
     def add_arguments(self, parser):
@@ -34,13 +37,21 @@ class Command(BaseCommand):
         parser.add_argument("--labels-from-folders", action="store_true")
 
     def handle(self, *args, project, path, user, valid_only, **options):
-        project = project_by_id_or_name(project)
         if not path.exists():
             raise CommandError(f"{path} does not exist.")
         users = User.objects.filter(username=user) if user else User.objects.filter(is_superuser=True)
         owner = users.order_by("id").first()
         if owner is None:
             raise CommandError("No such user; pass --user.")
+        if path.name.endswith(".loupe.zip"):
+            try:
+                with path.open("rb") as source:
+                    created = archive_import(source=source, name=project, owner=owner)
+            except DomainError as exc:
+                raise CommandError(exc.message) from exc
+            self.stdout.write(f"Created {created.name} from {path.name}: {created.items.count()} items")
+            return
+        project = project_by_id_or_name(project)
         keys = ("format", "encoding", "delimiter", "id_column", "label_column", "labels_from_folders")
         job = import_job_create_local(
             project=project,
