@@ -85,6 +85,18 @@ CASES = [
     ),
     ("progress", "get", "/api/v1/projects/{project}/progress/", None, REVIEW),
     ("agreement", "get", "/api/v1/projects/{project}/agreement/", None, REVIEW),
+    ("import list", "get", "/api/v1/projects/{project}/imports/", None, MANAGE),
+    ("import detail", "get", "/api/v1/projects/{project}/imports/{import_job}/", None, MANAGE),
+    ("export list", "get", "/api/v1/projects/{project}/exports/", None, MANAGE),
+    ("export create", "post", "/api/v1/projects/{project}/exports/", {"format": "csv"}, MANAGE),
+    ("export detail", "get", "/api/v1/projects/{project}/exports/{export_job}/", None, MANAGE),
+    (
+        "export download",
+        "get",
+        "/api/v1/projects/{project}/exports/{export_job}/download/",
+        None,
+        {**MANAGE, "manager": 409},
+    ),  # allowed, but the export is still queued
 ]
 
 
@@ -94,7 +106,12 @@ def test_endpoint_answers_each_persona_by_role(personas, persona, name, method, 
     from tests.factories import UserFactory
 
     UserFactory(username="newcomer")
+    from annotation.models import ExportJob, ImportJob
+
+    jobs = {"created_by": personas.manager, "project": personas.project}
     url = path.format(
+        import_job=ImportJob.objects.create(kind="images", source_dir="x", **jobs).id if "{import_job}" in path else "",
+        export_job=ExportJob.objects.create(format="csv", **jobs).id if "{export_job}" in path else "",
         project=personas.project.id,
         annotator=personas.annotator.id,
         item=personas.item.id,
