@@ -9,10 +9,11 @@ Concurrency rules, on both databases:
 import functools
 from datetime import timedelta
 
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db import connection
+from django.db.models import QuerySet
 from django.utils import timezone
 
+from annotation import queue_sql as sql
 from annotation import schemas
 from annotation.agreement import item_agreement
 from annotation.models import (
@@ -46,75 +47,51 @@ def _active_leases(now, **filters) -> QuerySet[Lease]:
     return Lease.objects.filter(expires_at__gt=now, **filters)
 
 
-def _open_for(project: Project, user: User, now) -> QuerySet[Item]:
-    """Open items of the project that `user` has neither answered nor skipped, with room for one more
-    annotator once the other annotators' live leases are counted. Started items first (for overlap > 1)."""
-    mine = Annotation.objects.filter(item=OuterRef("pk"), annotator=user, status=AnnotationStatus.ACTIVE)
-    skipped = Skip.objects.filter(item=OuterRef("pk"), user=user)
-    items = Item.objects.filter(project=project, status=ItemStatus.OPEN).filter(~Exists(mine), ~Exists(skipped))
-    others = _active_leases(now, item=OuterRef("pk")).exclude(user=user)
-    if project.overlap == 1:
-        items = items.filter(~Exists(others))
-    else:
-        held = others.values("item").annotate(n=Count("id")).values("n")
-        items = items.alias(held=Coalesce(Subquery(held), 0)).filter(annotation_count__lt=project.overlap - F("held"))
-    return items.order_by(*QUEUE_ORDERINGS[project.queue_order])
-
-
-def _has_room(item_id: int, project: Project, user: User, now) -> bool:
-    """Re-checked after the item row is locked: a lease committed by someone else just before we took the
-    lock is invisible to the candidate query's snapshot, but not to this fresh one."""
-    others = _active_leases(now, item=OuterRef("pk")).exclude(user=user).values("item").annotate(n=Count("id"))
-    row = (
-        Item.objects.filter(id=item_id, status=ItemStatus.OPEN)
-        .annotate(held=Coalesce(Subquery(others.values("n")), 0))
-        .values_list("annotation_count", "held")
-        .first()
-    )
-    return row is not None and row[0] + row[1] < project.overlap
-
-
-def _held_item(project: Project, user: User, now) -> Item | None:
-    """The open item the user holds a live lease on and has not answered yet (a reload gets it back).
-    Two small index lookups rather than one join, so the plan stays cheap whatever the table statistics say."""
-    leased = list(_active_leases(now, user=user).order_by("-created_at").values_list("item_id", flat=True)[:50])
-    if not leased:
-        return None
-    mine = Annotation.objects.filter(item=OuterRef("pk"), annotator=user, status=AnnotationStatus.ACTIVE)
-    open_items = Item.objects.filter(id__in=leased, project=project, status=ItemStatus.OPEN).filter(~Exists(mine))
-    by_id = {item.id: item for item in open_items}
-    return next((by_id[item_id] for item_id in leased if item_id in by_id), None)
-
-
-def _lease(item: Item, user: User, project: Project, now) -> Lease:
-    """Create or extend the user's lease on the item in one statement (INSERT ... ON CONFLICT DO UPDATE)."""
-    lease = Lease(item=item, user=user, created_at=now, expires_at=now + timedelta(seconds=project.lease_seconds))
-    Lease.objects.bulk_create(
-        [lease], update_conflicts=True, unique_fields=["item", "user"], update_fields=["expires_at"]
-    )
-    return lease
-
-
 def item_next_for_user(*, user: User, project: Project) -> tuple[Item, Lease] | None:
     """The next item for `user`, leased to them; the one they already hold if any; None when nothing is left."""
     now = timezone.now()
-    held = _held_item(project, user, now)  # plain reads, before taking the write lock
+    expires_at = now + timedelta(seconds=project.lease_seconds)
+    held = sql.held_item_id(project_id=project.id, user_id=user.id, now=now)  # a plain read, before the lock
+    item_id = None
     with write_transaction():
-        if held is not None:
-            # Extend only a lease that is still live: if it lapsed meanwhile, the item may be someone else's.
-            expires_at = now + timedelta(seconds=project.lease_seconds)
-            if Lease.objects.filter(item=held, user=user, expires_at__gt=now).update(expires_at=expires_at):
-                return held, Lease(item=held, user=user, created_at=now, expires_at=expires_at)
+        # Extend only a lease that is still live: if it lapsed meanwhile, the item may be someone else's.
+        if held is not None and sql.lease_extend(item_id=held, user_id=user.id, now=now, expires_at=expires_at):
+            item_id = held
         tried: list[int] = []
-        for _ in range(MAX_CLAIM_ATTEMPTS):
-            candidates = _open_for(project, user, now).exclude(id__in=tried)
-            item = candidates.select_for_update(skip_locked=True, of=("self",)).first()
-            if item is None:
+        while item_id is None and len(tried) < MAX_CLAIM_ATTEMPTS:
+            candidate = sql.candidate_id(
+                project_id=project.id,
+                user_id=user.id,
+                overlap=project.overlap,
+                order=project.queue_order,
+                now=now,
+                exclude=tried,
+            )
+            if candidate is None:
                 return None
-            if _has_room(item.id, project, user, now):
-                return item, _lease(item, user, project, now)
-            tried.append(item.id)
-    return None
+            # On PostgreSQL a lease committed by someone else just before we locked the row is invisible to the
+            # candidate query's snapshot but not to this fresh statement. (On SQLite the write lock was held
+            # throughout, so the candidate query already saw everything.)
+            if connection.vendor == "sqlite" or sql.has_room(
+                item_id=candidate, user_id=user.id, overlap=project.overlap, now=now
+            ):
+                sql.lease_upsert(item_id=candidate, user_id=user.id, now=now, expires_at=expires_at)
+                item_id = candidate
+            else:
+                tried.append(candidate)
+        if item_id is None:
+            return None
+    return Item.objects.get(id=item_id), Lease(item_id=item_id, user=user, created_at=now, expires_at=expires_at)
+
+
+def _lease(item: Item, user: User, project: Project, now) -> Lease:
+    expires_at = now + timedelta(seconds=project.lease_seconds)
+    sql.lease_upsert(item_id=item.id, user_id=user.id, now=now, expires_at=expires_at)
+    return Lease(item=item, user=user, created_at=now, expires_at=expires_at)
+
+
+def _has_room(item_id: int, project: Project, user: User, now) -> bool:
+    return sql.has_room(item_id=item_id, user_id=user.id, overlap=project.overlap, now=now)
 
 
 def lease_renew(*, user: User, project: Project, item_id: int) -> Lease:
@@ -189,48 +166,60 @@ def annotation_submit(
 ) -> tuple[Annotation, bool]:
     """Record the user's answer. Returns (annotation, created); a retried request with the same `client_key`
     returns the first annotation with created=False and changes nothing."""
-    item = item_locked(project, item_id)  # lock first: two retries of one submit queue up here
-    mine = Q(item=item, status=AnnotationStatus.ACTIVE) | (Q(client_key=client_key) if client_key else Q(pk__in=[]))
-    previous = list(Annotation.objects.filter(mine, annotator=user))
-    replayed = next((a for a in previous if client_key and a.client_key == client_key), None)
+    locked = sql.item_lock(project_id=project.id, item_id=item_id)  # two retries of one submit queue up here
+    if locked is None:
+        raise NotFound("No such item in this project.", field="item_id")
+    status, count = locked
+    previous = sql.previous_answers(user_id=user.id, item_id=item_id, client_key=client_key)
+    replayed = next((row for row in previous if client_key and row[2] == client_key), None)
     if replayed is not None:
-        if replayed.item_id != item.id:
+        if replayed[1] != item_id:
             raise Conflict("This client_key was already used for another item.", field="client_key")
-        return replayed, False
+        return Annotation.objects.get(id=replayed[0]), False
     labels = labels_validated(project, label_ids)
     if previous:
         raise Conflict("You already annotated this item; edit your annotation instead.")
     now = timezone.now()
-    leases = dict(Lease.objects.filter(item=item).values_list("user_id", "expires_at"))
-    others = sum(1 for holder, expires_at in leases.items() if holder != user.id and expires_at > now)
-    if (
-        item.status == ItemStatus.DONE
-        or item.annotation_count + (0 if user.id in leases else others) >= project.overlap
-    ):
+    holders = sql.lease_holders(item_id=item_id, now=now)
+    others = sum(1 for holder, live in holders.items() if holder != user.id and live)
+    if status == ItemStatus.DONE or count + (0 if user.id in holders else others) >= project.overlap:
         raise Conflict("This item already has all the annotations it needs; ask for the next item.")
-    annotation = Annotation.objects.create(
-        item=item,
-        annotator=user,
+    ids = sorted(label.id for label in labels)
+    annotation_id = sql.annotation_insert(
+        item_id=item_id,
+        user_id=user.id,
         schema_version=project.schema_version,
         client_key=client_key,
         time_spent_ms=time_spent_ms,
+        label_ids=ids,
+        now=now,
     )
-    Annotation.labels.through.objects.bulk_create(
-        [Annotation.labels.through(annotation=annotation, label=label) for label in labels]
-    )
-    if item.annotation_count == 0:  # the common case: this is the item's first answer, no need to read it back
-        _item_counts_save(item, project, [sorted(label.id for label in labels)])
+    if count == 0:  # the common case: this is the item's first answer, no need to read the others back
+        done = project.overlap <= 1
+        sql.item_counts_set(
+            item_id=item_id, count=1, status=ItemStatus.DONE if done else ItemStatus.OPEN, agreement=1.0
+        )
     else:
-        item_recount(item, project)
-    if user.id in leases:
-        Lease.objects.filter(item=item, user=user).delete()
-    Draft.objects.filter(item=item, user=user).delete()
-    ItemEvent.objects.create(
-        item=item,
-        actor=user,
+        item_recount(Item.objects.get(id=item_id), project)
+    sql.after_submit_cleanup(item_id=item_id, user_id=user.id, holds_lease=user.id in holders)
+    sql.event_insert(
+        item_id=item_id,
+        actor_id=user.id,
         kind=ItemEvent.Kind.SUBMITTED,
-        annotation_id=annotation.id,
-        label_ids=[label.id for label in labels],
+        annotation_id=annotation_id,
+        label_ids=ids,
+        now=now,
+    )
+    annotation = Annotation(
+        id=annotation_id,
+        item_id=item_id,
+        annotator=user,
+        schema_version=project.schema_version,
+        status=AnnotationStatus.ACTIVE,
+        client_key=client_key,
+        time_spent_ms=time_spent_ms,
+        created_at=now,
+        updated_at=now,
     )
     return annotation, True
 
