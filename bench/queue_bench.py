@@ -174,6 +174,21 @@ def main() -> None:
         + (f" (first: {errors[0]})" if errors else "")
     )
     print(f"  checks     {check(project_id, submitted, args.overlap)}")
+    print(f"  progress   {progress_timing(project_id)}")
+
+
+def progress_timing(project_id: int) -> str:
+    """The progress selector (counts per status, label, annotator; rates; median time) on this project."""
+    from annotation.models import Project
+    from annotation.selectors import project_progress
+
+    project = Project.objects.get(id=project_id)
+    timings = []
+    for _ in range(5):
+        started = time.perf_counter()
+        project_progress(project=project)
+        timings.append((time.perf_counter() - started) * 1000)
+    return f"project_progress median {np.median(timings):.0f} ms over 5 calls"
 
 
 if __name__ == "__main__":
