@@ -32,7 +32,7 @@ from annotation.models import (
     Project,
     ReviewStatus,
 )
-from core.db import bulk_insert, tables_analyze
+from core.db import bulk_insert, in_list, tables_analyze
 
 TABLE_BATCH = 5_000
 IMAGE_BATCH = 200
@@ -142,10 +142,7 @@ def table_import(job: ImportJob, progress: Progress) -> Outcome:
     _columns_record(project, [c for c in table.columns if c["name"] not in (options.id_column, options.label_column)])
     outcome.processed = outcome.error_count
     for _, batch in tables.iter_batches(rows, TABLE_BATCH):
-        items = [
-            NewItem(external_id=external_id, content_hash=_row_hash(external_id, record), data=record)
-            for _, record, external_id, _ in batch
-        ]
+        items = [_table_item(external_id, record) for _, record, external_id, _ in batch]
         answers = {
             item.content_hash: label for item, (*_, label) in zip(items, batch, strict=True) if label is not None
         }
@@ -156,8 +153,11 @@ def table_import(job: ImportJob, progress: Progress) -> Outcome:
     return outcome
 
 
-def _row_hash(external_id: str, record: dict) -> str:
-    return hashlib.sha256(json.dumps([external_id, record], sort_keys=True, default=str).encode()).hexdigest()
+def _table_item(external_id: str, record: dict) -> "NewItem":
+    """The row's JSON is made once: stored as the item's data and hashed (with the id) for de-duplication."""
+    data_json = json.dumps(record, sort_keys=True)
+    content_hash = hashlib.sha256(f"{external_id}\0{data_json}".encode()).hexdigest()
+    return NewItem(external_id=external_id, content_hash=content_hash, data=record, data_json=data_json)
 
 
 def _columns_record(project: Project, columns: list[dict[str, str]]) -> None:
@@ -188,6 +188,7 @@ class NewItem:
     external_id: str
     content_hash: str
     data: dict = field(default_factory=dict)
+    data_json: str = "{}"
     image: str = ""
     thumbnail: str = ""
     width: int | None = None
@@ -213,41 +214,45 @@ ITEM_FIELDS = [
 ]
 
 
-def _item_row(project_id: int, item: NewItem, now) -> tuple:
+def _item_row(project: Project, item: NewItem, labeled: bool, now) -> tuple:
+    """A new item's row. One that arrives with an imported label is written with its count, status and
+    agreement already right, so the label costs no second write of the item."""
+    status = ItemStatus.DONE if labeled and project.overlap <= 1 else ItemStatus.OPEN
     return (
-        project_id,
+        project.id,
         item.external_id,
-        json.dumps(item.data),
+        item.data_json,
         item.image,
         item.thumbnail,
         item.width,
         item.height,
         item.content_hash,
-        ItemStatus.OPEN,
-        0,
+        status,
+        int(labeled),
         0.0,
         random.random(),
-        None,
+        1.0 if labeled else None,
         ReviewStatus.UNREVIEWED,
         now,
     )
 
 
 def _select_pairs(sql: str, first: list, values: list) -> dict:
-    """Run `sql` (a SELECT of two columns whose WHERE ends in `IN ({})`) for `values`, in slices; the parameters
-    go straight to the driver (the ORM's per-value handling of big IN lists costs more than the query)."""
+    """Run `sql` (a SELECT of two columns whose WHERE ends in `{}`, the IN test) for `values`, in slices; the
+    parameters go straight to the driver (the ORM's per-value handling of big IN lists costs more than the
+    query)."""
     pairs: dict = {}
     with connection.cursor() as cursor:
         for start in range(0, len(values), 5_000):
-            part = values[start : start + 5_000]
-            cursor.execute(sql.format(", ".join(["%s"] * len(part))), [*first, *part])
+            test, params = in_list(values[start : start + 5_000])
+            cursor.execute(sql.format(test), [*first, *params])
             pairs.update(cursor.fetchall())
     return pairs
 
 
 def _ids_by_hash(project_id: int, hashes: list[str]) -> dict[str, int]:
     return _select_pairs(
-        "SELECT content_hash, id FROM annotation_item WHERE project_id = %s AND content_hash IN ({})",
+        "SELECT content_hash, id FROM annotation_item WHERE project_id = %s AND content_hash {}",
         [project_id],
         hashes,
     )
@@ -268,17 +273,21 @@ def _write_batch(
                 continue
             seen.add(item.content_hash)
             fresh.append(item)
-        bulk_insert(Item, ITEM_FIELDS, [_item_row(job.project_id, item, now) for item in fresh], ignore_conflicts=True)
+        rows = [_item_row(job.project, item, item.content_hash in answers, now) for item in fresh]
+        bulk_insert(Item, ITEM_FIELDS, rows, ignore_conflicts=True)
         outcome.created += len(fresh)
         if answers:
-            outcome.annotations += _import_labels(job, answers, labels, now)
+            new = {item.content_hash for item in fresh}
+            outcome.annotations += _import_labels(job, answers, labels, now, counted=new)
 
 
-def _import_labels(job: ImportJob, answers: dict[str, str], labels: dict[str, Label], now) -> int:
-    """Imported labels become annotations by the importing user; the key makes a re-run write nothing new."""
+def _import_labels(job: ImportJob, answers: dict[str, str], labels: dict[str, Label], now, counted: set[str]) -> int:
+    """Imported labels become annotations by the importing user; the key makes a re-run write nothing new.
+    Items in `counted` (content hashes) were inserted with this label already counted; the others (already in
+    the project) are recounted."""
     ids = _ids_by_hash(job.project_id, list(answers))
     keys = {
-        f"import:{content_hash[:48]}": (ids[content_hash], labels[name.casefold()])
+        f"import:{job.project_id}:{content_hash[:40]}": (ids[content_hash], labels[name.casefold()])
         for content_hash, name in answers.items()
         if content_hash in ids
     }
@@ -292,7 +301,7 @@ def _import_labels(job: ImportJob, answers: dict[str, str], labels: dict[str, La
         ignore_conflicts=True,
     )
     created = _select_pairs(
-        "SELECT client_key, id FROM annotation_annotation WHERE annotator_id = %s AND client_key IN ({})",
+        "SELECT client_key, id FROM annotation_annotation WHERE annotator_id = %s AND client_key {}",
         [job.created_by_id],
         list(keys),
     )
@@ -302,7 +311,8 @@ def _import_labels(job: ImportJob, answers: dict[str, str], labels: dict[str, La
         [(created[key], label.id) for key, (_, label) in keys.items()],
         ignore_conflicts=True,
     )
-    _items_recount([item_id for item_id, _ in keys.values()], job.project)
+    recount = [item_id for content_hash, item_id in ids.items() if content_hash not in counted]
+    _items_recount(recount, job.project)
     return len(keys)
 
 
@@ -310,17 +320,15 @@ def _items_recount(item_ids: list[int], project: Project) -> None:
     """Set-based: annotation counts, status and agreement of items that just received imported labels."""
     with connection.cursor() as cursor:
         for start in range(0, len(item_ids), 5_000):
-            part = item_ids[start : start + 5_000]
-            marks = ", ".join(["%s"] * len(part))
+            test, params = in_list(item_ids[start : start + 5_000])
             cursor.execute(
-                "UPDATE annotation_item SET annotation_count = (SELECT COUNT(*) FROM annotation_annotation a "
-                f"WHERE a.item_id = annotation_item.id AND a.status = %s) WHERE id IN ({marks})",
-                [AnnotationStatus.ACTIVE, *part],
-            )
-            cursor.execute(
-                "UPDATE annotation_item SET status = CASE WHEN annotation_count >= %s THEN %s ELSE %s END, "
-                f"agreement = CASE WHEN annotation_count = 1 THEN 1.0 ELSE agreement END WHERE id IN ({marks})",
-                [project.overlap, ItemStatus.DONE, ItemStatus.OPEN, *part],
+                "UPDATE annotation_item SET annotation_count = counted.n, "
+                "status = CASE WHEN counted.n >= %s THEN %s ELSE %s END, "
+                "agreement = CASE WHEN counted.n = 1 THEN 1.0 ELSE annotation_item.agreement END "
+                "FROM (SELECT item_id, COUNT(*) AS n FROM annotation_annotation "
+                f"WHERE status = %s AND item_id {test} GROUP BY item_id) AS counted "
+                "WHERE annotation_item.id = counted.item_id",
+                [project.overlap, ItemStatus.DONE, ItemStatus.OPEN, AnnotationStatus.ACTIVE, *params],
             )
 
 

@@ -214,9 +214,9 @@ def _typed(names, raw, lines) -> tuple[list[dict[str, str]], list[dict[str, Any]
 def _is_missing(value: Any) -> bool:
     if value is None:
         return True
-    if isinstance(value, float):
-        return math.isnan(value)
-    return isinstance(value, str) and value.strip().lower() in MISSING
+    if value.__class__ is str:  # the common case, checked first: this runs once per cell
+        return (value.strip().lower() if value else value) in MISSING
+    return isinstance(value, float) and math.isnan(value)
 
 
 def _infer(cells: list[Any]) -> tuple[str, list[Any], list[int]]:

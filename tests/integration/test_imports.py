@@ -385,3 +385,12 @@ def test_a_real_worker_runs_an_upload_to_the_end(celery_worker):
         assert time.monotonic() < deadline, job
         time.sleep(0.2)
     assert (job["status"], job["created_count"], job["annotation_count"]) == ("done", 2, 2)
+
+
+def test_the_same_file_imported_into_two_projects_labels_both(manager, table_project):
+    other = make_project(owner=manager, name="Wine 2", data_kind="tabular", labels=[{"name": "red"}, {"name": "white"}])
+    for project in (table_project, other):
+        job = run(upload(manager, project, [("wine.csv", CSV)], options={"label_column": "label"}))
+        assert (job.created_count, job.annotation_count) == (2, 2)
+    assert Annotation.objects.filter(item__project=other).count() == 2
+    assert set(Item.objects.filter(project=other).values_list("status", flat=True)) == {"done"}
