@@ -50,34 +50,55 @@ def tables_analyze(*models) -> None:
             cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
 
 
-def bulk_insert(model, fields: list[str], rows: list[tuple], *, ignore_conflicts: bool = False) -> None:
+SQLITE_MAX_VARIABLES = 32_000  # SQLite >= 3.32 allows 32,766 parameters in one statement
+
+
+def bulk_insert(
+    model, fields: list[str], rows: list[tuple], *, ignore_conflicts: bool = False, returning: list[str] = ()
+) -> list[tuple]:
     """INSERT many rows fast, for imports of hundreds of thousands of rows, where the ORM's per-value preparation
-    in bulk_create costs more than the database. `rows` hold values ready for the driver: JSON already
-    serialised, datetimes aware. PostgreSQL: COPY into a temporary table, then one INSERT ... SELECT (COPY is
-    the fast path, the INSERT keeps ON CONFLICT); SQLite: one prepared statement, executemany."""
+    in bulk_create costs more than the database. `rows` hold values ready for the driver (JSON already
+    serialised, datetimes aware). Returns the `returning` columns of the rows actually inserted (with
+    `ignore_conflicts`, the skipped ones are absent).
+
+    PostgreSQL: COPY into a temporary table, then one INSERT ... SELECT (COPY is the fast path; the INSERT keeps
+    ON CONFLICT and RETURNING). SQLite: multi-row INSERT statements, as many rows each as its parameter limit allows.
+    """
     if not rows:
-        return
-    table = connection.ops.quote_name(model._meta.db_table)
-    columns = ", ".join(connection.ops.quote_name(model._meta.get_field(f).column) for f in fields)
-    conflict = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
+        return []
+    quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    columns = ", ".join(quote(model._meta.get_field(f).column) for f in fields)
+    tail = (" ON CONFLICT DO NOTHING" if ignore_conflicts else "") + (
+        f" RETURNING {', '.join(quote(model._meta.get_field(f).column) for f in returning)}" if returning else ""
+    )
+    inserted: list[tuple] = []
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            staging = connection.ops.quote_name(f"staging_{model._meta.db_table}")
+            staging = quote(f"staging_{model._meta.db_table}")
             cursor.execute(f"CREATE TEMP TABLE {staging} AS SELECT {columns} FROM {table} WITH NO DATA")
             try:
                 with cursor.cursor.copy(f"COPY {staging} ({columns}) FROM STDIN") as copy:
                     for row in rows:
                         copy.write_row(row)
-                cursor.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {staging}{conflict}")
+                cursor.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {staging}{tail}")
+                inserted = cursor.fetchall() if returning else []
             finally:
                 cursor.execute(f"DROP TABLE {staging}")
-            return
+            return inserted
         datetimes = [i for i, f in enumerate(fields) if model._meta.get_field(f).get_internal_type() == "DateTimeField"]
         if datetimes:
             adapt = connection.ops.adapt_datetimefield_value
             rows = [tuple(adapt(v) if i in datetimes else v for i, v in enumerate(row)) for row in rows]
-        placeholders = ", ".join(["%s"] * len(fields))
-        cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({placeholders}){conflict}", rows)
+        group = f"({', '.join(['%s'] * len(fields))})"
+        per_statement = max(1, SQLITE_MAX_VARIABLES // len(fields))
+        for start in range(0, len(rows), per_statement):
+            part = rows[start : start + per_statement]
+            values = ", ".join([group] * len(part))
+            cursor.execute(f"INSERT INTO {table} ({columns}) VALUES {values}{tail}", [v for row in part for v in row])
+            if returning:
+                inserted.extend(cursor.fetchall())
+    return inserted
 
 
 def in_list(values: list) -> tuple[str, list]:

@@ -261,59 +261,55 @@ def _ids_by_hash(project_id: int, hashes: list[str]) -> dict[str, int]:
 def _write_batch(
     job: ImportJob, items: list[NewItem], answers: dict[str, str], labels: dict[str, Label], outcome: Outcome
 ) -> None:
-    """Insert the batch's new items (skipping content already in the project) and their imported labels, in
-    one transaction."""
+    """Insert the batch's items and their imported labels in one transaction. Content already in the project
+    (or twice in the batch) is not inserted again: the unique content hash skips it and it is reported."""
     now = timezone.now()
     with transaction.atomic():
-        seen = set(_ids_by_hash(job.project_id, [item.content_hash for item in items]))
-        fresh = []
+        rows = [_item_row(job.project, item, item.content_hash in answers, now) for item in items]
+        fresh = dict(bulk_insert(Item, ITEM_FIELDS, rows, ignore_conflicts=True, returning=["content_hash", "id"]))
+        created: set[str] = set()
         for item in items:
-            if item.content_hash in seen:
+            if item.content_hash in fresh and item.content_hash not in created:
+                created.add(item.content_hash)
+            else:
                 outcome.duplicate(item.external_id or "row")
-                continue
-            seen.add(item.content_hash)
-            fresh.append(item)
-        rows = [_item_row(job.project, item, item.content_hash in answers, now) for item in fresh]
-        bulk_insert(Item, ITEM_FIELDS, rows, ignore_conflicts=True)
-        outcome.created += len(fresh)
+        outcome.created += len(created)
         if answers:
-            new = {item.content_hash for item in fresh}
-            outcome.annotations += _import_labels(job, answers, labels, now, counted=new)
+            outcome.annotations += _import_labels(job, answers, labels, now, fresh=fresh)
 
 
-def _import_labels(job: ImportJob, answers: dict[str, str], labels: dict[str, Label], now, counted: set[str]) -> int:
+def _import_labels(
+    job: ImportJob, answers: dict[str, str], labels: dict[str, Label], now, fresh: dict[str, int]
+) -> int:
     """Imported labels become annotations by the importing user; the key makes a re-run write nothing new.
-    Items in `counted` (content hashes) were inserted with this label already counted; the others (already in
-    the project) are recounted."""
-    ids = _ids_by_hash(job.project_id, list(answers))
+    Items just inserted (`fresh`: content hash -> id) were written with this label already counted; items that
+    were already in the project are looked up and recounted."""
+    known = _ids_by_hash(job.project_id, [h for h in answers if h not in fresh])
+    ids = {**known, **fresh}
     keys = {
         f"import:{job.project_id}:{content_hash[:40]}": (ids[content_hash], labels[name.casefold()])
         for content_hash, name in answers.items()
         if content_hash in ids
     }
-    bulk_insert(
-        Annotation,
-        ["item", "annotator", "schema_version", "status", "client_key", "created_at", "updated_at"],
-        [
-            (item_id, job.created_by_id, job.project.schema_version, AnnotationStatus.ACTIVE, key, now, now)
-            for key, (item_id, _) in keys.items()
-        ],
-        ignore_conflicts=True,
-    )
-    created = _select_pairs(
-        "SELECT client_key, id FROM annotation_annotation WHERE annotator_id = %s AND client_key {}",
-        [job.created_by_id],
-        list(keys),
+    created = dict(
+        bulk_insert(
+            Annotation,
+            ["item", "annotator", "schema_version", "status", "client_key", "created_at", "updated_at"],
+            [
+                (item_id, job.created_by_id, job.project.schema_version, AnnotationStatus.ACTIVE, key, now, now)
+                for key, (item_id, _) in keys.items()
+            ],
+            ignore_conflicts=True,
+            returning=["client_key", "id"],
+        )
     )
     bulk_insert(
         Annotation.labels.through,
         ["annotation", "label"],
-        [(created[key], label.id) for key, (_, label) in keys.items()],
-        ignore_conflicts=True,
+        [(created[key], label.id) for key, (_, label) in keys.items() if key in created],
     )
-    recount = [item_id for content_hash, item_id in ids.items() if content_hash not in counted]
-    _items_recount(recount, job.project)
-    return len(keys)
+    _items_recount(list(known.values()), job.project)
+    return len(created)
 
 
 def _items_recount(item_ids: list[int], project: Project) -> None:
