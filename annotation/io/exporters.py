@@ -101,11 +101,16 @@ def export_rows(project: Project, filters: dict) -> Iterator[dict[str, Any]]:
         ids = [item["id"] for item in chunk]
         answers: dict[int, dict[int, dict]] = {item_id: {} for item_id in ids}
         rows = (
-            Annotation.objects.filter(item_id__in=ids, status=AnnotationStatus.ACTIVE)
+            # An id window, not a long IN list: the chunk's items are consecutive in id order.
+            Annotation.objects.filter(
+                item__project=project, item_id__gte=ids[0], item_id__lte=ids[-1], status=AnnotationStatus.ACTIVE
+            )
             .order_by("id")
             .values_list("item_id", "id", "annotator__username", "labels__id", "created_at", "time_spent_ms")
         )
         for item_id, annotation_id, username, label_id, created_at, spent in rows:
+            if item_id not in answers:
+                continue  # an item inside the id window that the filters left out
             answer = answers[item_id].setdefault(
                 annotation_id,
                 {
@@ -173,7 +178,7 @@ def flat_record(project: Project, row: dict[str, Any]) -> dict[str, Any]:
 def neutralise(value: Any) -> Any:
     """Spreadsheet formula injection: a text cell starting with = + - @ gets a leading apostrophe. Numbers are
     not text, so -3.5 stays a number."""
-    if isinstance(value, str) and value.startswith(FORMULA_START):
+    if value.__class__ is str and value.startswith(FORMULA_START):
         return "'" + value
     return value
 
@@ -213,13 +218,13 @@ class _Counted:
 
 def _csv(project, filters, out, progress) -> int:
     text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
-    writer = None
+    writer, header = csv.writer(text), None
     for row in (rows := _Counted(export_rows(project, filters), progress)):
         record = flat_record(project, row)
-        if writer is None:
-            writer = csv.DictWriter(text, fieldnames=list(record))
-            writer.writeheader()
-        writer.writerow({k: neutralise(v) for k, v in record.items()})
+        if header is None:
+            header = list(record)
+            writer.writerow(header)
+        writer.writerow([neutralise(value) for value in record.values()])
     text.detach()
     return rows.count
 
