@@ -1,0 +1,116 @@
+"""Per-item scores for choosing what to label: pure functions, arrays in, arrays out, higher = more worth labeling.
+
+Uncertainty scores take predicted probabilities, typicality and novelty take the pool's embedding.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.neighbors import NearestNeighbors
+
+_EPS = 1e-12
+
+
+def _check_proba(proba: np.ndarray) -> np.ndarray:
+    proba = np.asarray(proba, dtype=np.float64)
+    if proba.ndim != 2:
+        raise ValueError(f"expected probabilities of shape (n_items, n_classes), got {proba.shape}")
+    return proba
+
+
+def margin_scores(proba: np.ndarray) -> np.ndarray:
+    """(n_items, n_classes>=2) probabilities -> (n_items,) scores; small top-2 margin = high score, in [0, 1]."""
+    proba = _check_proba(proba)
+    if proba.shape[1] < 2:
+        return np.zeros(len(proba))
+    top2 = np.sort(proba, axis=1)[:, -2:]
+    return 1.0 - (top2[:, 1] - top2[:, 0])
+
+
+def entropy_scores(proba: np.ndarray) -> np.ndarray:
+    """(n_items, n_classes) probabilities -> (n_items,) Shannon entropy normalised to [0, 1] by log(n_classes)."""
+    proba = _check_proba(proba)
+    if proba.shape[1] < 2:
+        return np.zeros(len(proba))
+    entropy = -(proba * np.log(np.clip(proba, _EPS, 1.0))).sum(axis=1)
+    return entropy / np.log(proba.shape[1])
+
+
+def least_confidence_scores(proba: np.ndarray) -> np.ndarray:
+    """(n_items, n_classes) probabilities -> (n_items,) scores ``1 - max probability``."""
+    return 1.0 - _check_proba(proba).max(axis=1)
+
+
+def multilabel_uncertainty_scores(proba: np.ndarray) -> np.ndarray:
+    """(n_items, n_labels) independent per-label probabilities -> (n_items,) mean binary uncertainty in [0, 1].
+
+    Each label contributes ``1 - |2p - 1|`` (1 at p = 0.5, 0 at p in {0, 1}); the item's score is the mean
+    over labels, so an item is uncertain when many of its labels are undecided.
+    """
+    proba = _check_proba(proba)
+    return (1.0 - np.abs(2.0 * proba - 1.0)).mean(axis=1)
+
+
+def typicality_scores(X: np.ndarray, n_neighbors: int = 20, reference: np.ndarray | None = None) -> np.ndarray:
+    """(n_items, n_components) embedding -> (n_items,) typicality = 1 / mean distance to the k nearest neighbours.
+
+    As in TypiClust (Hacohen et al., ICML 2022): items in dense regions score high. Neighbours are searched
+    in ``reference`` (n_reference, n_components) when given (a subsample keeps large pools fast), else in X
+    itself; an item's own point is not counted as a neighbour when it searches itself.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    same = reference is None
+    ref = X if same else np.asarray(reference, dtype=np.float64)
+    k = min(n_neighbors + int(same), len(ref))
+    if k <= int(same):
+        return np.ones(len(X))
+    dist, _ = NearestNeighbors(n_neighbors=k).fit(ref).kneighbors(X)
+    if same:
+        dist = dist[:, 1:]
+    return 1.0 / (dist.mean(axis=1) + _EPS)
+
+
+def nearest_labeled_distances(X: np.ndarray, labeled_idx: np.ndarray, chunk_size: int = 4096) -> np.ndarray:
+    """(n_items, n_components) embedding, (n_labeled,) indices -> (n_items,) Euclidean distance to the nearest
+    labeled item (0 for labeled items; +inf for every item when nothing is labeled). Chunked: bounded memory."""
+    X = np.asarray(X, dtype=np.float64)
+    labeled_idx = np.asarray(labeled_idx, dtype=np.int64)
+    if labeled_idx.size == 0:
+        return np.full(len(X), np.inf)
+    centers = X[labeled_idx]
+    center_sq = (centers**2).sum(axis=1)
+    out = np.empty(len(X))
+    for start in range(0, len(X), chunk_size):
+        block = X[start : start + chunk_size]
+        sq = (block**2).sum(axis=1)[:, None] - 2.0 * block @ centers.T + center_sq[None, :]
+        out[start : start + chunk_size] = np.sqrt(np.clip(sq.min(axis=1), 0.0, None))
+    out[labeled_idx] = 0.0
+    return out
+
+
+def novelty_scores(
+    reconstruction_error: np.ndarray | None, distance_to_labeled: np.ndarray, reconstruction_weight: float = 0.5
+) -> np.ndarray:
+    """(n_items,) autoencoder reconstruction error (or None), (n_items,) distance to the nearest labeled item
+    -> (n_items,) novelty in [0, 1]: the weighted mean of the two signals' ranks (percentiles), weight
+    ``reconstruction_weight`` on the error; the distance's rank alone without reconstruction errors. Ranks
+    make the two signals commensurable."""
+    distance_rank = rank_normalize(distance_to_labeled)
+    if reconstruction_error is None:
+        return distance_rank
+    w = reconstruction_weight
+    return w * rank_normalize(reconstruction_error) + (1.0 - w) * distance_rank
+
+
+def rank_normalize(scores: np.ndarray) -> np.ndarray:
+    """(n_items,) scores -> (n_items,) percentiles in [0, 1] (ties share their mean rank; +inf ranks highest)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    n = len(scores)
+    if n <= 1:
+        return np.ones(n)
+    order = np.argsort(scores, kind="stable")
+    ranks = np.empty(n)
+    ranks[order] = np.arange(n, dtype=np.float64)
+    _, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
+    sums = np.bincount(inverse, weights=ranks)
+    return (sums / counts)[inverse] / (n - 1)

@@ -1,0 +1,169 @@
+"""The library entry point: fitted once on the unlabeled pool, then asked again and again for the next batch.
+
+>>> selector = ActiveSelector(data_kind="tabular", random_state=0).fit(X_pool)     # trains the autoencoder
+>>> batch = selector.next_batch(labeled_idx=[], labels=[], batch_size=10)          # cold start
+>>> batch = selector.next_batch(labeled_idx=idx, labels=y_idx, batch_size=10)      # after labeling
+>>> selector.scores_["margin"][batch], selector.reasons_                         # why these items
+
+This is the code path Loupe's workers use; it holds arrays only (no Django, no storage).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from sklearn.base import BaseEstimator, clone
+
+from active_learning.autoencoders import ImageAutoencoder, TabularAutoencoder
+from active_learning.classifiers import ProbabilisticClassifier
+from active_learning.features import TabularPreprocessor, images_to_array
+from active_learning.strategies import AdaptiveStrategy, Strategy
+
+
+class ActiveSelector(BaseEstimator):
+    """Embeds the pool with an autoencoder, fits a classifier on the labels so far and asks a strategy for
+    the next batch.
+
+    Parameters
+    ----------
+    data_kind : {"tabular", "image"}
+        Tabular: X is a (n_items, n_columns) table of numbers/strings/None (see ``TabularPreprocessor``).
+        Image: X is a sequence of (H, W) or (H, W, C) arrays, or one (n_items, H, W[, C]) array; images are
+        resized to ``image_size`` with channels kept.
+    strategy : Strategy, optional
+        Default :class:`~active_learning.strategies.AdaptiveStrategy`.
+    autoencoder : TabularAutoencoder or ImageAutoencoder, optional
+        Unfitted template, cloned at ``fit``; default one matching ``data_kind``.
+    classifier : ProbabilisticClassifier, optional
+        Model on the labels (cloned at each batch); default chooses by cross-validation.
+    classifier_features : {"auto", "raw", "embedding"}
+        What the classifier sees: "auto" means the preprocessed columns for tabular data and the embedding
+        for images.
+    image_size : int
+        Side length images are resized to.
+    random_state : int, optional
+        Seeds the default autoencoder, strategy and classifier.
+    device : str, optional
+        Torch device for the default autoencoder (None: CUDA when present, else CPU).
+    on_epoch_end : callable(epoch, loss), optional
+        Progress hook for the autoencoder's training.
+    """
+
+    def __init__(
+        self,
+        data_kind: str = "tabular",
+        strategy: Strategy | None = None,
+        autoencoder=None,
+        classifier: ProbabilisticClassifier | None = None,
+        classifier_features: str = "auto",
+        image_size: int = 32,
+        random_state: int | None = None,
+        device: str | None = None,
+        on_epoch_end: Callable[[int, float], None] | None = None,
+    ):
+        self.data_kind = data_kind
+        self.strategy = strategy
+        self.autoencoder = autoencoder
+        self.classifier = classifier
+        self.classifier_features = classifier_features
+        self.image_size = image_size
+        self.random_state = random_state
+        self.device = device
+        self.on_epoch_end = on_epoch_end
+
+    def _prepare(self, X) -> np.ndarray:
+        if self.data_kind == "image":
+            return images_to_array(X, self.image_size)
+        return self.preprocessor_.transform(X)
+
+    def fit(self, X, y=None, embedding=None, reconstruction_error=None):
+        """Fit on the whole pool X (n_items items, see ``data_kind``). Returns self.
+
+        ``embedding`` (n_items, n_components) and ``reconstruction_error`` (n_items,) from an already fitted
+        autoencoder skip training (the simulator uses this so every strategy sees the same embedding).
+        """
+        if self.data_kind not in ("tabular", "image"):
+            raise ValueError(f"data_kind must be 'tabular' or 'image', got {self.data_kind!r}")
+        if self.classifier_features not in ("auto", "raw", "embedding"):
+            raise ValueError(f"classifier_features must be auto, raw or embedding, got {self.classifier_features!r}")
+        if self.data_kind == "tabular":
+            self.preprocessor_ = TabularPreprocessor().fit(X)
+        features = self._prepare(X)
+        if embedding is None:
+            self.autoencoder_ = clone(self.autoencoder) if self.autoencoder is not None else self._default_ae()
+            self.embedding_ = self.autoencoder_.fit(features).transform(features)
+            self.reconstruction_error_ = self.autoencoder_.reconstruction_error(features)
+        else:
+            self.embedding_ = np.asarray(embedding, dtype=np.float32)
+            self.reconstruction_error_ = None if reconstruction_error is None else np.asarray(reconstruction_error)
+        self.classifier_input_ = self._classifier_input(features, self.embedding_)
+        strategy = self.strategy if self.strategy is not None else AdaptiveStrategy(random_state=self.random_state)
+        self.strategy_ = clone(strategy).fit(self.embedding_)
+        self.n_items_ = len(self.embedding_)
+        return self
+
+    def _default_ae(self):
+        cls = ImageAutoencoder if self.data_kind == "image" else TabularAutoencoder
+        return cls(random_state=self.random_state, device=self.device, on_epoch_end=self.on_epoch_end)
+
+    def _classifier_input(self, features: np.ndarray, embedding: np.ndarray) -> np.ndarray:
+        use_raw = self.classifier_features == "raw" or (
+            self.classifier_features == "auto" and self.data_kind == "tabular"
+        )
+        return features.reshape(len(features), -1) if use_raw else embedding
+
+    def transform(self, X) -> np.ndarray:
+        """New items X -> the classifier's input for them (n_items, n_features); needs the autoencoder when
+        the classifier reads embeddings."""
+        features = self._prepare(X)
+        embedding = None
+        if not (
+            self.classifier_features == "raw" or (self.classifier_features == "auto" and self.data_kind == "tabular")
+        ):
+            if not hasattr(self, "autoencoder_"):
+                raise RuntimeError("fitted with a given embedding: no autoencoder to embed new items")
+            embedding = self.autoencoder_.transform(features)
+        return self._classifier_input(features, embedding)
+
+    def fit_classifier(self, labeled_idx, labels) -> ProbabilisticClassifier | None:
+        """Fit a fresh classifier on the labeled pool items; None when nothing is labeled."""
+        labeled_idx = np.asarray(labeled_idx, dtype=np.int64)
+        if labeled_idx.size == 0:
+            return None
+        template = (
+            self.classifier if self.classifier is not None else ProbabilisticClassifier(random_state=self.random_state)
+        )
+        return clone(template).fit(self.classifier_input_[labeled_idx], np.asarray(labels))
+
+    def next_batch(self, labeled_idx, labels, batch_size: int = 10) -> np.ndarray:
+        """Pool indices of the next items to label.
+
+        Parameters
+        ----------
+        labeled_idx : (n_labeled,) int
+            Pool positions labeled so far.
+        labels : (n_labeled,) or (n_labeled, n_labels)
+            Their labels, aligned with ``labeled_idx`` (0/1 indicator rows for multi-label).
+        batch_size : int
+            Items wanted (fewer when fewer remain; ``PoolExhaustedError`` when none remains).
+
+        Returns
+        -------
+        (min(batch_size, n_unlabeled),) int, best first. ``classifier_``, ``proba_``, ``scores_`` and
+        ``reasons_`` describe how they were chosen.
+        """
+        labeled_idx = np.asarray(labeled_idx, dtype=np.int64)
+        labels = np.asarray(labels)
+        if len(labels) != len(labeled_idx):
+            raise ValueError(f"{len(labeled_idx)} labeled indices but {len(labels)} labels")
+        self.classifier_ = self.fit_classifier(labeled_idx, labels)
+        self.proba_ = None
+        if self.classifier_ is not None and (self.classifier_.multilabel_ or len(self.classifier_.classes_) > 1):
+            self.proba_ = self.classifier_.predict_proba(self.classifier_input_)
+        batch = self.strategy_.select(
+            batch_size, labeled_idx, labels if labels.size else None, self.proba_, self.reconstruction_error_
+        )
+        self.scores_ = self.strategy_.scores_
+        self.reasons_ = getattr(self.strategy_, "reasons_", [])
+        return batch

@@ -1,0 +1,225 @@
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+from active_learning.strategies import (
+    AdaptiveStrategy,
+    DiversityStrategy,
+    KCenterStrategy,
+    NoveltyStrategy,
+    PoolExhaustedError,
+    RandomStrategy,
+    TypicalityStrategy,
+    UncertaintyStrategy,
+    WeightedStrategy,
+    make_strategy,
+)
+
+
+def _pool():
+    """Three dense blobs of 20 (classes 0, 1, 2) and one far outlier (index 60)."""
+    rng = np.random.default_rng(0)
+    centers = np.array([[0.0, 0.0], [4.0, 0.0], [0.0, 4.0]])
+    X = np.vstack([c + 0.3 * rng.normal(size=(20, 2)) for c in centers] + [np.array([[20.0, 20.0]])])
+    y = np.array([0] * 20 + [1] * 20 + [2] * 20 + [0])
+    return X.astype(np.float32), y
+
+
+X_POOL, Y_POOL = _pool()
+N_ITEMS = len(X_POOL)
+LABELED = np.array([0, 1, 2, 20, 21, 22, 40, 41, 42])
+
+
+def _proba(X):
+    logits = -np.stack([np.linalg.norm(X - c, axis=1) for c in ([0, 0], [4, 0], [0, 4])], axis=1)
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+PROBA = _proba(X_POOL)
+ERRORS = np.linalg.norm(X_POOL, axis=1) / 30.0
+
+STRATEGIES = {
+    "random": lambda: RandomStrategy(random_state=3),
+    "margin": lambda: UncertaintyStrategy("margin", random_state=3),
+    "entropy": lambda: UncertaintyStrategy("entropy", random_state=3),
+    "least_confidence": lambda: UncertaintyStrategy("least_confidence", random_state=3),
+    "multilabel": lambda: UncertaintyStrategy("multilabel", random_state=3),
+    "typicality": lambda: TypicalityStrategy(n_neighbors=5, random_state=3),
+    "typicality_plain": lambda: TypicalityStrategy(n_neighbors=5, coverage=False, random_state=3),
+    "novelty": lambda: NoveltyStrategy(random_state=3),
+    "kcenter": lambda: KCenterStrategy(random_state=3),
+    "diversity_kmeans": lambda: DiversityStrategy(candidate_factor=3, random_state=3),
+    "diversity_kcenter": lambda: DiversityStrategy(candidate_factor=3, method="kcenter", random_state=3),
+    "weighted": lambda: WeightedStrategy(
+        [
+            ("margin", UncertaintyStrategy(random_state=3), 0.7),
+            ("typicality", TypicalityStrategy(5, coverage=False), 0.3),
+        ]
+    ),
+    "adaptive": lambda: AdaptiveStrategy(n_neighbors=5, exploration_share=0.25, random_state=3),
+}
+
+
+def _select(strategy, batch_size=4, labeled=LABELED):
+    return strategy.select(batch_size, labeled, Y_POOL[labeled], PROBA, ERRORS)
+
+
+@pytest.mark.parametrize("name", sorted(STRATEGIES))
+class TestStrategyContract:
+    def test_fit_returns_self_and_clone_keeps_params(self, name):
+        strategy = STRATEGIES[name]()
+        assert strategy.fit(X_POOL) is strategy
+        copy = clone(strategy)
+        assert repr(copy.get_params()) == repr(STRATEGIES[name]().get_params())
+        assert not hasattr(copy, "X_")
+
+    def test_same_seed_gives_same_batch(self, name):
+        first = _select(STRATEGIES[name]().fit(X_POOL))
+        second = _select(clone(STRATEGIES[name]()).fit(X_POOL))
+        np.testing.assert_array_equal(first, second)
+
+    def test_batch_is_unique_unlabeled_and_full(self, name):
+        strategy = STRATEGIES[name]().fit(X_POOL)
+        batch = _select(strategy, batch_size=8)
+        assert len(batch) == 8
+        assert len(set(batch.tolist())) == 8
+        assert not set(batch.tolist()) & set(LABELED.tolist())
+        assert len(strategy.reasons_) == 8
+
+    def test_scores_are_kept_with_labeled_items_blank(self, name):
+        strategy = STRATEGIES[name]().fit(X_POOL)
+        _select(strategy)
+        assert strategy.scores_
+        for values in strategy.scores_.values():
+            assert values.shape == (N_ITEMS,)
+            assert np.isnan(values[LABELED]).all()
+
+    def test_cold_start_with_nothing_labeled(self, name):
+        strategy = STRATEGIES[name]().fit(X_POOL)
+        batch = strategy.select(5, [], None, None, ERRORS)
+        assert len(set(batch.tolist())) == 5
+
+    def test_last_items_are_returned_then_exhaustion_raises(self, name):
+        strategy = STRATEGIES[name]().fit(X_POOL)
+        almost_all = np.arange(N_ITEMS - 2)
+        proba = PROBA
+        batch = strategy.select(5, almost_all, Y_POOL[almost_all], proba, ERRORS)
+        assert sorted(batch.tolist()) == [N_ITEMS - 2, N_ITEMS - 1]
+        everything = np.arange(N_ITEMS)
+        with pytest.raises(PoolExhaustedError, match=f"all {N_ITEMS} pool items are labeled"):
+            strategy.select(5, everything, Y_POOL, proba, ERRORS)
+
+    def test_out_of_range_labeled_index_is_refused(self, name):
+        strategy = STRATEGIES[name]().fit(X_POOL)
+        with pytest.raises(IndexError):
+            strategy.select(3, [N_ITEMS], Y_POOL[:1], PROBA, ERRORS)
+
+
+def test_margin_picks_items_between_two_classes():
+    strategy = UncertaintyStrategy("margin").fit(X_POOL)
+    batch = _select(strategy, batch_size=3)
+    top2 = np.sort(PROBA, axis=1)[:, -2:]
+    gap = top2[:, 1] - top2[:, 0]
+    gap[LABELED] = np.inf
+    np.testing.assert_array_equal(batch, np.argsort(gap, kind="stable")[:3])
+
+
+def test_uncertainty_without_a_model_falls_back_to_seeded_random():
+    a = UncertaintyStrategy(random_state=1).fit(X_POOL).select(5, [], None, None)
+    b = RandomStrategy(random_state=1).fit(X_POOL).select(5, [], None, None)
+    np.testing.assert_array_equal(a, b)
+    c = UncertaintyStrategy(random_state=2).fit(X_POOL).select(5, [], None, None)
+    assert not np.array_equal(a, c)
+
+
+def test_ties_break_towards_lower_index():
+    strategy = UncertaintyStrategy("margin").fit(np.zeros((6, 2), np.float32))
+    flat = np.full((6, 2), 0.5)
+    np.testing.assert_array_equal(strategy.select(3, [1], [0], flat), [0, 2, 3])
+
+
+def test_typicality_coverage_takes_one_typical_item_per_blob():
+    blobs = X_POOL[:60]
+    batch = TypicalityStrategy(n_neighbors=5, random_state=0).fit(blobs).select(3, [], None)
+    assert sorted(Y_POOL[batch].tolist()) == [0, 1, 2]
+
+
+def test_typicality_coverage_skips_a_lone_outlier_cluster():
+    batch = TypicalityStrategy(n_neighbors=5, random_state=0).fit(X_POOL).select(4, [], None)
+    assert 60 not in batch
+    assert set(Y_POOL[batch].tolist()) == {0, 1, 2}
+
+
+def test_typicality_coverage_skips_clusters_that_hold_a_label():
+    labeled = np.array([0])
+    batch = TypicalityStrategy(n_neighbors=5, random_state=0).fit(X_POOL[:60]).select(2, labeled, Y_POOL[:1])
+    assert sorted(Y_POOL[batch].tolist()) == [1, 2]
+
+
+def test_diversity_spreads_a_batch_that_plain_margin_would_bunch():
+    X = np.vstack([np.zeros((10, 2)), np.ones((10, 2)) * 5]).astype(np.float32)
+    proba = np.column_stack([np.r_[np.full(10, 0.5), np.full(10, 0.6)], np.r_[np.full(10, 0.5), np.full(10, 0.4)]])
+    plain = UncertaintyStrategy().fit(X).select(2, [], np.array([0]), proba)
+    diverse = DiversityStrategy(candidate_factor=10, random_state=0).fit(X).select(2, [], np.array([0]), proba)
+    assert set(plain.tolist()) <= set(range(10))
+    assert {int(i >= 10) for i in diverse} == {0, 1}
+
+
+def test_novelty_prefers_an_unseen_dense_group_to_an_isolated_outlier():
+    labeled = np.arange(40)  # blobs 0 and 1 labeled; blob 2 (40..59) unseen; 60 is the outlier
+    strategy = NoveltyStrategy(guard_quantile=0.05, random_state=0).fit(X_POOL)
+    batch = strategy.select(2, labeled, Y_POOL[labeled], None, ERRORS)
+    assert all(40 <= i < 60 for i in batch)
+    assert strategy.scores_["outlier"][60] == 1.0
+
+
+def test_adaptive_starts_cold_then_moves_to_uncertainty_with_an_exploration_share():
+    strategy = AdaptiveStrategy(n_neighbors=5, min_labels_per_class=3, exploration_share=0.25, random_state=0).fit(
+        X_POOL
+    )
+    strategy.select(4, [0, 20], Y_POOL[[0, 20]], PROBA, ERRORS)
+    assert strategy.phase_ == "cold_start"
+    batch = _select(strategy, batch_size=4)
+    assert strategy.phase_ == "uncertainty"
+    assert strategy.reasons_[-1].startswith("novelty")
+    assert sum(r.startswith("novelty") for r in strategy.reasons_) == 1
+    assert "margin" in strategy.scores_
+    assert "novelty_total" in strategy.scores_
+    assert len(batch) == 4
+
+
+def test_adaptive_stays_cold_while_a_seen_class_has_too_few_labels():
+    labeled = np.array([0, 1, 2, 20])
+    strategy = AdaptiveStrategy(n_neighbors=5, min_labels_per_class=2, random_state=0).fit(X_POOL)
+    strategy.select(2, labeled, Y_POOL[labeled], PROBA, ERRORS)
+    assert strategy.phase_ == "cold_start"
+
+
+def test_adaptive_handles_multilabel_indicators():
+    labeled = LABELED
+    indicators = np.eye(3, dtype=int)[Y_POOL[labeled]]
+    strategy = AdaptiveStrategy(n_neighbors=5, min_labels_per_class=3, exploration_share=0.0, random_state=0).fit(
+        X_POOL
+    )
+    batch = strategy.select(3, labeled, indicators, PROBA, ERRORS)
+    assert strategy.phase_ == "uncertainty"
+    assert "multilabel" in strategy.scores_
+    assert len(batch) == 3
+
+
+def test_make_strategy_knows_the_names_and_refuses_others():
+    assert isinstance(make_strategy("adaptive", random_state=1), AdaptiveStrategy)
+    assert make_strategy("entropy").measure == "entropy"
+    with pytest.raises(ValueError, match="unknown strategy"):
+        make_strategy("magic")
+
+
+def test_adaptive_late_found_class_does_not_send_a_mature_project_back_to_cold_start():
+    labeled = np.r_[np.arange(10), np.arange(20, 30), [40]]  # 10 + 10 labels, and one of a class found late
+    strategy = AdaptiveStrategy(n_neighbors=5, min_labels_per_class=3, random_state=0).fit(X_POOL)
+    strategy.select(2, labeled, Y_POOL[labeled], PROBA, ERRORS)
+    assert strategy.phase_ == "uncertainty"
+    young = np.r_[np.arange(5), np.arange(20, 25), [40]]  # 11 labels < 2 * 3 per class * 3 classes
+    strategy.select(2, young, Y_POOL[young], PROBA, ERRORS)
+    assert strategy.phase_ == "cold_start"
