@@ -56,8 +56,9 @@ def make_csv(rows: int) -> bytes:
     values = rng.normal(size=(rows, 5)).round(4)
     for n in range(rows):
         f = values[n]
-        lines.append(f"r{n},{f[0]},{f[1]},{f[2]},{f[3]},{f[4]},{colors[n % 3]},{sizes[n % 4]},{n % 2 == 0},"
-                     f"{labels[n % 3]}")
+        lines.append(
+            f"r{n},{f[0]},{f[1]},{f[2]},{f[3]},{f[4]},{colors[n % 3]},{sizes[n % 4]},{n % 2 == 0},{labels[n % 3]}"
+        )
     return ("\n".join(lines) + "\n").encode()
 
 
@@ -88,8 +89,9 @@ def web_upload(project_id: int, name: str, data: bytes, options: str) -> tuple[i
     warmup = Project.objects.get(name="warmup").id
     client.post(f"/api/v1/projects/{warmup}/imports/", {"files": [SimpleUploadedFile("w.csv", b"x\n1\n")]})
     started = time.perf_counter()
-    response = client.post(f"/api/v1/projects/{project_id}/imports/",
-                           {"files": [SimpleUploadedFile(name, data)], "options": options})
+    response = client.post(
+        f"/api/v1/projects/{project_id}/imports/", {"files": [SimpleUploadedFile(name, data)], "options": options}
+    )
     assert response.status_code == 202, response.content
     return response.json()["id"], time.perf_counter() - started, peak_mb()
 
@@ -101,10 +103,17 @@ def worker_import(job_id: int) -> tuple[float, float, dict]:
     started = time.perf_counter()
     import_job_execute(job_id=job_id)
     job = ImportJob.objects.get(id=job_id)
-    return time.perf_counter() - started, peak_mb(), {
-        "status": job.status, "created": job.created_count, "labels": job.annotation_count, "errors": job.error_count,
-        "failure": job.failure,
-    }
+    return (
+        time.perf_counter() - started,
+        peak_mb(),
+        {
+            "status": job.status,
+            "created": job.created_count,
+            "labels": job.annotation_count,
+            "errors": job.error_count,
+            "failure": job.failure,
+        },
+    )
 
 
 def export(project_id: int, fmt: str, fraction: float) -> tuple[float, float, int]:
@@ -150,30 +159,43 @@ def main() -> None:
     from core.models import User
 
     owner = User.objects.create_user("owner", password="x", is_staff=True)
-    table = project_create(creator=owner, spec={"name": "table", "data_kind": "tabular",
-                                                "labels": [{"name": "a"}, {"name": "b"}, {"name": "c"}]})
-    images = project_create(creator=owner, spec={"name": "images", "data_kind": "image",
-                                                 "labels": [{"name": f"class{n}"} for n in range(10)]})
+    table = project_create(
+        creator=owner,
+        spec={"name": "table", "data_kind": "tabular", "labels": [{"name": "a"}, {"name": "b"}, {"name": "c"}]},
+    )
+    images = project_create(
+        creator=owner,
+        spec={"name": "images", "data_kind": "image", "labels": [{"name": f"class{n}"} for n in range(10)]},
+    )
     project_create(creator=owner, spec={"name": "warmup", "data_kind": "tabular"})
     csv_bytes, zip_bytes = make_csv(args.rows), make_zip(args.images)
     connections.close_all()
-    print(f"io bench: {args.db}, {os.cpu_count()} CPUs; CSV {len(csv_bytes) / 2**20:.1f} MiB, "
-          f"zip {len(zip_bytes) / 2**20:.1f} MiB")
+    print(
+        f"io bench: {args.db}, {os.cpu_count()} CPUs; CSV {len(csv_bytes) / 2**20:.1f} MiB, "
+        f"zip {len(zip_bytes) / 2**20:.1f} MiB"
+    )
 
-    job_id, web_s, web_mb = in_child(web_upload, table.id, "table.csv", csv_bytes,
-                                     '{"id_column": "id", "label_column": "label"}')
+    job_id, web_s, web_mb = in_child(
+        web_upload, table.id, "table.csv", csv_bytes, '{"id_column": "id", "label_column": "label"}'
+    )
     work_s, work_mb, outcome = in_child(worker_import, job_id)
-    print(f"  import {args.rows:,} CSV rows: upload {web_s:.2f} s (web peak {web_mb:.0f} MB), "
-          f"import {work_s:.2f} s (worker peak {work_mb:.0f} MB), end to end {web_s + work_s:.2f} s; {outcome}")
+    print(
+        f"  import {args.rows:,} CSV rows: upload {web_s:.2f} s (web peak {web_mb:.0f} MB), "
+        f"import {work_s:.2f} s (worker peak {work_mb:.0f} MB), end to end {web_s + work_s:.2f} s; {outcome}"
+    )
     job_id, web_s, web_mb = in_child(web_upload, images.id, "images.zip", zip_bytes, '{"labels_from_folders": true}')
     work_s, work_mb, outcome = in_child(worker_import, job_id)
-    print(f"  import {args.images:,} PNGs from a zip: upload {web_s:.2f} s, import with thumbnails {work_s:.2f} s "
-          f"(worker peak {work_mb:.0f} MB); {outcome}")
+    print(
+        f"  import {args.images:,} PNGs from a zip: upload {web_s:.2f} s, import with thumbnails {work_s:.2f} s "
+        f"(worker peak {work_mb:.0f} MB); {outcome}"
+    )
     for fmt in ("csv", "jsonl", "parquet"):
         small_s, small_mb, small_n = in_child(export, table.id, fmt, 0.2)
         full_s, full_mb, full_n = in_child(export, table.id, fmt, 1.0)
-        print(f"  export {fmt:8s} {full_n:,} rows {full_s:.2f} s (peak {full_mb:.0f} MB); "
-              f"{small_n:,} rows {small_s:.2f} s (peak {small_mb:.0f} MB)")
+        print(
+            f"  export {fmt:8s} {full_n:,} rows {full_s:.2f} s (peak {full_mb:.0f} MB); "
+            f"{small_n:,} rows {small_s:.2f} s (peak {small_mb:.0f} MB)"
+        )
 
 
 if __name__ == "__main__":
