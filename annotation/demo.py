@@ -79,6 +79,8 @@ def _wine(owner: User) -> Project:
             "feature_columns": columns,
         },
     )
+    project.columns = [{"name": name, "type": "numeric"} for name in columns]  # what an import would infer
+    project.save(update_fields=["columns"])
     Item.objects.bulk_create(
         Item(
             project=project,

@@ -38,6 +38,7 @@ def test_load_demo_creates_real_projects_once(capsys):
     record = wine.items.first().data
     assert isinstance(record["alcohol"], float)
     assert set(wine.feature_columns) == set(record)
+    assert [c["name"] for c in wine.columns] == wine.feature_columns
     assert "already present" in capsys.readouterr().out
 
     item = digits.items.order_by("id").first()
