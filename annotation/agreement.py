@@ -28,6 +28,15 @@ def item_consensus(answers: Sequence[Answer]) -> tuple[tuple[int, ...] | None, f
     return (None if tied else top), n_top / len(answers)
 
 
+def final_answer(answers: Sequence[Answer], correction: Answer | None = None) -> list | None:
+    """An item's final labels: the reviewer's correction if there is one, else the strict-majority answer,
+    else None (no answer yet, or a tie)."""
+    if correction is not None:
+        return sorted(set(correction))
+    majority, _ = item_consensus(answers)
+    return list(majority) if majority is not None else None
+
+
 def item_agreement(answers: Sequence[Answer]) -> float:
     return item_consensus(answers)[1]
 

@@ -90,10 +90,6 @@ def _lease(item: Item, user: User, project: Project, now) -> Lease:
     return Lease(item=item, user=user, created_at=now, expires_at=expires_at)
 
 
-def _has_room(item_id: int, project: Project, user: User, now) -> bool:
-    return sql.has_room(item_id=item_id, user_id=user.id, overlap=project.overlap, now=now)
-
-
 def lease_renew(*, user: User, project: Project, item_id: int) -> Lease:
     """Extend the user's lease while they work; a lease that already expired is renewed only if the item is
     still free for them."""
@@ -103,7 +99,9 @@ def lease_renew(*, user: User, project: Project, item_id: int) -> Lease:
         lease = Lease.objects.filter(item=item, user=user).first()
         if lease is None:
             raise NotFound("You hold no lease on this item; ask for the next item instead.")
-        if lease.expires_at <= now and not _has_room(item.id, project, user, now):
+        if lease.expires_at <= now and not sql.has_room(
+            item_id=item.id, user_id=user.id, overlap=project.overlap, now=now
+        ):
             raise Conflict("Your lease expired and the item was handed to someone else.")
         return _lease(item, user, project, now)
 

@@ -16,7 +16,6 @@ from annotation.models import (
     Label,
     Membership,
     Project,
-    Review,
     ReviewStatus,
     SchemaChange,
 )
@@ -138,30 +137,3 @@ def project_ratings(*, project: Project) -> dict[int, dict[int, list[int]]]:
     for item_id, annotator_id, label_id in rows.iterator(chunk_size=5000):
         ratings.setdefault(item_id, {}).setdefault(annotator_id, []).append(label_id)
     return ratings
-
-
-def item_final_labels(*, items: list[Item]) -> dict[int, list[int] | None]:
-    """Each item's final label ids: the reviewer's correction, else the annotators' strict-majority answer,
-    else None (no annotation yet, or a tie). Two queries for any number of items."""
-    from annotation.agreement import item_consensus
-
-    ids = [item.id for item in items]
-    answers: dict[int, dict[int, list[int]]] = {item_id: {} for item_id in ids}
-    rows = Annotation.objects.filter(item_id__in=ids, status=AnnotationStatus.ACTIVE).values_list(
-        "item_id", "id", "labels__id"
-    )
-    for item_id, annotation_id, label_id in rows:
-        answers[item_id].setdefault(annotation_id, []).extend([label_id] if label_id is not None else [])
-    corrected = {item.id for item in items if item.review_status == ReviewStatus.CORRECTED}
-    corrections: dict[int, list[int]] = {}
-    reviews = Review.objects.filter(item_id__in=corrected, decision=Review.Decision.CORRECT).order_by("id")
-    for item_id, label_id in reviews.values_list("item_id", "labels__id"):
-        corrections.setdefault(item_id, []).extend([label_id] if label_id is not None else [])
-    final: dict[int, list[int] | None] = {}
-    for item_id in ids:
-        if item_id in corrections:
-            final[item_id] = sorted(set(corrections[item_id]))
-        else:
-            majority, _ = item_consensus([sorted(labels) for labels in answers[item_id].values()])
-            final[item_id] = list(majority) if majority is not None else None
-    return final

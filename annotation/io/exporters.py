@@ -19,7 +19,7 @@ from django.core.files.storage import default_storage
 from django.db.models import Exists, OuterRef, Q
 
 from annotation import schemas
-from annotation.agreement import item_consensus
+from annotation.agreement import final_answer
 from annotation.models import (
     Annotation,
     AnnotationStatus,
@@ -132,11 +132,7 @@ def export_rows(project: Project, filters: dict) -> Iterator[dict[str, Any]]:
             given = [a for a in answers[item["id"]].values()]
             for answer in given:
                 answer["labels"].sort()
-            if item["id"] in corrections:
-                final = sorted(set(corrections[item["id"]]))
-            else:
-                majority, _ = item_consensus([answer["labels"] for answer in given])
-                final = list(majority) if majority else []
+            final = final_answer([answer["labels"] for answer in given], corrections.get(item["id"])) or []
             if label_filter and label_filter not in final:
                 continue
             stamps = [a["created_at"] for a in given]

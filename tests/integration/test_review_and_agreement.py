@@ -112,18 +112,25 @@ def test_progress_counts_with_a_fixed_number_of_queries(rated, django_assert_num
     assert progress["labels_last_hour"] == 12
 
 
-def test_final_label_is_the_correction_else_the_majority(rated, django_assert_num_queries):
-    from annotation.selectors import item_final_labels
+def test_final_label_is_the_correction_else_the_majority(rated):
+    import io
+    import json
 
-    cat, dog = rated["cat"].id, rated["dog"].id
-    first, second, third, _ = rated["items"]
+    from annotation.io import exporters
+
+    cat, dog = rated["cat"].name, rated["dog"].name
+    third = rated["items"][2]
     client_for(rated["reviewer"]).post(
-        url(rated, f"items/{third.id}/review/"), {"decision": "correct", "label_ids": [cat]}, format="json"
+        url(rated, f"items/{third.id}/review/"), {"decision": "correct", "label_ids": [rated["cat"].id]}, format="json"
     )
-    tie = Item.objects.create(project=rated["project"], external_id="tie")
+    tie = Item.objects.create(project=rated["project"], external_id="tie", content_hash="tie")
     make_annotation(tie, UserFactory(), rated["cat"])
     make_annotation(tie, UserFactory(), rated["dog"])
-    items = list(Item.objects.filter(id__in=[first.id, second.id, third.id, tie.id]).order_by("id"))
-    with django_assert_num_queries(2):
-        final = item_final_labels(items=items)
-    assert final == {first.id: [cat], second.id: [dog], third.id: [cat], tie.id: None}
+    out = io.BytesIO()
+    exporters.write(rated["project"], "jsonl", {}, out)
+    final = {row["external_id"]: row["label"] for row in map(json.loads, out.getvalue().splitlines())}
+
+    assert final["i0"] == [cat]  # unanimous
+    assert final["i1"] == [dog]  # 2 of 3
+    assert final["i2"] == [cat]  # the majority said dog; the reviewer's correction wins
+    assert final["tie"] == []  # a tie has no final label

@@ -54,3 +54,12 @@ def test_columns_must_not_repeat():
         lambda: SetColumns.model_validate({"op": "set_columns", "shown_columns": ["a", "a"], "feature_columns": []})
     )
     assert "listed twice: a" in found[("shown_columns",)]
+
+
+def test_final_answer_prefers_the_correction_then_a_strict_majority():
+    from annotation.agreement import final_answer
+
+    assert final_answer([[1], [1], [2]]) == [1]
+    assert final_answer([[1], [2]]) is None  # a tie
+    assert final_answer([]) is None
+    assert final_answer([[1], [1]], correction=[3, 2, 3]) == [2, 3]
