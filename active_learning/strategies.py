@@ -103,6 +103,14 @@ class Strategy(BaseEstimator):
     def _fit_pool(self) -> None:
         """Label-independent precomputation (typicality, random priorities...)."""
 
+    def _density_reference(self) -> np.ndarray | None:
+        """A seeded sample of `max_reference` pool items to measure densities against (None: the whole pool),
+        so neighbour searches stay bounded on large pools. For subclasses with `max_reference`/`random_state`."""
+        if self.n_items_ <= self.max_reference:
+            return None
+        rng = np.random.default_rng(self.random_state)
+        return self.X_[np.sort(rng.choice(self.n_items_, self.max_reference, replace=False))]
+
     def _score(self, mask, labels, proba, reconstruction_error) -> dict[str, np.ndarray]:
         raise NotImplementedError
 
@@ -201,11 +209,7 @@ class TypicalityStrategy(Strategy):
         self.random_state = random_state
 
     def _fit_pool(self):
-        reference = None
-        if self.n_items_ > self.max_reference:
-            rng = np.random.default_rng(self.random_state)
-            reference = self.X_[np.sort(rng.choice(self.n_items_, self.max_reference, replace=False))]
-        self.typicality_ = typicality_scores(self.X_, self.n_neighbors, reference)
+        self.typicality_ = typicality_scores(self.X_, self.n_neighbors, self._density_reference())
 
     def _score(self, mask, labels, proba, reconstruction_error):
         return {"typicality": self.typicality_, "total": self.typicality_}
@@ -265,11 +269,7 @@ class NoveltyStrategy(Strategy):
         self.random_state = random_state
 
     def _fit_pool(self):
-        reference = None
-        if self.n_items_ > self.max_reference:
-            rng = np.random.default_rng(self.random_state)
-            reference = self.X_[np.sort(rng.choice(self.n_items_, self.max_reference, replace=False))]
-        density = typicality_scores(self.X_, self.guard_neighbors, reference)
+        density = typicality_scores(self.X_, self.guard_neighbors, self._density_reference())
         self.outlier_ = density < np.quantile(density, self.guard_quantile)
 
     def _combined(self, distance, reconstruction_error):
