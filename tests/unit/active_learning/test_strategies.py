@@ -223,3 +223,15 @@ def test_adaptive_late_found_class_does_not_send_a_mature_project_back_to_cold_s
     young = np.r_[np.arange(5), np.arange(20, 25), [40]]  # 11 labels < 2 * 3 per class * 3 classes
     strategy.select(2, young, Y_POOL[young], PROBA, ERRORS)
     assert strategy.phase_ == "cold_start"
+
+
+@pytest.mark.parametrize("strategy_class", [TypicalityStrategy, NoveltyStrategy])
+def test_density_on_a_large_pool_uses_a_seeded_reference_sample(strategy_class):
+    X = np.random.default_rng(0).normal(size=(300, 4)).astype(np.float32)
+    sampled = strategy_class(max_reference=60, random_state=1).fit(X)
+    again = strategy_class(max_reference=60, random_state=1).fit(X)
+    reference = sampled._density_reference()
+
+    assert reference.shape == (60, 4)
+    np.testing.assert_array_equal(reference, again._density_reference())
+    assert strategy_class(max_reference=1_000).fit(X)._density_reference() is None
