@@ -180,7 +180,8 @@ def annotation_submit(
     now = timezone.now()
     holders = sql.lease_holders(item_id=item_id, now=now)
     others = sum(1 for holder, live in holders.items() if holder != user.id and live)
-    if status == ItemStatus.DONE or count + (0 if user.id in holders else others) >= project.overlap:
+    # Only a live lease reserves a slot: once it lapsed, someone else may have been given the item.
+    if status == ItemStatus.DONE or count + (0 if holders.get(user.id) else others) >= project.overlap:
         raise Conflict("This item already has all the annotations it needs; ask for the next item.")
     ids = sorted(label.id for label in labels)
     annotation_id = sql.annotation_insert(
@@ -231,23 +232,25 @@ def annotation_skip(*, user: User, project: Project, item_id: int, reason: str =
     return skip
 
 
-def _own_editable(user: User, project: Project, **filters) -> Annotation:
-    annotation = (
-        Annotation.objects.filter(annotator=user, item__project=project, status=AnnotationStatus.ACTIVE, **filters)
-        .order_by("-created_at", "-id")
-        .first()
-    )
-    if annotation is None:
+def _own_editable(user: User, project: Project, **filters) -> tuple[Annotation, Item]:
+    """The user's annotation (the latest, unless `filters` say which) and its item, locked, checked under the
+    lock: a reviewer's decision committed meanwhile must be seen, since reviewed items are frozen."""
+    own = Annotation.objects.filter(annotator=user, item__project=project, status=AnnotationStatus.ACTIVE, **filters)
+    found = own.order_by("-created_at", "-id").values_list("id", "item_id").first()
+    if found is None:
         raise NotFound("No annotation of yours to change here.")
-    if Item.objects.filter(id=annotation.item_id).exclude(review_status=ReviewStatus.UNREVIEWED).exists():
+    item = item_locked(project, found[1])
+    annotation = own.filter(id=found[0]).first()  # re-read under the lock
+    if annotation is None:
+        raise Conflict("This annotation was set aside by a reviewer meanwhile.")
+    if item.review_status != ReviewStatus.UNREVIEWED:
         raise Conflict("This item has been reviewed; its annotations can no longer be changed.")
-    return annotation
+    return annotation, item
 
 
 @write_transaction()
 def annotation_edit(*, user: User, project: Project, annotation_id: int, label_ids: list[int]) -> Annotation:
-    annotation = _own_editable(user, project, id=annotation_id)
-    item = item_locked(project, annotation.item_id)
+    annotation, item = _own_editable(user, project, id=annotation_id)
     labels = labels_validated(project, label_ids)
     annotation.labels.set(labels)
     annotation.save(update_fields=["updated_at"])
@@ -265,8 +268,7 @@ def annotation_edit(*, user: User, project: Project, annotation_id: int, label_i
 @write_transaction()
 def annotation_undo(*, user: User, project: Project) -> Item:
     """Take back the user's latest annotation in the project; the item is leased back to them to redo."""
-    annotation = _own_editable(user, project)
-    item = item_locked(project, annotation.item_id)
+    annotation, item = _own_editable(user, project)
     label_ids = list(annotation.labels.values_list("id", flat=True))
     ItemEvent.objects.create(
         item=item, actor=user, kind=ItemEvent.Kind.UNDONE, annotation_id=annotation.id, label_ids=label_ids

@@ -19,6 +19,7 @@ from annotation.models import (
     Label,
     Membership,
     Project,
+    ReviewStatus,
     Role,
     SchemaChange,
     TaskType,
@@ -93,7 +94,8 @@ def project_update(
         project.overlap = overlap
         items = Item.objects.filter(project=project)
         items.filter(annotation_count__gte=overlap).update(status=ItemStatus.DONE)
-        items.filter(annotation_count__lt=overlap).update(status=ItemStatus.OPEN)
+        # Reviewed items keep their decision: they are not handed out again.
+        items.filter(annotation_count__lt=overlap, review_status=ReviewStatus.UNREVIEWED).update(status=ItemStatus.OPEN)
     project.save(update_fields=["name", "instructions", "overlap", "queue_order", "lease_seconds", "updated_at"])
     return project
 

@@ -1,5 +1,6 @@
 """Project-scoped API. Each view: authenticate, parse, one access check + one service or selector call."""
 
+from django.core.files.storage import FileSystemStorage
 from django.http import FileResponse, HttpResponseRedirect
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -275,7 +276,7 @@ class ItemImageApi(APIView):
         if not file:
             raise NotFound(f"This item has no {self.variant}.")
         storage = file.storage
-        if not hasattr(storage, "path"):
+        if not isinstance(storage, FileSystemStorage):
             return HttpResponseRedirect(storage.url(file.name))  # object storage: a short-lived signed URL
         # The name's extension comes from the decoded format, so the content type is right; the policy keeps a
         # browser from running anything even if a file were not what it claims.

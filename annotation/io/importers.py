@@ -118,6 +118,7 @@ def table_import(job: ImportJob, progress: Progress) -> Outcome:
             options.format or tables.format_from_name(name),
             encoding=options.encoding,
             delimiter=options.delimiter,
+            text_columns=[c for c in (options.id_column, options.label_column) if c],
         )
     except tables.TableError as exc:
         raise ImportFailed(str(exc)) from exc

@@ -4,7 +4,6 @@ Every value ends up as a JSON scalar of the column's inferred type: numbers as i
 datetimes as ISO 8601 strings, categories and text as str, missing values as None.
 """
 
-import codecs
 import csv
 import io
 import json
@@ -52,8 +51,11 @@ def format_from_name(name: str) -> str:
     return {"txt": "csv", "ndjson": "jsonl", "pq": "parquet"}.get(suffix, suffix)
 
 
-def read_table(data: bytes, fmt: str, *, encoding: str | None = None, delimiter: str | None = None) -> Table:
-    """Parse `data` and infer column types. Raises TableError when the whole file is unreadable."""
+def read_table(
+    data: bytes, fmt: str, *, encoding: str | None = None, delimiter: str | None = None, text_columns=()
+) -> Table:
+    """Parse `data` and infer column types, except for `text_columns` (ids, labels), which keep their text as
+    written ("007" stays "007"). Raises TableError when the whole file is unreadable."""
     if fmt not in FORMATS:
         raise TableError(f"Unsupported table format {fmt!r}; use one of {', '.join(FORMATS)}.")
     if fmt == "parquet":
@@ -69,7 +71,7 @@ def read_table(data: bytes, fmt: str, *, encoding: str | None = None, delimiter:
         else:
             delimiter = delimiter or ("\t" if fmt == "tsv" else _sniff_delimiter(text))
             names, raw, lines, errors = _delimited(text, delimiter)
-    columns, rows, lines, cell_errors = _typed(names, raw, lines)
+    columns, rows, lines, cell_errors = _typed(names, raw, lines, set(text_columns))
     return Table(
         columns=columns, rows=rows, lines=lines, errors=errors + cell_errors, encoding=used, delimiter=delimiter
     )
@@ -78,7 +80,7 @@ def read_table(data: bytes, fmt: str, *, encoding: str | None = None, delimiter:
 def _decode(data: bytes, encoding: str | None) -> tuple[str, str]:
     for candidate in [encoding] if encoding else ENCODINGS:
         try:
-            return codecs.decode(data, candidate), candidate
+            return data.decode(candidate), candidate  # bytes.decode accepts text encodings only
         except (UnicodeDecodeError, LookupError) as exc:
             if encoding:
                 raise TableError(f"The file is not valid {encoding}: {exc}") from exc
@@ -197,10 +199,14 @@ def _column_names(header: list[str]) -> list[str]:
     return names
 
 
-def _typed(names, raw, lines) -> tuple[list[dict[str, str]], list[dict[str, Any]], list[int], list[RowError]]:
+def _typed(names, raw, lines, text_columns: set[str]) -> tuple[list, list, list, list[RowError]]:
     columns, converted, reasons = [], {}, {}
     for position, name in enumerate(names):
-        kind, values, invalid = _infer([row[position] for row in raw])
+        cells = [row[position] for row in raw]
+        if name in text_columns:
+            kind, values, invalid = "text", [None if _is_missing(v) else str(v).strip() for v in cells], []
+        else:
+            kind, values, invalid = _infer(cells)
         columns.append({"name": name, "type": kind})
         converted[name] = values
         for index in invalid:

@@ -394,3 +394,28 @@ def test_the_same_file_imported_into_two_projects_labels_both(manager, table_pro
         assert (job.created_count, job.annotation_count) == (2, 2)
     assert Annotation.objects.filter(item__project=other).count() == 2
     assert set(Item.objects.filter(project=other).values_list("status", flat=True)) == {"done"}
+
+
+def test_numeric_labels_and_ids_keep_their_text(manager):
+    project = make_project(owner=manager, name="Classes", data_kind="tabular", labels=[{"name": "1"}, {"name": "2"}])
+    job = run(
+        upload(
+            manager,
+            project,
+            [("t.csv", b"id,x,class\n007,0.5,1\n008,0.7,2\n")],
+            options={"id_column": "id", "label_column": "class"},
+        )
+    )
+
+    assert (job.status, job.annotation_count) == ("done", 2), job.errors
+    assert sorted(Item.objects.values_list("external_id", flat=True)) == ["007", "008"]
+    assert Annotation.objects.get(item__external_id="008").labels.get().name == "2"
+
+
+def test_an_encoding_that_is_not_a_text_encoding_is_a_400(manager, table_project):
+    response = client_for(manager).post(
+        f"/api/v1/projects/{table_project.id}/imports/preview/",
+        {"file": SimpleUploadedFile("t.csv", b"a\n1\n"), "encoding": "rot13"},
+        format="multipart",
+    )
+    assert response.status_code == 400

@@ -200,3 +200,23 @@ def test_lowering_overlap_completes_items_that_have_enough(team):
     assert Item.objects.get(id=item_id).status == "open"
     client_for(team["manager"]).patch(url(team), {"overlap": 1}, format="json")
     assert Item.objects.get(id=item_id).status == "done"
+
+
+def test_a_lapsed_lease_does_not_let_its_holder_take_the_item_back_from_the_new_holder(team):
+    ann0, ann1 = team["annotators"][:2]
+    item_id = next_item(ann0, team)
+    Lease.objects.filter(user=ann0).update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert next_item(ann1, team) == item_id
+
+    assert submit(ann0, team, item_id).status_code == 409
+    assert submit(ann1, team, item_id).status_code == 201
+
+
+def test_raising_overlap_does_not_reopen_reviewed_items(team):
+    ann0 = team["annotators"][0]
+    item_id = next_item(ann0, team)
+    submit(ann0, team, item_id)
+    review = client_for(team["manager"]).post(url(team, f"items/{item_id}/review/"), {"decision": "accept"})
+    assert review.status_code == 201
+    client_for(team["manager"]).patch(url(team), {"overlap": 2}, format="json")
+    assert Item.objects.get(id=item_id).status == "done"
