@@ -1,5 +1,6 @@
 """Test data built through the same services the product uses."""
 
+import hashlib
 import io
 
 import factory
@@ -45,7 +46,7 @@ def png_bytes(color: tuple[int, int, int] = (200, 30, 30), size: tuple[int, int]
 
 def make_image_item(project: Project, name: str = "a.png", color=(200, 30, 30)) -> Item:
     data = png_bytes(color)
-    item = Item(project=project, external_id=name, width=16, height=12, content_hash=f"{color}")
+    item = Item(project=project, external_id=name, width=16, height=12, content_hash=hashlib.sha256(data).hexdigest())
     item.image.save(name, ContentFile(data), save=False)
     item.save()
     return item

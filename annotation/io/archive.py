@@ -3,18 +3,20 @@ settings, labels (with retired and merged ones), schema history, items and their
 skips and item history, with their original timestamps. People are matched by username; a name unknown here
 becomes an inactive account that cannot log in, so no answer loses its author."""
 
+import hashlib
 import json
 import zipfile
 from datetime import datetime
 from typing import IO, Any
 
 from django.contrib.auth.hashers import make_password
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
 
 from annotation.io.exporters import ARCHIVE_VERSION
-from annotation.io.images import safe_member_name
+from annotation.io.images import MAX_FILE_BYTES, ImageRejected, check_image, safe_member_name
 from annotation.models import (
     Annotation,
     Item,
@@ -57,20 +59,58 @@ class _People:
         return self.cache[username]
 
 
+PROJECT_FIELDS = (
+    "data_kind",
+    "instructions",
+    "task_type",
+    "shown_columns",
+    "feature_columns",
+    "columns",
+    "schema_version",
+    "overlap",
+    "queue_order",
+    "lease_seconds",
+)
+
+
 @transaction.atomic
 def archive_import(*, source: IO[bytes], name: str, owner: User) -> Project:
-    """A new project named `name` from an archive; `owner` becomes a manager. All or nothing."""
+    """A new project named `name` from an archive; `owner` becomes a manager. All or nothing: a malformed or
+    hostile archive is refused with the reason and leaves nothing behind."""
     try:
         archive = zipfile.ZipFile(source)
         manifest = json.loads(archive.read("project.json"))
     except (zipfile.BadZipFile, KeyError, ValueError) as exc:
         raise InvalidInput(f"Not a Loupe project archive: {exc}", field="file") from exc
-    if manifest.get("format") != "loupe-project" or manifest.get("version") != ARCHIVE_VERSION:
+    if (
+        not isinstance(manifest, dict)
+        or manifest.get("format") != "loupe-project"
+        or (manifest.get("version") != ARCHIVE_VERSION)
+    ):
         raise InvalidInput("Not a Loupe project archive of a version this server reads.", field="file")
     if Project.objects.filter(name__iexact=name).exists():
         raise Conflict(f"A project named {name!r} already exists.", field="name")
+    try:
+        return _restore(archive, manifest, name, owner)
+    except (
+        KeyError,
+        TypeError,
+        ValueError,
+        AttributeError,
+        zipfile.BadZipFile,
+        ImageRejected,
+        DjangoValidationError,
+    ) as exc:
+        raise InvalidInput(
+            f"This archive is damaged or was altered: {type(exc).__name__}: {exc}", field="file"
+        ) from exc
+
+
+def _restore(archive: zipfile.ZipFile, manifest: dict, name: str, owner: User) -> Project:
     people = _People()
-    project = Project.objects.create(**{**manifest["project"], "name": name}, created_by=owner)
+    project = Project(**{field: manifest["project"][field] for field in PROJECT_FIELDS}, name=name, created_by=owner)
+    project.full_clean(validate_unique=False)  # choices and ranges (overlap, lease) as if typed in by hand
+    project.save()
     Membership.objects.create(project=project, user=owner, role=Role.MANAGER)
     label_ids = _labels(project, manifest["labels"])
     SchemaChange.objects.bulk_create(
@@ -88,7 +128,7 @@ def archive_import(*, source: IO[bytes], name: str, owner: User) -> Project:
         [_time(c["created_at"]) for c in manifest["schema_changes"]],
     )
     item_ids = _items(project, archive)
-    annotation_ids = _annotations(archive, item_ids, label_ids, people)
+    annotation_ids = _annotations(archive, item_ids, label_ids, people, project.id)
     for row in _lines(archive, "reviews.jsonl"):
         review = Review.objects.create(
             item_id=item_ids[row["item_id"]],
@@ -113,7 +153,7 @@ def archive_import(*, source: IO[bytes], name: str, owner: User) -> Project:
             item_id=item_ids[e["item_id"]],
             actor=people(e["actor"]),
             kind=e["kind"],
-            annotation_id=annotation_ids.get(e["annotation_id"], e["annotation_id"]),
+            annotation_id=annotation_ids.get(e["annotation_id"]),  # None for an answer that was undone
             label_ids=[label_ids[i] for i in e["label_ids"]],
             comment=e["comment"],
         )
@@ -168,13 +208,15 @@ def _items(project: Project, archive: zipfile.ZipFile) -> dict[int, int]:
                 },
             )
             if row["image"]:
-                member = safe_member_name(row["image"])
-                stored = (
-                    f"items/{project.id}/{row['content_hash'][:2]}/{row['content_hash']}.{member.rsplit('.', 1)[-1]}"
-                )
-                if not default_storage.exists(stored):
-                    default_storage.save(stored, ContentFile(archive.read(member)))
-                item.image.name = stored
+                # Checked like any upload: the archive's word for the file type (or its hash) is not trusted.
+                checked = check_image(_member_bytes(archive, safe_member_name(row["image"])))
+                item.content_hash = checked.content_hash
+                stored = f"items/{project.id}/{checked.content_hash[:2]}/{checked.content_hash}.{checked.extension}"
+                thumbnail = f"thumbnails/{project.id}/{checked.content_hash[:2]}/{checked.content_hash}.webp"
+                for path, data in ((stored, checked.data), (thumbnail, checked.thumbnail)):
+                    if not default_storage.exists(path):
+                        default_storage.save(path, ContentFile(data))
+                item.image.name, item.thumbnail.name = stored, thumbnail
             items.append(item)
         created = Item.objects.bulk_create(items)
         _restamp(created, [_time(row["created_at"]) for row in batch])
@@ -182,7 +224,19 @@ def _items(project: Project, archive: zipfile.ZipFile) -> dict[int, int]:
     return ids
 
 
-def _annotations(archive, item_ids, label_ids, people) -> dict[int, int]:
+def _member_bytes(archive: zipfile.ZipFile, name: str) -> bytes:
+    info = archive.getinfo(name)
+    if info.file_size > MAX_FILE_BYTES:  # zipfile never inflates past the declared size
+        raise ValueError(f"{name} is larger than {MAX_FILE_BYTES // 2**20} MiB")
+    return archive.read(info)
+
+
+def _copied_key(project_id: int, key: str) -> str:
+    """Idempotency keys are unique per annotator across the install; a copy gets its own, derived ones."""
+    return f"copy:{hashlib.sha256(f'{project_id}:{key}'.encode()).hexdigest()[:48]}" if key else ""
+
+
+def _annotations(archive, item_ids, label_ids, people, project_id: int) -> dict[int, int]:
     ids, rows = {}, list(_lines(archive, "annotations.jsonl"))
     for start in range(0, len(rows), BATCH):
         batch = rows[start : start + BATCH]
@@ -192,7 +246,7 @@ def _annotations(archive, item_ids, label_ids, people) -> dict[int, int]:
                 annotator=people(r["annotator"]),
                 status=r["status"],
                 schema_version=r["schema_version"],
-                client_key=r["client_key"],
+                client_key=_copied_key(project_id, r["client_key"]),
                 time_spent_ms=r["time_spent_ms"],
             )
             for r in batch

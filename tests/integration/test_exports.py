@@ -250,3 +250,52 @@ def test_archive_becomes_a_new_project_through_the_api_and_the_cli(pets, tmp_pat
     )
     assert bad.status_code == 400
     assert "Not a Loupe project archive" in bad.data["file"][0]
+
+
+def test_an_archive_imports_twice_into_the_same_install(pets):
+    from annotation.labeling import annotation_submit
+
+    project, manager = pets["project"], pets["manager"]
+    Item.objects.filter(id=pets["items"][2].id).update(status="open")
+    annotation_submit(
+        user=manager, project=project, item_id=pets["items"][2].id, label_ids=[pets["cat"].id], client_key="retry-key-1"
+    )
+    archive = export(project, "loupe")
+    first = archive_import(source=io.BytesIO(archive), name="Copy A", owner=manager)
+    second = archive_import(source=io.BytesIO(archive), name="Copy B", owner=manager)
+    assert Annotation.objects.filter(item__project=first).count() == 3
+    assert Annotation.objects.filter(item__project=second).count() == 3
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    ["drop_labels", "created_by", "overlap_zero", "svg_image", "bad_line"],
+)
+def test_a_damaged_or_altered_archive_is_refused_and_leaves_nothing(pets, tamper):
+    from annotation.io.archive import archive_import
+    from core.errors import InvalidInput
+
+    source = zipfile.ZipFile(io.BytesIO(export(pets["project"], "loupe")))
+    members = {name: source.read(name) for name in source.namelist()}
+    manifest = json.loads(members["project.json"])
+    if tamper == "drop_labels":
+        del manifest["labels"]
+    elif tamper == "created_by":
+        manifest["project"]["created_by"] = 1
+        manifest["project"]["overlap"] = "x"
+    elif tamper == "overlap_zero":
+        manifest["project"]["overlap"] = 0
+    elif tamper == "svg_image":
+        name = next(n for n in members if n.startswith("media/"))
+        members[name] = b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>'
+    elif tamper == "bad_line":
+        members["annotations.jsonl"] += b"{not json\n"
+    members["project.json"] = json.dumps(manifest).encode()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+
+    with pytest.raises(InvalidInput):
+        archive_import(source=io.BytesIO(buffer.getvalue()), name="Tampered", owner=pets["manager"])
+    assert not Project.objects.filter(name="Tampered").exists()
