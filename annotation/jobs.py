@@ -72,43 +72,53 @@ def _import_job_queue(*, project, user, mode, options, source_dir) -> ImportJob:
     return job
 
 
-def _claim(model, job_id: int) -> bool:
+class Superseded(Exception):
+    """This run's heartbeat lapsed and another worker took the job over: stop without writing anything more."""
+
+
+def _claim(model, job_id: int) -> int | None:
+    """Take the job (queued, or running with a stale heartbeat); returns this run's attempt number."""
     now = timezone.now()
     stale = Q(status=JobStatus.RUNNING, heartbeat_at__lt=now - RUN_LEASE)
     claimable = model.objects.filter(Q(status=JobStatus.QUEUED) | stale, id=job_id)
-    if claimable.filter(attempts__lt=MAX_ATTEMPTS).update(
-        status=JobStatus.RUNNING, heartbeat_at=now, attempts=F("attempts") + 1
-    ):
-        return True
+    with transaction.atomic():
+        if claimable.filter(attempts__lt=MAX_ATTEMPTS).update(
+            status=JobStatus.RUNNING, heartbeat_at=now, attempts=F("attempts") + 1
+        ):
+            return model.objects.filter(id=job_id).values_list("attempts", flat=True).get()
     claimable.update(status=JobStatus.FAILED, failure=f"Gave up after {MAX_ATTEMPTS} attempts.", finished_at=now)
-    return False
+    return None
+
+
+def _mine(model, job_id: int, attempt: int):
+    """Writes of a run are fenced by its attempt number, so a run that was taken over cannot overwrite the
+    newer run's progress or result."""
+    return model.objects.filter(id=job_id, status=JobStatus.RUNNING, attempts=attempt)
 
 
 def import_job_execute(*, job_id: int) -> None:
-    if not _claim(ImportJob, job_id):
+    attempt = _claim(ImportJob, job_id)
+    if attempt is None:
         return  # done, failed, or alive on another worker
     job = ImportJob.objects.select_related("project", "created_by").get(id=job_id)
+    mine = _mine(ImportJob, job_id, attempt)
 
     def progress(outcome: importers.Outcome) -> None:
-        ImportJob.objects.filter(id=job_id).update(heartbeat_at=timezone.now(), **_outcome_fields(outcome))
+        if not mine.update(heartbeat_at=timezone.now(), **_outcome_fields(outcome)):
+            raise Superseded
 
     try:
         outcome = importers.run(job, progress)
+    except Superseded:
+        return
     except importers.ImportFailed as exc:
         fields = _outcome_fields(exc.outcome) if exc.outcome else {}
-        ImportJob.objects.filter(id=job_id).update(
-            status=JobStatus.FAILED, failure=str(exc), finished_at=timezone.now(), **fields
-        )
+        mine.update(status=JobStatus.FAILED, failure=str(exc), finished_at=timezone.now(), **fields)
         return
     except Exception as exc:
-        ImportJob.objects.filter(id=job_id).update(
-            status=JobStatus.FAILED, failure=f"{type(exc).__name__}: {exc}", finished_at=timezone.now()
-        )
+        mine.update(status=JobStatus.FAILED, failure=f"{type(exc).__name__}: {exc}", finished_at=timezone.now())
         raise
-    ImportJob.objects.filter(id=job_id).update(
-        status=JobStatus.DONE, finished_at=timezone.now(), **_outcome_fields(outcome)
-    )
-    if job.source_dir:
+    if mine.update(status=JobStatus.DONE, finished_at=timezone.now(), **_outcome_fields(outcome)) and job.source_dir:
         _storage_dir_delete(job.source_dir)
 
 
@@ -149,13 +159,16 @@ def export_job_create(*, project: Project, user: User, fmt: str, filters: dict) 
 
 
 def export_job_execute(*, job_id: int) -> None:
-    if not _claim(ExportJob, job_id):
+    attempt = _claim(ExportJob, job_id)
+    if attempt is None:
         return
     job = ExportJob.objects.select_related("project").get(id=job_id)
-    ExportJob.objects.filter(id=job_id).update(total=job.project.items.count())
+    mine = _mine(ExportJob, job_id, attempt)
+    mine.update(total=job.project.items.count())
 
     def progress(done: int) -> None:
-        ExportJob.objects.filter(id=job_id).update(processed=done, heartbeat_at=timezone.now())
+        if not mine.update(processed=done, heartbeat_at=timezone.now()):
+            raise Superseded
 
     try:
         with tempfile.TemporaryFile(dir=_scratch_dir()) as out:
@@ -163,18 +176,16 @@ def export_job_execute(*, job_id: int) -> None:
             out.seek(0)
             stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
             name = default_storage.save(
-                f"exports/{job.project_id}/{job.id}-{stamp}{exporters.FORMATS[job.format]}", File(out)
+                f"exports/{job.project_id}/{job.id}-{attempt}-{stamp}{exporters.FORMATS[job.format]}", File(out)
             )
+    except Superseded:
+        return
     except Exception as exc:
-        ExportJob.objects.filter(id=job_id).update(
-            status=JobStatus.FAILED, failure=f"{type(exc).__name__}: {exc}", finished_at=timezone.now()
-        )
+        mine.update(status=JobStatus.FAILED, failure=f"{type(exc).__name__}: {exc}", finished_at=timezone.now())
         raise
     # The file becomes downloadable only here, once it is complete.
-    with transaction.atomic():
-        ExportJob.objects.filter(id=job_id).update(
-            status=JobStatus.DONE, file=name, processed=count, finished_at=timezone.now()
-        )
+    if not mine.update(status=JobStatus.DONE, file=name, processed=count, finished_at=timezone.now()):
+        default_storage.delete(name)  # another run took over meanwhile; its own file will be the one
 
 
 def export_to_path(*, project: Project, fmt: str, filters: dict, path: Path) -> int:

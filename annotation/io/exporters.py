@@ -147,11 +147,39 @@ def export_rows(project: Project, filters: dict) -> Iterator[dict[str, Any]]:
             }
 
 
+EXPORT_FIELDS = frozenset(
+    {
+        "item_id",
+        "external_id",
+        "file",
+        "width",
+        "height",
+        "label",
+        "status",
+        "review_status",
+        "agreement",
+        "annotators",
+        "annotator_labels",
+        "annotations",
+        "first_annotated_at",
+        "last_annotated_at",
+        "time_spent_ms",
+    }
+)
+
+
+def data_column(name: str) -> str:
+    """A table column's name in exports: as imported, unless it is one of Loupe's own export fields (a column
+    called "status" or "label"), which would overwrite it; then "data.<name>"."""
+    return f"data.{name}" if name in EXPORT_FIELDS else name
+
+
 def flat_record(project: Project, row: dict[str, Any]) -> dict[str, Any]:
     item = row["item"]
     record: dict[str, Any] = {"item_id": item["id"], "external_id": item["external_id"]}
     if project.data_kind == DataKind.TABULAR:
-        record.update({c["name"]: item["data"].get(c["name"]) for c in project.columns} or item["data"])
+        names = [c["name"] for c in project.columns] or list(item["data"])
+        record.update({data_column(name): item["data"].get(name) for name in names})
     else:
         record.update({"file": item["external_id"], "width": item["width"], "height": item["height"]})
     answers = row["annotations"]
@@ -254,7 +282,7 @@ ANSWER = pa.struct(
 def _parquet_schema(project: Project) -> pa.Schema:
     fields = [("item_id", pa.int64()), ("external_id", pa.string())]
     if project.data_kind == DataKind.TABULAR:
-        fields += [(c["name"], ARROW_TYPES[c["type"]]) for c in project.columns]
+        fields += [(data_column(c["name"]), ARROW_TYPES[c["type"]]) for c in project.columns]
     else:
         fields += [("file", pa.string()), ("width", pa.int64()), ("height", pa.int64())]
     fields += [

@@ -340,11 +340,13 @@ def image_import(job: ImportJob, progress: Progress) -> Outcome:
     entries = list(_image_entries(job, manifest, outcome))
     outcome.total = len(entries) + outcome.error_count
     if job.mode == ImportJob.Mode.ALL_OR_NOTHING:
-        for name, data in entries:  # a first pass that only checks, so a bad file stops the import before writes
+        for checked, (name, data) in enumerate(entries, start=1):  # check everything before writing anything
             try:
                 image_io.check_image(data())
             except image_io.ImageRejected as exc:
                 outcome.error(name, str(exc))
+            if checked % IMAGE_BATCH == 0:
+                progress(outcome)  # keeps the job's heartbeat fresh through a long check
         unknown = {_label_for(n, manifest, options) for n, _ in entries} - {None} - set(labels)
         for name in sorted(unknown):
             outcome.error(name, "unknown label")

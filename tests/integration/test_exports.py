@@ -299,3 +299,17 @@ def test_a_damaged_or_altered_archive_is_refused_and_leaves_nothing(pets, tamper
     with pytest.raises(InvalidInput):
         archive_import(source=io.BytesIO(buffer.getvalue()), name="Tampered", owner=pets["manager"])
     assert not Project.objects.filter(name="Tampered").exists()
+
+
+def test_data_columns_named_like_export_fields_are_kept_apart(wine):
+    project = wine["project"]
+    project.columns = [*project.columns, {"name": "status", "type": "text"}, {"name": "label", "type": "numeric"}]
+    project.save()
+    Item.objects.filter(project=project).update(data={"alcohol": 1.0, "note": "n", "status": "vintage", "label": 7.0})
+
+    frame = pd.read_csv(io.BytesIO(export(project, "csv")))
+    table = pq.read_table(io.BytesIO(export(project, "parquet")))
+    assert frame["data.status"].tolist() == ["vintage"] * 3
+    assert frame["status"].tolist() == ["done", "done", "open"]
+    assert table.column("data.label").to_pylist() == [7.0] * 3
+    assert table.column("label").to_pylist() == [["red"], ["white"], []]

@@ -419,3 +419,37 @@ def test_an_encoding_that_is_not_a_text_encoding_is_a_400(manager, table_project
         format="multipart",
     )
     assert response.status_code == 400
+
+
+def test_a_job_whose_worker_died_is_taken_over_and_the_old_run_can_no_longer_write(manager, table_project):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from annotation.jobs import _claim, _mine
+
+    response = upload(manager, table_project, [("wine.csv", CSV)])
+    job_id = response.data["id"]
+    dead_attempt = _claim(ImportJob, job_id)  # a worker took it, then died without a heartbeat
+    ImportJob.objects.filter(id=job_id).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+
+    import_job_execute(job_id=job_id)
+
+    job = ImportJob.objects.get(id=job_id)
+    assert (job.status, job.attempts, job.created_count) == ("done", 2, 2)
+    assert _mine(ImportJob, job_id, dead_attempt).update(status="failed") == 0
+
+
+def test_a_job_that_keeps_dying_stops_with_the_reason(manager, table_project):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    job_id = upload(manager, table_project, [("wine.csv", CSV)]).data["id"]
+    ImportJob.objects.filter(id=job_id).update(
+        status="running", attempts=3, heartbeat_at=timezone.now() - timedelta(hours=1)
+    )
+    import_job_execute(job_id=job_id)
+    job = ImportJob.objects.get(id=job_id)
+    assert (job.status, job.failure) == ("failed", "Gave up after 3 attempts.")
+    assert not Item.objects.exists()
