@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 
 
 class DataKind(models.TextChoices):
@@ -51,6 +52,7 @@ class Project(models.Model):
 
     class Meta:
         ordering = ["name"]
+        constraints = [models.UniqueConstraint(Lower("name"), name="project_name_unique_ignoring_case")]
 
     def __str__(self) -> str:
         return self.name

@@ -5,7 +5,7 @@ import secrets
 from datetime import timedelta
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Count, Max
 from django.utils import timezone
 
@@ -42,15 +42,19 @@ def project_create(*, creator: User, spec: dict[str, Any]) -> Project:
         raise Conflict(f"A project named {data.name!r} already exists.", field="name")
     if data.data_kind == DataKind.IMAGE and (data.shown_columns.root or data.feature_columns.root):
         raise InvalidInput("Only tabular projects have columns.", field="shown_columns")
-    project = Project.objects.create(
-        name=data.name,
-        data_kind=data.data_kind,
-        instructions=data.instructions,
-        task_type=data.task_type,
-        shown_columns=data.shown_columns.root,
-        feature_columns=data.feature_columns.root,
-        created_by=creator,
-    )
+    try:
+        with transaction.atomic():  # a savepoint: a concurrent create of the same name loses cleanly
+            project = Project.objects.create(
+                name=data.name,
+                data_kind=data.data_kind,
+                instructions=data.instructions,
+                task_type=data.task_type,
+                shown_columns=data.shown_columns.root,
+                feature_columns=data.feature_columns.root,
+                created_by=creator,
+            )
+    except IntegrityError as exc:
+        raise Conflict(f"A project named {data.name!r} already exists.", field="name") from exc
     Membership.objects.create(project=project, user=creator, role=Role.MANAGER)
     for position, label in enumerate(data.labels):
         _label_create(project=project, spec=label, position=position)
@@ -96,7 +100,13 @@ def project_update(
         items.filter(annotation_count__gte=overlap).update(status=ItemStatus.DONE)
         # Reviewed items keep their decision: they are not handed out again.
         items.filter(annotation_count__lt=overlap, review_status=ReviewStatus.UNREVIEWED).update(status=ItemStatus.OPEN)
-    project.save(update_fields=["name", "instructions", "overlap", "queue_order", "lease_seconds", "updated_at"])
+    try:
+        with transaction.atomic():
+            project.save(
+                update_fields=["name", "instructions", "overlap", "queue_order", "lease_seconds", "updated_at"]
+            )
+    except IntegrityError as exc:  # a concurrent rename to the same name
+        raise Conflict(f"A project named {project.name!r} already exists.", field="name") from exc
     return project
 
 

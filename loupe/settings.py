@@ -121,6 +121,8 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "core.api.exceptions.exception_handler",
     "DEFAULT_THROTTLE_RATES": {"invitation_accept": "20/hour"},
+    # Throttles key on the client address: trust X-Forwarded-For only behind our own proxy.
+    "NUM_PROXIES": 1 if env.bool("TRUST_PROXY_HEADERS", default=False) else 0,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Loupe API",

@@ -1,5 +1,7 @@
 """Import and export API: upload files (a background job imports them), preview a table, export to a file."""
 
+import re
+
 from django.conf import settings
 from django.http import FileResponse
 from drf_spectacular.utils import extend_schema
@@ -192,7 +194,8 @@ class ExportDownloadApi(APIView):
         job = _export_job(request, project_id, job_id)
         if job.status != "done":
             raise Conflict(f"This export is {job.status}; it can be downloaded once it is done.")
-        filename = f"{job.project.name}{exporters.FORMATS[job.format]}".replace("/", "_").replace('"', "")
+        safe_name = re.sub(r"[^\w .-]+", "_", job.project.name).strip() or "export"
+        filename = f"{safe_name}{exporters.FORMATS[job.format]}"
         return FileResponse(job.file.open("rb"), as_attachment=True, filename=filename)
 
 
