@@ -10,7 +10,6 @@ import functools
 from datetime import timedelta
 
 from django.db import connection
-from django.db.models import QuerySet
 from django.utils import timezone
 
 from annotation import queue_sql as sql
@@ -26,7 +25,6 @@ from annotation.models import (
     Label,
     Lease,
     Project,
-    QueueOrder,
     ReviewStatus,
     Skip,
     TaskType,
@@ -36,15 +34,6 @@ from core.errors import Conflict, InvalidInput, NotFound
 from core.models import User
 
 MAX_CLAIM_ATTEMPTS = 5
-QUEUE_ORDERINGS = {
-    QueueOrder.PRIORITY: ("-annotation_count", "-priority", "id"),
-    QueueOrder.IMPORT: ("-annotation_count", "id"),
-    QueueOrder.RANDOM: ("-annotation_count", "random_key"),
-}
-
-
-def _active_leases(now, **filters) -> QuerySet[Lease]:
-    return Lease.objects.filter(expires_at__gt=now, **filters)
 
 
 def item_next_for_user(*, user: User, project: Project) -> tuple[Item, Lease] | None:

@@ -15,7 +15,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
 
-from annotation.io.exporters import ARCHIVE_VERSION
+from annotation.io.exporters import ARCHIVE_VERSION, ARCHIVED_PROJECT_FIELDS
 from annotation.io.images import MAX_FILE_BYTES, ImageRejected, check_image, safe_member_name
 from annotation.models import (
     Annotation,
@@ -59,20 +59,6 @@ class _People:
         return self.cache[username]
 
 
-PROJECT_FIELDS = (
-    "data_kind",
-    "instructions",
-    "task_type",
-    "shown_columns",
-    "feature_columns",
-    "columns",
-    "schema_version",
-    "overlap",
-    "queue_order",
-    "lease_seconds",
-)
-
-
 @transaction.atomic
 def archive_import(*, source: IO[bytes], name: str, owner: User) -> Project:
     """A new project named `name` from an archive; `owner` becomes a manager. All or nothing: a malformed or
@@ -108,7 +94,9 @@ def archive_import(*, source: IO[bytes], name: str, owner: User) -> Project:
 
 def _restore(archive: zipfile.ZipFile, manifest: dict, name: str, owner: User) -> Project:
     people = _People()
-    project = Project(**{field: manifest["project"][field] for field in PROJECT_FIELDS}, name=name, created_by=owner)
+    project = Project(
+        **{field: manifest["project"][field] for field in ARCHIVED_PROJECT_FIELDS}, name=name, created_by=owner
+    )
     project.full_clean(validate_unique=False)  # choices and ranges (overlap, lease) as if typed in by hand
     project.save()
     Membership.objects.create(project=project, user=owner, role=Role.MANAGER)

@@ -48,6 +48,19 @@ FORMATS = {
 IMAGE_ONLY = {"imagefolder", "coco", "hf_parquet"}
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 ARCHIVE_VERSION = 1
+# The project settings an archive carries (besides its name); the archive reader restores exactly these.
+ARCHIVED_PROJECT_FIELDS = (
+    "data_kind",
+    "instructions",
+    "task_type",
+    "shown_columns",
+    "feature_columns",
+    "columns",
+    "schema_version",
+    "overlap",
+    "queue_order",
+    "lease_seconds",
+)
 
 
 class ExportRefused(ValueError):
@@ -423,22 +436,7 @@ def _loupe(project, filters, out, progress) -> int:
     manifest = {
         "format": "loupe-project",
         "version": ARCHIVE_VERSION,
-        "project": {
-            f: getattr(project, f)
-            for f in (
-                "name",
-                "data_kind",
-                "instructions",
-                "task_type",
-                "shown_columns",
-                "feature_columns",
-                "columns",
-                "schema_version",
-                "overlap",
-                "queue_order",
-                "lease_seconds",
-            )
-        },
+        "project": {"name": project.name, **{f: getattr(project, f) for f in ARCHIVED_PROJECT_FIELDS}},
         "labels": [
             {
                 "id": lb.id,
