@@ -9,7 +9,7 @@ Concurrency rules, on both databases:
 import functools
 from datetime import timedelta
 
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from annotation import queue_sql as sql
@@ -141,6 +141,13 @@ def _item_counts_save(item: Item, project: Project, answers: list[list[int]]) ->
     item.save(update_fields=["annotation_count", "status", "agreement"])
 
 
+def _labels_changed(project_id: int) -> None:
+    """After a submit commits: ask for a new ranking when a batch of new labels is complete (cheap when not)."""
+    from active_learning.services import ranking_request_if_due
+
+    ranking_request_if_due(project_id=project_id)
+
+
 @write_transaction()
 def annotation_submit(
     *,
@@ -150,13 +157,15 @@ def annotation_submit(
     label_ids: list[int],
     client_key: str = "",
     time_spent_ms: int | None = None,
+    accepted_suggestion: bool = False,
 ) -> tuple[Annotation, bool]:
     """Record the user's answer. Returns (annotation, created); a retried request with the same `client_key`
-    returns the first annotation with created=False and changes nothing."""
+    returns the first annotation with created=False and changes nothing. The model's suggestion at this moment
+    is kept with the answer; `accepted_suggestion` is recorded only when the labels are exactly that suggestion."""
     locked = sql.item_lock(project_id=project.id, item_id=item_id)  # two retries of one submit queue up here
     if locked is None:
         raise NotFound("No such item in this project.", field="item_id")
-    status, count = locked
+    status, count, suggested = locked
     previous = sql.previous_answers(user_id=user.id, item_id=item_id, client_key=client_key)
     replayed = next((row for row in previous if client_key and row[2] == client_key), None)
     if replayed is not None:
@@ -173,6 +182,7 @@ def annotation_submit(
     if status == ItemStatus.DONE or count + (0 if holders.get(user.id) else others) >= project.overlap:
         raise Conflict("This item already has all the annotations it needs; ask for the next item.")
     ids = sorted(label.id for label in labels)
+    accepted = accepted_suggestion and suggested is not None and sorted(suggested) == ids
     annotation_id = sql.annotation_insert(
         item_id=item_id,
         user_id=user.id,
@@ -180,6 +190,8 @@ def annotation_submit(
         client_key=client_key,
         time_spent_ms=time_spent_ms,
         label_ids=ids,
+        suggested_label_ids=suggested,
+        accepted_suggestion=accepted,
         now=now,
     )
     if count == 0:  # the common case: this is the item's first answer, no need to read the others back
@@ -198,6 +210,7 @@ def annotation_submit(
         label_ids=ids,
         now=now,
     )
+    transaction.on_commit(functools.partial(_labels_changed, project.id), robust=True)
     annotation = Annotation(
         id=annotation_id,
         item_id=item_id,
@@ -206,6 +219,8 @@ def annotation_submit(
         status=AnnotationStatus.ACTIVE,
         client_key=client_key,
         time_spent_ms=time_spent_ms,
+        suggested_label_ids=suggested,
+        accepted_suggestion=accepted,
         created_at=now,
         updated_at=now,
     )

@@ -189,6 +189,9 @@ class Item(models.Model):
     random_key = models.FloatField(default=random_key)  # a fixed shuffle for QueueOrder.RANDOM
     agreement = models.FloatField(null=True, blank=True)  # share of annotators agreeing with the majority
     review_status = models.CharField(max_length=12, choices=ReviewStatus.choices, default=ReviewStatus.UNREVIEWED)
+    # Written with `priority` by each ranking, in the same transaction: why the item is queued where it is, and
+    # the model's suggestion. schemas.ItemInsight; null until the first ranking.
+    insight = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -237,6 +240,9 @@ class Annotation(models.Model):
     status = models.CharField(max_length=8, choices=AnnotationStatus.choices, default=AnnotationStatus.ACTIVE)
     client_key = models.CharField(max_length=64, blank=True)  # idempotency key chosen by the client
     time_spent_ms = models.PositiveIntegerField(null=True, blank=True)
+    # The model's suggestion shown with the item when it was submitted, and whether the annotator took it as is.
+    suggested_label_ids = models.JSONField(null=True, blank=True)  # schemas.LabelIds
+    accepted_suggestion = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

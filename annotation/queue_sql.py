@@ -102,12 +102,18 @@ def lease_extend(*, item_id: int, user_id: int, now: datetime, expires_at: datet
     )
 
 
-def item_lock(*, project_id: int, item_id: int) -> tuple[str, int] | None:
-    """(status, annotation_count) of the item, row-locked on PostgreSQL."""
+def item_lock(*, project_id: int, item_id: int) -> tuple[str, int, list[int] | None] | None:
+    """(status, annotation_count, suggested label ids) of the item, row-locked on PostgreSQL."""
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
-    return _one(
-        f"SELECT status, annotation_count FROM {ITEM} WHERE id = %s AND project_id = %s{lock}", [item_id, project_id]
+    row = _one(
+        f"SELECT status, annotation_count, insight FROM {ITEM} WHERE id = %s AND project_id = %s{lock}",
+        [item_id, project_id],
     )
+    if row is None:
+        return None
+    insight = json.loads(row[2]) if isinstance(row[2], str) else row[2]
+    suggestion = (insight or {}).get("suggestion") or {}
+    return row[0], row[1], suggestion.get("label_ids")
 
 
 def previous_answers(*, user_id: int, item_id: int, client_key: str) -> list[tuple[int, int, str]]:
@@ -136,12 +142,26 @@ def annotation_insert(
     client_key: str,
     time_spent_ms: int | None,
     label_ids: list[int],
+    suggested_label_ids: list[int] | None,
+    accepted_suggestion: bool,
     now: datetime,
 ) -> int:
     row = _one(
         f"INSERT INTO {ANNOTATION} (item_id, annotator_id, schema_version, status, client_key, time_spent_ms, "
-        f"created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
-        [item_id, user_id, schema_version, AnnotationStatus.ACTIVE, client_key, time_spent_ms, _t(now), _t(now)],
+        f"suggested_label_ids, accepted_suggestion, created_at, updated_at) "
+        f"VALUES (%s, %s, %s, %s, %s, %s, {_json_param()}, %s, %s, %s) RETURNING id",
+        [
+            item_id,
+            user_id,
+            schema_version,
+            AnnotationStatus.ACTIVE,
+            client_key,
+            time_spent_ms,
+            None if suggested_label_ids is None else json.dumps(suggested_label_ids),
+            accepted_suggestion,
+            _t(now),
+            _t(now),
+        ],
     )
     with connection.cursor() as cursor:
         cursor.executemany(

@@ -141,6 +141,23 @@ class LabelIds(RootModel[list[int]]):
         return value
 
 
+class Suggestion(_Strict):
+    label_ids: list[int]  # the model's answer (one id, or every label it predicts for multi-label)
+    confidence: float  # its probability, 0..1 (multi-label: the least certain of the predicted labels)
+
+
+class ItemInsight(_Strict):
+    """Why an item sits where it does in the queue, and what the model thinks of it (Item.insight)."""
+
+    ranking_run: int
+    model_version: int | None  # None while no model could be fitted (cold start)
+    rank: int  # 1 = the first item the queue hands out
+    picked_by: str  # the strategy rule that placed it: typicality, uncertainty, novelty, diversity, random, score
+    reason: str  # the same, as a sentence for people
+    scores: dict[str, float | None]  # uncertainty, typicality, novelty: each in 0..1 (None: not computable yet)
+    suggestion: Suggestion | None
+
+
 class DraftPayload(_Strict):
     label_ids: LabelIds
     note: str = Field(default="", max_length=2000)

@@ -26,3 +26,9 @@ class NotFound(DomainError):
 
 class Conflict(DomainError):
     status_code = 409
+
+
+class ServiceUnavailable(DomainError):
+    """A dependency (the task broker) cannot be reached; the request changed nothing and can be retried."""
+
+    status_code = 503

@@ -1,5 +1,5 @@
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
 from frontend import views
 
@@ -8,4 +8,6 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(template_name="frontend/login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("invitations/<str:key>/", views.invitation_accept, name="invitation-accept"),
+    path("", include("frontend.wizard_urls")),
+    path("", include("frontend.insights_urls")),
 ]

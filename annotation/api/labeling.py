@@ -23,6 +23,8 @@ class AnnotationOutputSerializer(serializers.Serializer):
     status = serializers.CharField()
     schema_version = serializers.IntegerField()
     time_spent_ms = serializers.IntegerField(allow_null=True)
+    suggested_label_ids = serializers.ListField(child=serializers.IntegerField(), allow_null=True)
+    accepted_suggestion = serializers.BooleanField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 
@@ -67,6 +69,9 @@ class AnnotationSubmitApi(APIView):
         label_ids = serializers.ListField(child=serializers.IntegerField(), allow_empty=True)
         client_key = serializers.CharField(max_length=64, required=False, default="", allow_blank=True)
         time_spent_ms = serializers.IntegerField(min_value=0, max_value=86_400_000, required=False, allow_null=True)
+        accepted_suggestion = serializers.BooleanField(
+            required=False, default=False, help_text="The annotator took the model's suggestion (the A key)."
+        )
 
     @extend_schema(
         request=InputSerializer, responses={201: AnnotationOutputSerializer, 200: AnnotationOutputSerializer}

@@ -99,6 +99,7 @@ class ItemOutputSerializer(serializers.ModelSerializer):
             "content_hash",
             "status",
             "priority",
+            "insight",
             "created_at",
         ]
 

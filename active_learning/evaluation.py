@@ -1,0 +1,124 @@
+"""How good the model is on the labels so far, which given labels look wrong, and what more labels would buy.
+Pure numpy/scikit-learn/cleanlab, no Django."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.optimize import curve_fit
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
+from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
+
+
+@dataclass
+class Metrics:
+    """Cross-validated figures on the labeled items (None when there are too few labels to cross-validate).
+
+    oof_proba : (n_used, n_classes) out-of-fold probabilities of the rows in ``used`` (positions into the labels).
+    """
+
+    n_labels: int
+    accuracy: float | None = None
+    macro_f1: float | None = None
+    per_class: dict = field(default_factory=dict)  # class -> {precision, recall, f1, support}
+    folds: int = 0
+    used: np.ndarray | None = None
+    oof_proba: np.ndarray | None = None
+
+
+def cross_validated_metrics(estimator, X: np.ndarray, y: np.ndarray, cv: int = 5, random_state=None) -> Metrics:
+    """Out-of-fold accuracy and macro-F1 of ``estimator`` (cloned) on (X, y).
+
+    Single-label: stratified folds over the classes with at least two labels (rarer classes cannot be
+    cross-validated and are left out, reported with their support only). Multi-label (y of 0/1 rows): plain
+    folds, subset accuracy and macro-F1 over labels.
+    """
+    X, y = np.asarray(X, dtype=np.float64), np.asarray(y)
+    metrics = Metrics(n_labels=len(y))
+    multilabel = y.ndim == 2
+    if multilabel:
+        used = np.arange(len(y))
+        folds = min(cv, len(y))
+        splitter = KFold(folds, shuffle=True, random_state=random_state) if folds >= 2 else None
+    else:
+        classes, counts = np.unique(y, return_counts=True)
+        keep = classes[counts >= 2]
+        used = np.flatnonzero(np.isin(y, keep))
+        folds = min(cv, int(counts[counts >= 2].min())) if keep.size >= 2 else 0
+        splitter = StratifiedKFold(folds, shuffle=True, random_state=random_state) if folds >= 2 else None
+        metrics.per_class = {str(c): {"support": int(n)} for c, n in zip(classes, counts, strict=True)}
+    if splitter is None:
+        return metrics
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        proba = cross_val_predict(clone(estimator), X[used], y[used], cv=splitter, method="predict_proba")
+    truth = y[used]
+    if multilabel:
+        predicted = (proba >= 0.5).astype(int)
+        metrics.accuracy = float(accuracy_score(truth, predicted))
+        metrics.macro_f1 = float(f1_score(truth, predicted, average="macro", zero_division=0))
+        p, r, f, s = precision_recall_fscore_support(truth, predicted, zero_division=0)
+        names = range(y.shape[1])
+    else:
+        names = np.unique(truth)
+        predicted = names[np.argmax(proba, axis=1)]
+        metrics.accuracy = float(accuracy_score(truth, predicted))
+        metrics.macro_f1 = float(f1_score(truth, predicted, average="macro", zero_division=0))
+        p, r, f, s = precision_recall_fscore_support(truth, predicted, labels=names, zero_division=0)
+    for i, name in enumerate(names):
+        metrics.per_class[str(name)] = {
+            "precision": round(float(p[i]), 4),
+            "recall": round(float(r[i]), 4),
+            "f1": round(float(f[i]), 4),
+            "support": int(s[i]),
+        }
+    metrics.folds, metrics.used, metrics.oof_proba = folds, used, proba
+    return metrics
+
+
+def label_issues(labels: np.ndarray, oof_proba: np.ndarray, classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Confident learning (cleanlab): positions of labels the model confidently disagrees with, worst first,
+    and every label's quality score (its out-of-fold self-confidence, 0..1). Single-label only.
+
+    labels : (n,) classes, all in ``classes``; oof_proba : (n, len(classes)) out-of-fold probabilities.
+    """
+    from cleanlab.filter import find_label_issues
+    from cleanlab.rank import get_label_quality_scores
+
+    codes = np.searchsorted(classes, labels)
+    if len(classes) < 2 or len(labels) < len(classes) * 2:
+        return np.zeros(0, dtype=np.int64), np.ones(len(labels))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        issues = find_label_issues(codes, oof_proba, return_indices_ranked_by="self_confidence")
+        quality = get_label_quality_scores(codes, oof_proba, method="self_confidence")
+    return np.asarray(issues, dtype=np.int64), np.asarray(quality, dtype=np.float64)
+
+
+def _power_law(n, a, b, c):
+    return a - b * np.power(n, -c)
+
+
+def projected_score(n_labels, scores, at: int) -> float | None:
+    """Extrapolate a learning curve (score after n labels) to ``at`` labels with an inverse power law
+    ``a - b * n^-c`` (a in [0, 1]), the usual shape of learning curves. None with fewer than three points or
+    when the fit fails; clipped to [0, 1]."""
+    n = np.asarray(n_labels, dtype=np.float64)
+    s = np.asarray(scores, dtype=np.float64)
+    keep = np.isfinite(s) & (n > 0)
+    n, s = n[keep], s[keep]
+    if np.unique(n).size < 3:
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            params, _ = curve_fit(
+                _power_law, n, s, p0=(min(1.0, s.max() + 0.05), 1.0, 0.5), bounds=([0, 0, 0], [1, 100, 3]), maxfev=5000
+            )
+    except (RuntimeError, ValueError):
+        return None
+    return float(np.clip(_power_law(float(at), *params), 0.0, 1.0))

@@ -1,0 +1,93 @@
+from django.conf import settings
+from django.db import models
+
+from annotation.models import Item, JobStatus, Project
+
+
+class StrategySetting(models.Model):
+    """A project's strategy and budget (schemas.StrategySpec). Never edited: each change is a new row, and the
+    latest is in force from the next ranking on."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="strategy_settings")
+    version = models.PositiveIntegerField()
+    spec = models.JSONField()  # schemas.StrategySpec, as validated
+    changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["project_id", "-version"]
+        constraints = [models.UniqueConstraint(fields=["project", "version"], name="one_strategy_per_version")]
+
+
+class LearningRun(models.Model):
+    """Background work of active learning, run by a worker and claimed like import jobs (annotation.jobs):
+
+    - embed: train the project's autoencoder, embed every item; arrays go to storage at `artifact`;
+    - rank: refit the classifier on the labels so far, re-rank the queue (Item.priority/insight), a ModelVersion;
+    - simulate: replay strategies on the labeled items; learning curves in `result`.
+    """
+
+    class Kind(models.TextChoices):
+        EMBED = "embed", "Train autoencoder and embed items"
+        RANK = "rank", "Refit classifier and re-rank"
+        SIMULATE = "simulate", "Replay strategies on labeled items"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="learning_runs")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    reason = models.CharField(max_length=32)  # import, request, labels, embedding, strategy
+    status = models.CharField(max_length=8, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    embedding = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    setting = models.ForeignKey(StrategySetting, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    params = models.JSONField(default=dict)  # embed: autoencoder settings; simulate: schemas.SimulationSpec
+    progress = models.FloatField(default=0.0)  # 0..1
+    message = models.CharField(max_length=200, blank=True)  # what it is doing now, for the UI
+    n_items = models.PositiveIntegerField(default=0)
+    n_labels = models.PositiveIntegerField(default=0)
+    artifact = models.CharField(max_length=500, blank=True)  # embed: .npz in storage, keyed by run id
+    result = models.JSONField(default=dict)  # timings, device, loss, batch, novel items, curves...
+    failure = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["project", "kind", "status", "-id"], name="learning_run_latest")]
+
+
+class ModelVersion(models.Model):
+    """One classifier fit (by a rank run): its cross-validated figures on the labels it saw."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="model_versions")
+    run = models.OneToOneField(LearningRun, on_delete=models.CASCADE, related_name="model_version")
+    version = models.PositiveIntegerField()
+    n_labels = models.PositiveIntegerField()
+    classifier = models.CharField(max_length=64)
+    cv_accuracy = models.FloatField(null=True)
+    cv_macro_f1 = models.FloatField(null=True)
+    cv_folds = models.PositiveSmallIntegerField(default=0)
+    per_class = models.JSONField(default=dict)  # label id -> {precision, recall, f1, support}
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["project_id", "version"]
+        constraints = [models.UniqueConstraint(fields=["project", "version"], name="one_model_per_version")]
+
+
+class LabelIssue(models.Model):
+    """A labeled item whose final label the model confidently disagrees with (confident learning), found by a
+    rank run; each run replaces the previous run's list."""
+
+    run = models.ForeignKey(LearningRun, on_delete=models.CASCADE, related_name="label_issues")
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="+")
+    given_label_ids = models.JSONField()  # schemas.LabelIds
+    suggested_label_id = models.BigIntegerField()
+    confidence = models.FloatField()  # the model's out-of-fold probability of its suggestion
+    quality = models.FloatField()  # out-of-fold probability of the given label: low = likely wrong
+    rank = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["run_id", "rank"]

@@ -1,0 +1,178 @@
+"""One ranking of a whole pool: the next batch a strategy picks, an order for every other unlabeled item, the
+model's suggestion for each item and the scores that explain the order. Pure numpy/scikit-learn, no Django.
+
+>>> ranking = rank_pool(strategy.fit(embedding), classifier, features, labeled_idx, labels, batch_size=10)
+>>> ranking.order[:10]            # == ranking.batch: what the strategy picked, best first
+>>> ranking.why["novelty"][i]     # 0..1, for the UI's "why this item"
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.base import clone
+
+from active_learning.classifiers import ProbabilisticClassifier
+from active_learning.scores import (
+    margin_scores,
+    multilabel_uncertainty_scores,
+    nearest_labeled_distances,
+    novelty_scores,
+    rank_normalize,
+)
+from active_learning.strategies import AdaptiveStrategy, Strategy, WeightedStrategy, labeled_mask, make_strategy
+
+RULES = ("typicality", "uncertainty", "novelty", "diversity", "random", "score")
+
+
+def rule_of(reason: str) -> str:
+    """The short rule name (one of RULES) behind a strategy's reason sentence."""
+    text = reason.lower()
+    for keyword, rule in (
+        ("typical", "typicality"),
+        ("novel", "novelty"),
+        ("random", "random"),
+        ("k-center", "diversity"),
+        ("diversified", "uncertainty"),
+        ("margin", "uncertainty"),
+        ("entropy", "uncertainty"),
+        ("confidence", "uncertainty"),
+        ("auto", "uncertainty"),
+    ):
+        if keyword in text:
+            return rule
+    return "score"
+
+
+def strategy_from_spec(
+    name: str, mix: dict[str, float] | None = None, exploration_share: float = 0.1, random_state: int | None = None
+) -> Strategy:
+    """An unfitted strategy by name: an engine strategy, "adaptive" with its exploration share, or "mix" of
+    named strategies weighted by ``mix``."""
+    if name == "adaptive":
+        return AdaptiveStrategy(exploration_share=exploration_share, random_state=random_state)
+    if name == "mix":
+        return WeightedStrategy([(part, make_strategy(part, random_state), w) for part, w in sorted(mix.items())])
+    return make_strategy(name, random_state)
+
+
+@dataclass
+class Ranking:
+    """The outcome of :func:`rank_pool` (n = pool size).
+
+    order : (n_unlabeled,) pool positions, best first; the first ``len(batch)`` are the batch.
+    batch : (k,) the strategy's picks, best first; ``reasons``/``rules`` say why each was picked.
+    priority : (n,) float, higher first: the batch above 1, the others by the strategy's score in [0, 1), labeled
+        items -1.
+    why : name -> (n,) float in [0, 1] or NaN: "uncertainty" (NaN without a model), "typicality", "novelty".
+    proba : (n, n_classes) or None; classes : the classifier's classes (or label positions for multi-label).
+    classifier : the fitted classifier, or None when fewer than two classes are labeled.
+    """
+
+    order: np.ndarray
+    batch: np.ndarray
+    reasons: list[str]
+    rules: list[str]
+    priority: np.ndarray
+    why: dict[str, np.ndarray]
+    proba: np.ndarray | None
+    classes: np.ndarray | None
+    classifier: ProbabilisticClassifier | None
+    phase: str
+
+
+def uncertainty(proba: np.ndarray, multilabel: bool) -> np.ndarray:
+    """(n, n_classes) probabilities -> (n,) uncertainty in [0, 1] (top-2 margin; mean binary for multi-label)."""
+    return multilabel_uncertainty_scores(proba) if multilabel else margin_scores(proba)
+
+
+def fit_classifier(classifier, features: np.ndarray, labeled_idx: np.ndarray, labels: np.ndarray):
+    """A fresh clone fitted on the labeled rows, or None when the labels cannot make a model (under two classes)."""
+    if labeled_idx.size == 0:
+        return None
+    labels = np.asarray(labels)
+    if labels.ndim == 1 and np.unique(labels).size < 2:
+        return None
+    return clone(classifier).fit(features[labeled_idx], labels)
+
+
+def rank_pool(
+    strategy: Strategy,
+    classifier,
+    features: np.ndarray,
+    labeled_idx,
+    labels,
+    batch_size: int,
+    reconstruction_error: np.ndarray | None = None,
+    typicality: np.ndarray | None = None,
+) -> Ranking:
+    """Rank every unlabeled pool item.
+
+    Parameters
+    ----------
+    strategy : a Strategy already fitted on the pool's embedding (n items).
+    classifier : unfitted template (cloned), e.g. ProbabilisticClassifier.
+    features : (n, n_features) the classifier's input for every pool item.
+    labeled_idx : (n_labeled,) pool positions with a final label; labels : (n_labeled,) classes, or
+        (n_labeled, n_labels) 0/1 rows for multi-label.
+    batch_size : items the strategy picks as the next batch.
+    reconstruction_error : (n,) the autoencoder's, for novelty.
+    typicality : (n,) pool typicality (any scale; rank-normalised here), label independent.
+    """
+    labeled_idx = np.asarray(labeled_idx, dtype=np.int64)
+    labels = np.asarray(labels)
+    n = len(features)
+    mask = labeled_mask(n, labeled_idx)
+    model = fit_classifier(classifier, features, labeled_idx, labels)
+    multilabel = labels.ndim == 2
+    proba = model.predict_proba(features) if model is not None else None
+    batch = strategy.select(
+        batch_size, labeled_idx, labels if labels.size else None, proba, reconstruction_error
+    ).astype(np.int64)
+    reasons = list(getattr(strategy, "reasons_", []))[: len(batch)]
+    reasons += ["score"] * (len(batch) - len(reasons))
+
+    total = np.nan_to_num(np.asarray(strategy.scores_["total"], dtype=np.float64), nan=-np.inf)
+    rest = np.flatnonzero(~mask)
+    rest = rest[~np.isin(rest, batch)]
+    rest = rest[np.lexsort((rest, -total[rest]))]  # score, then pool order: deterministic
+    priority = np.full(n, -1.0)
+    if rest.size:
+        priority[rest] = 0.999 * rank_normalize(total[rest])
+    priority[batch] = 2.0 - np.arange(len(batch)) / max(len(batch), 1)
+
+    distance = nearest_labeled_distances(strategy.X_, labeled_idx)
+    why = {
+        "uncertainty": uncertainty(proba, multilabel) if proba is not None else np.full(n, np.nan),
+        "typicality": rank_normalize(typicality) if typicality is not None else np.full(n, np.nan),
+        "novelty": novelty_scores(reconstruction_error, distance),
+    }
+    return Ranking(
+        order=np.concatenate([batch, rest]),
+        batch=batch,
+        reasons=reasons,
+        rules=[rule_of(r) for r in reasons],
+        priority=priority,
+        why=why,
+        proba=proba,
+        classes=None if model is None else np.asarray(model.classes_),
+        classifier=model,
+        phase=str(getattr(strategy, "phase_", type(strategy).__name__)),
+    )
+
+
+def suggestions(proba: np.ndarray, classes: np.ndarray, multilabel: bool) -> tuple[list[list], np.ndarray]:
+    """(n, n_classes) probabilities -> per item the suggested classes and a confidence in [0, 1].
+
+    Single-label: the most probable class and its probability. Multi-label: every label at p >= 0.5 (the most
+    probable one when none is), with the confidence of the least certain decision among all labels.
+    """
+    if not multilabel:
+        best = np.argmax(proba, axis=1)
+        return [[classes[j]] for j in best], proba[np.arange(len(proba)), best]
+    chosen = proba >= 0.5
+    empty = ~chosen.any(axis=1)
+    chosen[empty, np.argmax(proba[empty], axis=1)] = True
+    confidence = np.abs(2.0 * proba - 1.0).min(axis=1) * 0.5 + 0.5
+    return [list(classes[row]) for row in chosen], confidence

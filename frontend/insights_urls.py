@@ -1,0 +1,3 @@
+"""Dashboard and strategy pages."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""Project setup pages (the wizard)."""
+
+urlpatterns: list = []
