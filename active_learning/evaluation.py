@@ -11,7 +11,7 @@ from scipy.optimize import curve_fit
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
-from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
+from sklearn.model_selection import KFold, StratifiedKFold
 
 
 @dataclass
@@ -31,7 +31,8 @@ class Metrics:
 
 
 def cross_validated_metrics(estimator, X: np.ndarray, y: np.ndarray, cv: int = 5, random_state=None) -> Metrics:
-    """Out-of-fold accuracy and macro-F1 of ``estimator`` (cloned) on (X, y).
+    """Out-of-fold accuracy and macro-F1 of ``estimator`` (cloned per fold; any classifier with ``classes_`` and
+    ``predict_proba``, multi-label ones answering (n, n_labels)) on (X, y).
 
     Single-label: stratified folds over the classes with at least two labels (rarer classes cannot be
     cross-validated and are left out, reported with their support only). Multi-label (y of 0/1 rows): plain
@@ -53,18 +54,22 @@ def cross_validated_metrics(estimator, X: np.ndarray, y: np.ndarray, cv: int = 5
         metrics.per_class = {str(c): {"support": int(n)} for c, n in zip(classes, counts, strict=True)}
     if splitter is None:
         return metrics
+    Xu, yu = X[used], y[used]
+    names = np.arange(y.shape[1]) if multilabel else np.unique(yu)
+    proba = np.zeros((len(used), len(names)))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        proba = cross_val_predict(clone(estimator), X[used], y[used], cv=splitter, method="predict_proba")
+        for train, test in splitter.split(Xu, None if multilabel else yu):
+            model = clone(estimator).fit(Xu[train], yu[train])
+            columns = np.arange(len(names)) if multilabel else np.searchsorted(names, model.classes_)
+            proba[np.ix_(test, columns)] = model.predict_proba(Xu[test])
     truth = y[used]
     if multilabel:
         predicted = (proba >= 0.5).astype(int)
         metrics.accuracy = float(accuracy_score(truth, predicted))
         metrics.macro_f1 = float(f1_score(truth, predicted, average="macro", zero_division=0))
         p, r, f, s = precision_recall_fscore_support(truth, predicted, zero_division=0)
-        names = range(y.shape[1])
     else:
-        names = np.unique(truth)
         predicted = names[np.argmax(proba, axis=1)]
         metrics.accuracy = float(accuracy_score(truth, predicted))
         metrics.macro_f1 = float(f1_score(truth, predicted, average="macro", zero_division=0))

@@ -1,5 +1,175 @@
-"""Active learning inside Loupe: training, ranking and simulation runs, strategy settings (work in progress)."""
+"""Active learning's writes from the web process: strategy settings and requests for background runs.
+
+A request creates a queued LearningRun and sends its task after the commit. Requests coming from labeling
+(a full batch of new labels) never fail the caller: if the broker is down the run stays queued, the periodic
+requeue sends it later, and the queue keeps serving the last ranking. A person's explicit request gets a clear
+503 instead, and the run it made is marked failed.
+"""
+
+import logging
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from active_learning import schemas
+from active_learning.models import LearningRun, StrategySetting
+from active_learning.selectors import labeled_count, strategy_current
+from annotation.jobs import RUN_LEASE
+from annotation.models import JobStatus, Project
+from core.errors import Conflict, InvalidInput, ServiceUnavailable
+from core.models import User
+
+logger = logging.getLogger(__name__)
+PENDING = (JobStatus.QUEUED, JobStatus.RUNNING)
+RESEND_AFTER = timedelta(seconds=60)  # a ranking queued this long ago without starting is sent again
 
 
-def ranking_request_if_due(*, project_id: int) -> None:
-    """Queue a ranking run when the project has a full batch of labels the current ranking has not seen."""
+def _task_for(kind: str):
+    from active_learning import tasks
+
+    return {LearningRun.Kind.EMBED: tasks.run_embed, LearningRun.Kind.RANK: tasks.run_rank}.get(
+        kind, tasks.run_simulate
+    )
+
+
+def _send(run: LearningRun) -> bool:
+    """Hand the run to the broker now (no retries: callers decide what a failure means)."""
+    try:
+        _task_for(run.kind).apply_async((run.id,), retry=False)
+    except Exception as exc:  # kombu.OperationalError, redis/socket errors: the broker is unreachable
+        logger.warning("Could not queue %s run %s: %s", run.kind, run.id, exc)
+        return False
+    return True
+
+
+def _send_or_fail(run: LearningRun) -> LearningRun:
+    if not _send(run):
+        LearningRun.objects.filter(id=run.id, status=JobStatus.QUEUED).update(
+            status=JobStatus.FAILED, failure="The task broker is unreachable; nothing ran.", finished_at=timezone.now()
+        )
+        raise ServiceUnavailable("The task broker is unreachable, so no training can start now. Labeling goes on.")
+    return run
+
+
+def _create(project: Project, kind: str, *, reason: str, user: User | None = None, **fields) -> LearningRun:
+    with transaction.atomic():
+        return LearningRun.objects.create(project=project, kind=kind, reason=reason, created_by=user, **fields)
+
+
+def _pending(project_id: int, kind: str) -> LearningRun | None:
+    return LearningRun.objects.filter(project_id=project_id, kind=kind, status__in=PENDING).order_by("-id").first()
+
+
+def training_run_request(*, project: Project, reason: str, user: User | None = None, quiet: bool = False):
+    """Train the project's autoencoder and embed its items. One pending embed run per project: asking again while
+    one is queued or running returns it. `quiet` (imports, the demo): a broker failure leaves the run queued."""
+    if not project.items.exists():
+        raise InvalidInput("The project has no items to train on yet; import some first.")
+    pending = _pending(project.id, LearningRun.Kind.EMBED)
+    if pending is not None:
+        return pending
+    run = _create(project, LearningRun.Kind.EMBED, reason=reason, user=user)
+    if quiet:
+        _send(run)
+        return run
+    return _send_or_fail(run)
+
+
+def latest_embedding(project_id: int) -> LearningRun | None:
+    return (
+        LearningRun.objects.filter(project_id=project_id, kind=LearningRun.Kind.EMBED, status=JobStatus.DONE)
+        .order_by("-id")
+        .first()
+    )
+
+
+def ranking_request(*, project: Project, reason: str, user: User | None = None, quiet: bool = True):
+    """Refit the classifier and re-rank from the latest embedding (None when there is no embedding yet)."""
+    embedding = latest_embedding(project.id)
+    if embedding is None:
+        return None
+    pending = _pending(project.id, LearningRun.Kind.RANK)
+    if pending is not None:
+        if pending.status == JobStatus.QUEUED and pending.created_at < timezone.now() - RESEND_AFTER:
+            _send(pending)  # the broker was down when it was made, or its message was lost
+        return pending
+    setting, _ = strategy_current(project)
+    run = _create(project, LearningRun.Kind.RANK, reason=reason, user=user, embedding=embedding, setting=setting)
+    if quiet:
+        _send(run)
+        return run
+    return _send_or_fail(run)
+
+
+def ranking_request_if_due(*, project_id: int) -> LearningRun | None:
+    """After labels arrive: re-rank once a full batch of labels is newer than the last ranking, within budget.
+    Two cheap queries when nothing is due; it never raises into the labeling request."""
+    try:
+        last = (
+            LearningRun.objects.filter(project_id=project_id, kind=LearningRun.Kind.RANK)
+            .exclude(status=JobStatus.FAILED)
+            .order_by("-id")
+            .values("status", "n_labels", "created_at")
+            .first()
+        )
+        if last and last["status"] in PENDING and last["created_at"] > timezone.now() - RESEND_AFTER:
+            return None  # one is on its way; it re-checks when it finishes
+        project = Project.objects.get(id=project_id)
+        _, spec = strategy_current(project)
+        labeled = labeled_count(project_id)
+        if spec.budget is not None and labeled > spec.budget:
+            return None
+        if last and last["status"] not in PENDING and labeled - last["n_labels"] < spec.batch_size:
+            return None
+        return ranking_request(project=project, reason="labels")
+    except Exception:  # the labeling request already succeeded: log, never fail it
+        logger.exception("Could not request a ranking for project %s", project_id)
+        return None
+
+
+def strategy_set(*, project: Project, user: User, spec: dict) -> StrategySetting:
+    """Record a new strategy/budget for the project (a new version; history is kept) and re-rank with it."""
+    checked = schemas.StrategySpec.model_validate(spec)
+    with transaction.atomic():
+        current, _ = strategy_current(project)
+        setting = StrategySetting.objects.create(
+            project=project,
+            version=(current.version + 1) if current else 1,
+            spec=checked.model_dump(mode="json"),
+            changed_by=user,
+        )
+    ranking_request(project=project, reason="strategy", user=user)
+    return setting
+
+
+def simulation_run_request(*, project: Project, user: User, spec: dict) -> LearningRun:
+    """Replay strategies on the project's labeled items (needs an embedding and enough labels)."""
+    checked = schemas.SimulationSpec.model_validate(spec)
+    embedding = latest_embedding(project.id)
+    if embedding is None:
+        raise Conflict("No embedding yet: train the project's model first.")
+    if labeled_count(project.id) < 20:
+        raise Conflict("A replay needs at least 20 labeled items.")
+    run = _create(
+        project,
+        LearningRun.Kind.SIMULATE,
+        reason="request",
+        user=user,
+        embedding=embedding,
+        params=checked.model_dump(mode="json"),
+    )
+    return _send_or_fail(run)
+
+
+def runs_requeue_stale() -> int:
+    """Re-send runs whose worker died (stale heartbeat) and runs never picked up; the claim decides who runs."""
+    cutoff = timezone.now() - RUN_LEASE
+    stale = LearningRun.objects.filter(
+        Q(status=JobStatus.RUNNING, heartbeat_at__lt=cutoff) | Q(status=JobStatus.QUEUED, created_at__lt=cutoff)
+    )
+    count = 0
+    for run in stale:
+        count += _send(run)
+    return count

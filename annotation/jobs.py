@@ -76,7 +76,7 @@ class Superseded(Exception):
     """This run's heartbeat lapsed and another worker took the job over: stop without writing anything more."""
 
 
-def _claim(model, job_id: int) -> int | None:
+def job_claim(model, job_id: int) -> int | None:
     """Take the job (queued, or running with a stale heartbeat); returns this run's attempt number."""
     now = timezone.now()
     stale = Q(status=JobStatus.RUNNING, heartbeat_at__lt=now - RUN_LEASE)
@@ -90,18 +90,18 @@ def _claim(model, job_id: int) -> int | None:
     return None
 
 
-def _mine(model, job_id: int, attempt: int):
+def job_writes(model, job_id: int, attempt: int):
     """Writes of a run are fenced by its attempt number, so a run that was taken over cannot overwrite the
     newer run's progress or result."""
     return model.objects.filter(id=job_id, status=JobStatus.RUNNING, attempts=attempt)
 
 
 def import_job_execute(*, job_id: int) -> None:
-    attempt = _claim(ImportJob, job_id)
+    attempt = job_claim(ImportJob, job_id)
     if attempt is None:
         return  # done, failed, or alive on another worker
     job = ImportJob.objects.select_related("project", "created_by").get(id=job_id)
-    mine = _mine(ImportJob, job_id, attempt)
+    mine = job_writes(ImportJob, job_id, attempt)
 
     def progress(outcome: importers.Outcome) -> None:
         if not mine.update(heartbeat_at=timezone.now(), **_outcome_fields(outcome)):
@@ -118,8 +118,14 @@ def import_job_execute(*, job_id: int) -> None:
     except Exception as exc:
         mine.update(status=JobStatus.FAILED, failure=f"{type(exc).__name__}: {exc}", finished_at=timezone.now())
         raise
-    if mine.update(status=JobStatus.DONE, finished_at=timezone.now(), **_outcome_fields(outcome)) and job.source_dir:
+    if not mine.update(status=JobStatus.DONE, finished_at=timezone.now(), **_outcome_fields(outcome)):
+        return
+    if job.source_dir:
         _storage_dir_delete(job.source_dir)
+    if outcome.created:
+        from active_learning.services import training_run_request
+
+        training_run_request(project=job.project, reason="import", quiet=True)  # new items: embed them
 
 
 def _outcome_fields(outcome: importers.Outcome) -> dict:
@@ -159,11 +165,11 @@ def export_job_create(*, project: Project, user: User, fmt: str, filters: dict) 
 
 
 def export_job_execute(*, job_id: int) -> None:
-    attempt = _claim(ExportJob, job_id)
+    attempt = job_claim(ExportJob, job_id)
     if attempt is None:
         return
     job = ExportJob.objects.select_related("project").get(id=job_id)
-    mine = _mine(ExportJob, job_id, attempt)
+    mine = job_writes(ExportJob, job_id, attempt)
     mine.update(total=job.project.items.count())
 
     def progress(done: int) -> None:

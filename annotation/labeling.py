@@ -34,6 +34,7 @@ from core.errors import Conflict, InvalidInput, NotFound
 from core.models import User
 
 MAX_CLAIM_ATTEMPTS = 5
+MAX_HELD = 10  # held items a prefetching client gets back at most (repeated undos can pile up leases)
 
 
 def item_next_for_user(*, user: User, project: Project) -> tuple[Item, Lease] | None:
@@ -46,31 +47,61 @@ def item_next_for_user(*, user: User, project: Project) -> tuple[Item, Lease] | 
         # Extend only a lease that is still live: if it lapsed meanwhile, the item may be someone else's.
         if held is not None and sql.lease_extend(item_id=held, user_id=user.id, now=now, expires_at=expires_at):
             item_id = held
-        tried: list[int] = []
-        while item_id is None and len(tried) < MAX_CLAIM_ATTEMPTS:
-            candidate = sql.candidate_id(
-                project_id=project.id,
-                user_id=user.id,
-                overlap=project.overlap,
-                order=project.queue_order,
-                now=now,
-                exclude=tried,
-            )
-            if candidate is None:
-                return None
-            # On PostgreSQL a lease committed by someone else just before we locked the row is invisible to the
-            # candidate query's snapshot but not to this fresh statement. (On SQLite the write lock was held
-            # throughout, so the candidate query already saw everything.)
-            if connection.vendor == "sqlite" or sql.has_room(
-                item_id=candidate, user_id=user.id, overlap=project.overlap, now=now
-            ):
-                sql.lease_upsert(item_id=candidate, user_id=user.id, now=now, expires_at=expires_at)
-                item_id = candidate
-            else:
-                tried.append(candidate)
+        if item_id is None:
+            item_id = _claim_new(user=user, project=project, now=now, expires_at=expires_at, holding=[])
         if item_id is None:
             return None
     return Item.objects.get(id=item_id), Lease(item_id=item_id, user=user, created_at=now, expires_at=expires_at)
+
+
+def items_next_for_user(*, user: User, project: Project, count: int = 2) -> list[tuple[Item, Lease]]:
+    """The items `user` holds (their leases renewed), topped up with newly leased ones to `count`, first the one
+    to show: a client shows it and prefetches the others, so the next item is on screen as soon as one is
+    submitted. Empty when nothing is left."""
+    now = timezone.now()
+    expires_at = now + timedelta(seconds=project.lease_seconds)
+    held = sql.held_item_ids(project_id=project.id, user_id=user.id, now=now, limit=MAX_HELD)
+    with write_transaction():
+        ids = [
+            item_id
+            for item_id in held
+            if sql.lease_extend(item_id=item_id, user_id=user.id, now=now, expires_at=expires_at)
+        ]
+        while len(ids) < count:
+            claimed = _claim_new(user=user, project=project, now=now, expires_at=expires_at, holding=ids)
+            if claimed is None:
+                break
+            ids.append(claimed)
+    items = Item.objects.in_bulk(ids)
+    return [
+        (items[item_id], Lease(item_id=item_id, user=user, created_at=now, expires_at=expires_at)) for item_id in ids
+    ]
+
+
+def _claim_new(*, user: User, project: Project, now, expires_at, holding: list[int]) -> int | None:
+    """Lease one more item to `user`, not one of `holding`; None when nothing is left. Inside a write transaction."""
+    tried: list[int] = []
+    while len(tried) < MAX_CLAIM_ATTEMPTS:
+        candidate = sql.candidate_id(
+            project_id=project.id,
+            user_id=user.id,
+            overlap=project.overlap,
+            order=project.queue_order,
+            now=now,
+            exclude=[*holding, *tried],
+        )
+        if candidate is None:
+            return None
+        # On PostgreSQL a lease committed by someone else just before we locked the row is invisible to the
+        # candidate query's snapshot but not to this fresh statement. (On SQLite the write lock was held
+        # throughout, so the candidate query already saw everything.)
+        if connection.vendor == "sqlite" or sql.has_room(
+            item_id=candidate, user_id=user.id, overlap=project.overlap, now=now
+        ):
+            sql.lease_upsert(item_id=candidate, user_id=user.id, now=now, expires_at=expires_at)
+            return candidate
+        tried.append(candidate)
+    return None
 
 
 def _lease(item: Item, user: User, project: Project, now) -> Lease:
@@ -210,7 +241,8 @@ def annotation_submit(
         label_ids=ids,
         now=now,
     )
-    transaction.on_commit(functools.partial(_labels_changed, project.id), robust=True)
+    # A lambda, not functools.partial: Django logs a failing robust callback by its __qualname__.
+    transaction.on_commit(lambda: _labels_changed(project.id), robust=True)
     annotation = Annotation(
         id=annotation_id,
         item_id=item_id,

@@ -8,6 +8,7 @@ plain `transaction.atomic()`: row locks do the work there.
 """
 
 import fcntl
+import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -99,6 +100,38 @@ def bulk_insert(
             if returning:
                 inserted.extend(cursor.fetchall())
     return inserted
+
+
+def bulk_update(model, key: str, fields: list[str], rows: list[tuple]) -> None:
+    """Set `fields` of many rows, matched on `key`: rows are (key, *values) with JSON fields as Python objects.
+    PostgreSQL: COPY into a temporary table and one UPDATE ... FROM; SQLite: one prepared UPDATE per row (a
+    single statement, executed many times: about 100,000 rows a second). Run it inside a transaction so that
+    readers see all the new values or none."""
+    if not rows:
+        return
+    quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    names = [key, *fields]
+    columns = [quote(model._meta.get_field(f).column) for f in names]
+    jsons = [i for i, f in enumerate(names) if model._meta.get_field(f).get_internal_type() == "JSONField"]
+    rows = [tuple(json.dumps(v) if i in jsons and v is not None else v for i, v in enumerate(row)) for row in rows]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            staging = quote(f"update_{model._meta.db_table}")
+            cursor.execute(f"CREATE TEMP TABLE {staging} AS SELECT {', '.join(columns)} FROM {table} WITH NO DATA")
+            try:
+                with cursor.cursor.copy(f"COPY {staging} ({', '.join(columns)}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+                sets = ", ".join(f"{c} = s.{c}" for c in columns[1:])
+                cursor.execute(
+                    f"UPDATE {table} AS t SET {sets} FROM {staging} AS s WHERE t.{columns[0]} = s.{columns[0]}"
+                )
+            finally:
+                cursor.execute(f"DROP TABLE {staging}")
+            return
+        sets = ", ".join(f"{c} = %s" for c in columns[1:])
+        cursor.executemany(f"UPDATE {table} SET {sets} WHERE {columns[0]} = %s", [(*row[1:], row[0]) for row in rows])
 
 
 def in_list(values: list) -> tuple[str, list]:

@@ -159,6 +159,7 @@ CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 60
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {  # run by `celery beat` (or a worker started with -B, as `make run` does)
     "requeue-stale-jobs": {"task": "annotation.tasks.requeue_stale_jobs", "schedule": 120.0},
+    "requeue-stale-learning-runs": {"task": "active_learning.tasks.requeue_stale_runs", "schedule": 120.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 WORKER_HEARTBEAT_INTERVAL = timedelta(seconds=env.float("WORKER_HEARTBEAT_INTERVAL_S", default=10.0))

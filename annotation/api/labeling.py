@@ -38,17 +38,51 @@ class QueueItemOutputSerializer(serializers.Serializer):
     draft = serializers.JSONField(allow_null=True)
 
 
+class QueuePrefetchOutputSerializer(QueueItemOutputSerializer):
+    upcoming = QueueItemOutputSerializer(many=True, required=False, help_text="Only with ?prefetch=N: the next items.")
+
+
 def _queue_answer(item: Item, lease, user) -> dict:
     draft = Draft.objects.filter(item=item, user=user).values_list("payload", flat=True).first()
     return QueueItemOutputSerializer({"item": item, "lease_expires_at": lease.expires_at, "draft": draft}).data
 
 
-class QueueNextApi(APIView):
-    """Hand out the next item (leased to the caller), or the one the caller already holds. 204: nothing left."""
+def _queue_answers(found: list, user) -> dict:
+    """The first item as in a plain answer, the others under `upcoming`; drafts in one query."""
+    drafts = dict(
+        Draft.objects.filter(item__in=[item for item, _ in found], user=user).values_list("item_id", "payload")
+    )
+    answers = [
+        QueueItemOutputSerializer(
+            {"item": item, "lease_expires_at": lease.expires_at, "draft": drafts.get(item.id)}
+        ).data
+        for item, lease in found
+    ]
+    return {**answers[0], "upcoming": answers[1:]}
 
-    @extend_schema(request=None, responses={200: QueueItemOutputSerializer, 204: None})
+
+class QueueNextApi(APIView):
+    """Hand out the next item (leased to the caller), or the one the caller already holds. 204: nothing left.
+    With `?prefetch=N` (1 to 3) the caller also gets up to N more items, leased too, under `upcoming`: every item it
+    holds comes back (the first is the one to show), topped up with new ones."""
+
+    MAX_PREFETCH = 3
+
+    @extend_schema(
+        request=None,
+        parameters=[OpenApiParameter("prefetch", int, description="How many more items to lease and return (0-3).")],
+        responses={200: QueuePrefetchOutputSerializer, 204: None},
+    )
     def post(self, request, project_id: int):
         project = project_for_user(user=request.user, project_id=project_id, capability=Capability.LABEL)
+        prefetch = serializers.IntegerField(min_value=0, max_value=self.MAX_PREFETCH).run_validation(
+            request.query_params.get("prefetch", "0")
+        )
+        if prefetch:
+            found = labeling.items_next_for_user(user=request.user, project=project, count=1 + prefetch)
+            if not found:
+                return Response(status=status.HTTP_204_NO_CONTENT)
+            return Response(_queue_answers(found, request.user))
         found = labeling.item_next_for_user(user=request.user, project=project)
         if found is None:
             return Response(status=status.HTTP_204_NO_CONTENT)

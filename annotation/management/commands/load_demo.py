@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from active_learning.services import training_run_request
 from annotation.demo import demo_load
 from core.models import User
 
@@ -18,5 +19,6 @@ class Command(BaseCommand):
         created = demo_load(owner=user)
         for project in created:
             self.stdout.write(f"Demo project created: {project.name} ({project.items.count()} items)")
+            training_run_request(project=project, reason="import", quiet=True)  # the worker embeds and ranks it
         if not created:
             self.stdout.write("Demo projects already present; nothing changed.")

@@ -1,0 +1,190 @@
+"""Active learning's API: status and staleness, strategy and budget, runs, model versions, label issues,
+novel items and the embedding map."""
+
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from active_learning import selectors, services
+from active_learning.models import LearningRun, StrategySetting
+from annotation.access import Capability, project_for_user
+from annotation.api.serializers import ItemOutputSerializer
+from core.errors import Conflict, NotFound
+
+
+class LearningRunOutputSerializer(serializers.ModelSerializer):
+    created_by = serializers.CharField(source="created_by.username", default=None)
+
+    class Meta:
+        model = LearningRun
+        fields = [
+            "id",
+            "kind",
+            "reason",
+            "status",
+            "progress",
+            "message",
+            "n_items",
+            "n_labels",
+            "result",
+            "failure",
+            "attempts",
+            "created_by",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+
+
+class StrategySettingOutputSerializer(serializers.ModelSerializer):
+    changed_by = serializers.CharField(source="changed_by.username", default=None)
+
+    class Meta:
+        model = StrategySetting
+        fields = ["version", "spec", "changed_by", "created_at"]
+
+
+class LearningStatusApi(APIView):
+    """The model's state for the project: budget, whether the queue's ranking is stale (and why), latest runs."""
+
+    @extend_schema(responses=inline_serializer("LearningStatus", {"stale": serializers.BooleanField()}))
+    def get(self, request, project_id: int):
+        project = project_for_user(user=request.user, project_id=project_id, capability=Capability.LABEL)
+        return Response(selectors.learning_status(project=project))
+
+
+class StrategyApi(APIView):
+    """The strategy and budget in force; PUT records a new version (schemas.StrategySpec), used from the next
+    ranking on (one is requested at once)."""
+
+    @extend_schema(responses=inline_serializer("Strategy", {"version": serializers.IntegerField()}))
+    def get(self, request, project_id: int):
+        project = project_for_user(user=request.user, project_id=project_id, capability=Capability.VIEW)
+        setting, spec = selectors.strategy_current(project)
+        return Response({"version": setting.version if setting else 0, **spec.model_dump(mode="json")})
+
+    @extend_schema(request=inline_serializer("StrategyInput", {"strategy": serializers.CharField()}))
+    def put(self, request, project_id: int):
+        project = project_for_user(user=request.user, project_id=project_id, capability=Capability.MANAGE)
+        setting = services.strategy_set(project=project, user=request.user, spec=request.data)
+        return Response({"version": setting.version, **setting.spec})
+
+
+class StrategyHistoryApi(APIView):
+    @extend_schema(responses=StrategySettingOutputSerializer(many=True))
+    def get(self, request, project_id: int):
+        project = project_for_user(user=request.user, project_id=project_id, capability=Capability.VIEW)
+        settings = StrategySetting.objects.filter(project=project).select_related("changed_by").order_by("-version")
+        return Response(StrategySettingOutputSerializer(settings, many=True).data)
+
+
+class LearningRunListApi(APIView):
+    @extend_schema(responses=LearningRunOutputSerializer(many=True))
+    def get(self, request, project_id: int):
+        project = project_for_user(user=request.user, project_id=project_id, capability=Capability.VIEW)
+        runs = selectors.learning_runs(project=project, kind=request.query_params.get("kind"))
+        paginator = LimitOffsetPagination()
+        page = paginator.paginate_queryset(runs, request)
+        return paginator.get_paginated_response(LearningRunOutputSerializer(page, many=True).data)
+
+
+class LearningRunDetailApi(APIView):
+    @extend_schema(responses=LearningRunOutputSerializer)
+    def get(self, request, project_id: int, run_id: int):
+        project = project_for_user(user=request.user, project_id=project_id, capability=Capability.VIEW)
+        run = selectors.learning_runs(project=project).filter(id=run_id).first()
+        if run is None:
+            raise NotFound("No such run in this project.")
+        return Response(LearningRunOutputSerializer(run).data)
+
+
+class TrainApi(APIView):
+    """Train the autoencoder and embed every item (then a ranking follows). 503 when the broker is down."""
+
+    @extend_schema(request=None, responses={202: LearningRunOutputSerializer})
+    def post(self, request, project_id: int):
+        project = project_for_user(user=request.user, project_id=project_id, capability=Capability.MANAGE)
+        run = services.training_run_request(project=project, reason="request", user=request.user)
+        return Response(LearningRunOutputSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+
+
+class RankApi(APIView):
+    """Refit the classifier and re-rank now. 409 without an embedding, 503 when the broker is down."""
+
+    @extend_schema(request=None, responses={202: LearningRunOutputSerializer})
+    def post(self, request, project_id: int):
+        project = project_for_user(user=request.user, project_id=project_id, capability=Capability.MANAGE)
+        run = services.ranking_request(project=project, reason="request", user=request.user, quiet=False)
+        if run is None:
+            raise Conflict("No embedding yet: train the project's model first.")
+        return Response(LearningRunOutputSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+
+
+class SimulationApi(APIView):
+    """Replay strategies on the labeled items (schemas.SimulationSpec); the learning curves land in the run's
+    `result`. GET lists earlier replays."""
+
+    @extend_schema(responses=LearningRunOutputSerializer(many=True))
+    def get(self, request, project_id: int):
+        project = project_for_user(user=request.user, project_id=project_id, capability=Capability.VIEW)
+        runs = selectors.learning_runs(project=project, kind=LearningRun.Kind.SIMULATE)[:20]
+        return Response(LearningRunOutputSerializer(runs, many=True).data)
+
+    @extend_schema(
+        request=inline_serializer("SimulationInput", {"strategies": serializers.ListField()}),
+        responses={202: LearningRunOutputSerializer},
+    )
+    def post(self, request, project_id: int):
+        project = project_for_user(user=request.user, project_id=project_id, capability=Capability.MANAGE)
+        run = services.simulation_run_request(project=project, user=request.user, spec=request.data)
+        return Response(LearningRunOutputSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ModelVersionListApi(APIView):
+    """Every classifier fit with its cross-validated figures: the project's learning curve."""
+
+    @extend_schema(responses=inline_serializer("ModelVersion", {"version": serializers.IntegerField()}, many=True))
+    def get(self, request, project_id: int):
+        project = project_for_user(user=request.user, project_id=project_id, capability=Capability.VIEW)
+        return Response(selectors.model_versions(project=project))
+
+
+class LabelIssueOutputSerializer(serializers.Serializer):
+    item = ItemOutputSerializer()
+    given_label_ids = serializers.ListField(child=serializers.IntegerField())
+    suggested_label_id = serializers.IntegerField()
+    confidence = serializers.FloatField()
+    quality = serializers.FloatField()
+    rank = serializers.IntegerField()
+
+
+class LabelIssueListApi(APIView):
+    """Labeled items whose label the model confidently disagrees with (confident learning), worst first: a
+    second look for reviewers."""
+
+    @extend_schema(responses=LabelIssueOutputSerializer(many=True))
+    def get(self, request, project_id: int):
+        project = project_for_user(user=request.user, project_id=project_id, capability=Capability.REVIEW)
+        paginator = LimitOffsetPagination()
+        page = paginator.paginate_queryset(selectors.label_issue_list(project=project), request)
+        return paginator.get_paginated_response(LabelIssueOutputSerializer(page, many=True).data)
+
+
+class NovelItemListApi(APIView):
+    """The most novel unlabeled items of the latest ranking (unlike anything labeled so far), most novel first."""
+
+    @extend_schema(responses=ItemOutputSerializer(many=True))
+    def get(self, request, project_id: int):
+        project = project_for_user(user=request.user, project_id=project_id, capability=Capability.VIEW)
+        return Response(ItemOutputSerializer(selectors.novel_items(project=project), many=True).data)
+
+
+class EmbeddingMapApi(APIView):
+    """2-D map (PCA) of the latest embedding: points with their state (labeled, queued, novel, unlabeled)."""
+
+    @extend_schema(responses=inline_serializer("EmbeddingMap", {"run": serializers.IntegerField(allow_null=True)}))
+    def get(self, request, project_id: int):
+        project = project_for_user(user=request.user, project_id=project_id, capability=Capability.VIEW)
+        return Response(selectors.embedding_map(project=project))

@@ -1,0 +1,30 @@
+from celery import shared_task
+from django.conf import settings
+
+
+@shared_task(acks_late=True, soft_time_limit=settings.CELERY_TASK_SOFT_TIME_LIMIT)
+def run_embed(run_id: int) -> None:
+    from active_learning.training import embed_run_execute
+
+    embed_run_execute(run_id=run_id)
+
+
+@shared_task(acks_late=True, soft_time_limit=settings.CELERY_TASK_SOFT_TIME_LIMIT)
+def run_rank(run_id: int) -> None:
+    from active_learning.training import rank_run_execute
+
+    rank_run_execute(run_id=run_id)
+
+
+@shared_task(acks_late=True, soft_time_limit=settings.CELERY_TASK_SOFT_TIME_LIMIT)
+def run_simulate(run_id: int) -> None:
+    from active_learning.training import simulate_run_execute
+
+    simulate_run_execute(run_id=run_id)
+
+
+@shared_task
+def requeue_stale_runs() -> int:
+    from active_learning.services import runs_requeue_stale
+
+    return runs_requeue_stale()

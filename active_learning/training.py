@@ -1,0 +1,436 @@
+"""Learning runs, executed by workers: embed (autoencoder), rank (classifier + strategy -> the queue's order),
+simulate (replay strategies on the labeled items).
+
+Each run is claimed like an import job (annotation.jobs): a conditional UPDATE takes it, every write is fenced
+by the attempt number, a dead worker's run is taken over after RUN_LEASE, and one that keeps dying stops after
+MAX_ATTEMPTS. Outputs are keyed by run and attempt, so a repeated delivery changes nothing. A rank run writes the
+whole ranking (every item's priority and insight, the model version, the label issues) in one transaction:
+the queue serves either the previous ranking or the new one, never a mix.
+"""
+
+import json
+import logging
+import time
+from contextlib import contextmanager
+from functools import lru_cache
+
+import numpy as np
+from django.core.files.storage import default_storage
+from django.utils import timezone
+from PIL import Image
+from sklearn.decomposition import PCA
+
+from active_learning import artifacts, schemas
+from active_learning.budget import cohen_kappa
+from active_learning.classifiers import ProbabilisticClassifier
+from active_learning.evaluation import cross_validated_metrics, label_issues
+from active_learning.models import LabelIssue, LearningRun, ModelVersion
+from active_learning.ranking import rank_pool, strategy_from_spec, suggestions
+from active_learning.scores import typicality_scores
+from active_learning.selector import ActiveSelector
+from active_learning.simulation import simulate
+from active_learning.strategies import PoolExhaustedError
+from annotation.jobs import Superseded, job_claim, job_writes
+from annotation.models import DataKind, Item, JobStatus, Label, Project, TaskType
+from core.db import bulk_update, write_transaction
+
+logger = logging.getLogger(__name__)
+IMAGE_SIZE = 32  # side the autoencoder sees
+TYPICALITY_REFERENCE = 20_000  # neighbours searched in a sample this big on larger pools
+NOVEL_KEPT = 200  # novel items listed per ranking
+
+
+@contextmanager
+def _run(run_id: int):
+    """Claim the run and yield (run, writes) — `writes` is the attempt-fenced queryset; failures are recorded."""
+    attempt = job_claim(LearningRun, run_id)
+    if attempt is None:
+        yield None, None  # done, failed, or alive on another worker
+        return
+    writes = job_writes(LearningRun, run_id, attempt)
+    writes.update(started_at=timezone.now(), progress=0.0, message="Starting")
+    run = LearningRun.objects.select_related("project", "embedding", "setting").get(id=run_id)
+    try:
+        yield run, writes
+    except Superseded:
+        return
+    except Exception as exc:
+        writes.update(status=JobStatus.FAILED, failure=f"{type(exc).__name__}: {exc}", finished_at=timezone.now())
+        raise
+
+
+def _beat(writes, **fields) -> None:
+    if not writes.update(heartbeat_at=timezone.now(), **fields):
+        raise Superseded
+
+
+# --- embed --------------------------------------------------------------------------------------------
+
+
+def pool_data(project: Project) -> tuple[np.ndarray, object]:
+    """(item ids, X) of every item of the project in id order: X is an object table (n, n_columns) for tabular
+    projects (the feature columns, or every column) and a list of (32, 32[, 3]) arrays for images."""
+    items = Item.objects.filter(project=project).order_by("id")
+    if project.data_kind == DataKind.TABULAR:
+        columns = list(project.feature_columns) or [c["name"] for c in project.columns]
+        rows = list(items.values_list("id", "data"))
+        if not columns:
+            columns = sorted({key for _, data in rows for key in data})
+        table = np.array([[data.get(c) for c in columns] for _, data in rows], dtype=object).reshape(len(rows), -1)
+        return np.array([i for i, _ in rows], dtype=np.int64), table
+    rows = list(items.values_list("id", "thumbnail", "image"))
+    images = [_small_image(thumbnail or image) for _, thumbnail, image in rows]
+    mode_color = any(image.ndim == 3 for image in images)
+    images = [np.stack([i] * 3, axis=-1) if mode_color and i.ndim == 2 else i for i in images]
+    return np.array([i for i, _, _ in rows], dtype=np.int64), images
+
+
+def _small_image(name: str) -> np.ndarray:
+    with default_storage.open(name, "rb") as handle, Image.open(handle) as image:
+        image.draft("RGB", (IMAGE_SIZE * 2, IMAGE_SIZE * 2))
+        gray = image.mode in ("L", "LA", "I", "I;16", "1") or (
+            image.mode in ("P", "RGB") and _is_gray(image.convert("RGB"))
+        )
+        small = image.convert("L" if gray else "RGB").resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BILINEAR)
+        return np.asarray(small, dtype=np.float32) / 255.0
+
+
+def _is_gray(image: Image.Image) -> bool:
+    pixels = np.asarray(image.resize((16, 16)), dtype=np.int16)
+    return bool(np.abs(pixels - pixels.mean(axis=2, keepdims=True)).max() <= 2)
+
+
+def embed_run_execute(*, run_id: int) -> None:
+    done = False
+    with _run(run_id) as (run, writes):
+        if run is None:
+            return
+        started = time.monotonic()
+        _beat(writes, message="Reading items")
+        ids, X = pool_data(run.project)
+        if len(ids) < 2:
+            raise ValueError("At least two items are needed to train an autoencoder.")
+        _beat(writes, n_items=len(ids), progress=0.05, message=f"Training on {len(ids)} items")
+        kind = "image" if run.project.data_kind == DataKind.IMAGE else "tabular"
+        epochs = ActiveSelector(kind)._default_ae().max_epochs
+
+        def on_epoch_end(epoch: int, loss: float) -> None:
+            progress = 0.05 + 0.85 * (epoch + 1) / epochs
+            _beat(writes, progress=progress, message=f"Epoch {epoch + 1}/{epochs}, loss {loss:.4f}")
+
+        selector = ActiveSelector(kind, image_size=IMAGE_SIZE, random_state=0, on_epoch_end=on_epoch_end).fit(X)
+        trained = time.monotonic()
+        _beat(writes, progress=0.92, message="Measuring typicality and drawing the map")
+        embedding = selector.embedding_
+        reference = None
+        if len(embedding) > TYPICALITY_REFERENCE:
+            pick = np.random.default_rng(0).choice(len(embedding), TYPICALITY_REFERENCE, replace=False)
+            reference = embedding[np.sort(pick)]
+        typicality = typicality_scores(embedding, 5, reference)
+        coords = PCA(2, random_state=0).fit_transform(embedding) if embedding.shape[1] >= 2 else np.zeros((len(ids), 2))
+        path = artifacts.save(
+            project_id=run.project_id,
+            run_id=run.id,
+            attempt=run.attempts,
+            name="embed",
+            item_ids=ids,
+            embedding=embedding.astype(np.float32),
+            features=selector.classifier_input_.astype(np.float32),
+            reconstruction_error=np.asarray(selector.reconstruction_error_, dtype=np.float32),
+            typicality=typicality.astype(np.float32),
+            map=coords.astype(np.float32),
+        )
+        result = {
+            "device": str(selector.autoencoder_.device_) if hasattr(selector.autoencoder_, "device_") else "",
+            "epochs": epochs,
+            "final_loss": float(getattr(selector.autoencoder_, "loss_", np.nan)),
+            "n_components": int(embedding.shape[1]),
+            "train_seconds": round(trained - started, 2),
+            "seconds": round(time.monotonic() - started, 2),
+        }
+        done = writes.update(
+            status=JobStatus.DONE,
+            artifact=path,
+            progress=1.0,
+            message="Done",
+            result=result,
+            finished_at=timezone.now(),
+        )
+    if run is not None and done:
+        from active_learning.services import ranking_request
+
+        ranking_request(project=run.project, reason="embedding")
+
+
+# --- rank ---------------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=4)
+def _fitted_strategy(artifact: str, spec_json: str):
+    """The strategy fitted on an embedding: label independent, so kept per (embedding, spec) in the worker."""
+    spec = schemas.StrategySpec.model_validate_json(spec_json)
+    strategy = strategy_from_spec(spec.strategy, spec.mix, spec.exploration_share, spec.random_state)
+    return strategy.fit(artifacts.load(artifact)["embedding"])
+
+
+def training_labels(project: Project, item_ids: np.ndarray):
+    """(positions into item_ids, labels, classes) of the items with a final label: labels are label ids, or 0/1
+    rows over `classes` (the active labels) for multi-label projects."""
+    from active_learning.selectors import final_labels
+
+    finals = final_labels(project)
+    position = {int(item_id): i for i, item_id in enumerate(item_ids.tolist())}
+    labeled = [(position[item_id], answer) for item_id, answer in finals.items() if item_id in position]
+    labeled.sort()
+    classes = np.array(
+        list(Label.objects.filter(project=project, retired_at=None, merged_into=None).values_list("id", flat=True))
+    )
+    idx = np.array([p for p, _ in labeled], dtype=np.int64)
+    if project.task_type == TaskType.MULTI_LABEL:
+        rows = np.zeros((len(labeled), len(classes)), dtype=int)
+        column = {label_id: j for j, label_id in enumerate(classes.tolist())}
+        for r, (_, answer) in enumerate(labeled):
+            rows[r, [column[a] for a in answer if a in column]] = 1
+        return idx, rows, classes
+    return idx, np.array([answer[0] for _, answer in labeled], dtype=np.int64), classes
+
+
+def rank_run_execute(*, run_id: int) -> None:
+    with _run(run_id) as (run, writes):
+        if run is None:
+            return
+        started = time.monotonic()
+        project = run.project
+        spec = schemas.StrategySpec.model_validate(run.setting.spec if run.setting else {})
+        arrays = artifacts.load(run.embedding.artifact)
+        ids, features = arrays["item_ids"], arrays["features"]
+        idx, labels, classes = training_labels(project, ids)
+        multilabel = project.task_type == TaskType.MULTI_LABEL
+        _beat(writes, n_items=len(ids), n_labels=len(idx), progress=0.1, message=f"Fitting on {len(idx)} labels")
+        strategy = _fitted_strategy(run.embedding.artifact, spec.model_dump_json())
+        try:
+            ranking = rank_pool(
+                strategy,
+                ProbabilisticClassifier(random_state=spec.random_state),
+                features,
+                idx,
+                labels,
+                spec.batch_size,
+                arrays["reconstruction_error"],
+                arrays["typicality"],
+            )
+        except PoolExhaustedError:
+            writes.update(
+                status=JobStatus.DONE, progress=1.0, message="Every item is labeled", finished_at=timezone.now()
+            )
+            return
+        ranked = time.monotonic()
+        _beat(writes, progress=0.6, message="Cross-validating the model")
+        metrics, issues = None, []
+        if ranking.classifier is not None:
+            chosen = ranking.classifier.chosen_ or "logistic"
+            estimator = ProbabilisticClassifier(candidates=(chosen,), calibrate=False, random_state=spec.random_state)
+            metrics = cross_validated_metrics(estimator, features[idx], labels, random_state=spec.random_state)
+            if not multilabel and metrics.oof_proba is not None:
+                issues = _issues(ids, idx, labels, metrics)
+        previous = _previous_predictions(project, run)
+        predictions = _predictions(ranking, len(ids))
+        kappa = (
+            cohen_kappa(previous, predictions) if previous is not None and len(previous) == len(predictions) else None
+        )
+        stable = _stable_streak(project, run, kappa, spec)
+        _beat(writes, progress=0.8, message="Writing the ranking")
+        path = artifacts.save(
+            project_id=project.id, run_id=run.id, attempt=run.attempts, name="rank", predictions=predictions
+        )
+        novelty = ranking.why["novelty"]
+        unlabeled = ranking.order
+        novel = unlabeled[np.lexsort((unlabeled, -novelty[unlabeled]))][:NOVEL_KEPT]
+        result = {
+            "phase": ranking.phase,
+            "strategy": spec.strategy,
+            "batch_item_ids": ids[ranking.batch].tolist(),
+            "novel_item_ids": ids[novel].tolist(),
+            "kappa_with_previous": kappa,
+            "stable_streak": stable,
+            "stopping_rule_met": bool(spec.stopping_rule and stable >= spec.stopping_rule.patience),
+            "rank_seconds": round(ranked - started, 2),
+        }
+        with write_transaction():
+            if not writes.exists():
+                raise Superseded
+            version = _model_version_create(project, run, ranking, metrics, classes, multilabel)
+            _insights_write(run, ids, idx, ranking, version, multilabel)
+            LabelIssue.objects.filter(run__project=project).delete()
+            LabelIssue.objects.bulk_create(LabelIssue(run=run, **issue) for issue in issues)
+            result["seconds"] = round(time.monotonic() - started, 2)
+            writes.update(
+                status=JobStatus.DONE,
+                artifact=path,
+                progress=1.0,
+                message="Done",
+                result=result,
+                finished_at=timezone.now(),
+            )
+    if run is not None:
+        from active_learning.services import ranking_request_if_due
+
+        ranking_request_if_due(project_id=run.project_id)  # labels that arrived while this run worked
+
+
+def _issues(ids, idx, labels, metrics) -> list[dict]:
+    used = metrics.used
+    classes = np.unique(labels[used])
+    found, quality = label_issues(labels[used], metrics.oof_proba, classes)
+    out = []
+    for rank, position in enumerate(found.tolist(), start=1):
+        best = int(np.argmax(metrics.oof_proba[position]))
+        out.append(
+            {
+                "item_id": int(ids[idx[used[position]]]),
+                "given_label_ids": [int(labels[used[position]])],
+                "suggested_label_id": int(classes[best]),
+                "confidence": round(float(metrics.oof_proba[position, best]), 4),
+                "quality": round(float(quality[position]), 4),
+                "rank": rank,
+            }
+        )
+    return out
+
+
+def _predictions(ranking, n: int) -> np.ndarray:
+    """(n,) predicted class per item (multi-label: the row's bits as one code), -1 without a model."""
+    if ranking.proba is None:
+        return np.full(n, -1, dtype=np.int64)
+    if ranking.proba.ndim == 2 and ranking.classifier.multilabel_:
+        bits = (ranking.proba >= 0.5).astype(np.int64)
+        return (bits * (1 << np.arange(bits.shape[1]))).sum(axis=1)
+    return np.asarray(ranking.classes[np.argmax(ranking.proba, axis=1)], dtype=np.int64)
+
+
+def _previous_run(project: Project, run: LearningRun) -> LearningRun | None:
+    return (
+        LearningRun.objects.filter(
+            project=project, kind=LearningRun.Kind.RANK, status=JobStatus.DONE, embedding=run.embedding, id__lt=run.id
+        )
+        .exclude(artifact="")
+        .order_by("-id")
+        .first()
+    )
+
+
+def _previous_predictions(project: Project, run: LearningRun) -> np.ndarray | None:
+    previous = _previous_run(project, run)
+    return None if previous is None else artifacts.load(previous.artifact)["predictions"]
+
+
+def _stable_streak(project, run, kappa, spec) -> int:
+    """Consecutive rankings whose predictions agree with the previous one's at kappa >= the stopping threshold."""
+    threshold = spec.stopping_rule.threshold if spec.stopping_rule else 0.99
+    if kappa is None or kappa < threshold:
+        return 0
+    previous = _previous_run(project, run)
+    return 1 + int((previous.result or {}).get("stable_streak", 0)) if previous else 1
+
+
+def _model_version_create(project, run, ranking, metrics, classes, multilabel) -> ModelVersion | None:
+    if ranking.classifier is None:
+        return None
+    last = ModelVersion.objects.filter(project=project).order_by("-version").values_list("version", flat=True).first()
+    per_class = {}
+    if metrics is not None:
+        for key, figures in metrics.per_class.items():
+            label_id = int(classes[int(key)]) if multilabel else int(key)
+            per_class[str(label_id)] = figures
+    return ModelVersion.objects.create(
+        project=project,
+        run=run,
+        version=(last or 0) + 1,
+        n_labels=metrics.n_labels if metrics else 0,
+        classifier=ranking.classifier.chosen_ or "",
+        cv_accuracy=None if metrics is None else metrics.accuracy,
+        cv_macro_f1=None if metrics is None else metrics.macro_f1,
+        cv_folds=0 if metrics is None else metrics.folds,
+        per_class=per_class,
+    )
+
+
+def _insights_write(run, ids, idx, ranking, version, multilabel) -> None:
+    """Every embedded item's priority and insight, in one statement per few thousand rows."""
+    n = len(ids)
+    rank = np.zeros(n, dtype=np.int64)
+    rank[ranking.order] = np.arange(1, len(ranking.order) + 1)
+    rule = np.full(n, "score", dtype=object)
+    reason = np.full(n, "", dtype=object)
+    rule[ranking.batch] = ranking.rules
+    reason[ranking.batch] = ranking.reasons
+    if ranking.proba is not None:
+        classes = ranking.classes
+        if multilabel:
+            classes = np.asarray(
+                Label.objects.filter(project_id=run.project_id, retired_at=None, merged_into=None).values_list(
+                    "id", flat=True
+                )
+            )
+        suggested, confidence = suggestions(ranking.proba, classes, multilabel)
+    why = {name: np.round(values, 4) for name, values in ranking.why.items()}
+    labeled = np.zeros(n, dtype=bool)
+    labeled[idx] = True
+    rows = []
+    for i in range(n):
+        insight = {
+            "ranking_run": run.id,
+            "model_version": version.version if version else None,
+            "rank": int(rank[i]) if not labeled[i] else None,
+            "picked_by": rule[i] if not labeled[i] else "labeled",
+            "reason": reason[i] or ("labeled" if labeled[i] else "ranked by the strategy's score"),
+            "scores": {name: (None if np.isnan(values[i]) else float(values[i])) for name, values in why.items()},
+            "suggestion": None
+            if ranking.proba is None
+            else {"label_ids": [int(c) for c in suggested[i]], "confidence": round(float(confidence[i]), 4)},
+        }
+        rows.append((int(ids[i]), float(ranking.priority[i]), insight))
+    bulk_update(Item, "id", ["priority", "insight"], rows)
+
+
+# --- simulate -----------------------------------------------------------------------------------------
+
+
+def simulate_run_execute(*, run_id: int) -> None:
+    with _run(run_id) as (run, writes):
+        if run is None:
+            return
+        spec = schemas.SimulationSpec.model_validate(run.params)
+        arrays = artifacts.load(run.embedding.artifact)
+        idx, labels, _ = training_labels(run.project, arrays["item_ids"])
+        if labels.ndim != 1 or np.unique(labels).size < 2:
+            raise ValueError("A replay needs a single-label project with at least two labeled classes.")
+        _, current = _strategy_spec(run.project)
+        budget = spec.budget or min(current.budget or len(idx), int(len(idx) * 0.7))
+        budget = max(min(budget, int(len(idx) * 0.7)), spec.batch_size)
+        steps = len(spec.strategies) * spec.seeds * max(budget // spec.batch_size, 1)
+        done = [0]
+
+        def on_round(name, seed, n_labels, accuracy):
+            done[0] += 1
+            _beat(writes, progress=min(0.99, done[0] / steps), message=f"{name}, seed {seed}: {n_labels} labels")
+
+        _beat(writes, n_items=len(idx), n_labels=len(idx), message="Replaying")
+        results = simulate(
+            arrays["features"][idx],
+            labels,
+            strategies=spec.strategies,
+            data_kind="tabular",
+            budget=budget,
+            batch_size=spec.batch_size,
+            seeds=range(spec.seeds),
+            on_round=on_round,
+        )
+        plain = json.loads(json.dumps(results, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
+        writes.update(status=JobStatus.DONE, progress=1.0, message="Done", result=plain, finished_at=timezone.now())
+
+
+def _strategy_spec(project):
+    from active_learning.selectors import strategy_current
+
+    return strategy_current(project)
