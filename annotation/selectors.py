@@ -1,9 +1,10 @@
 """The read queries behind each project screen and API list. Each runs a fixed number of queries."""
 
 import statistics
-from datetime import timedelta
+from datetime import UTC, timedelta
 
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Min, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import TruncDay, TruncHour
 from django.utils import timezone
 
 from annotation.models import (
@@ -137,3 +138,48 @@ def project_ratings(*, project: Project) -> dict[int, dict[int, list[int]]]:
     for item_id, annotator_id, label_id in rows.iterator(chunk_size=5000):
         ratings.setdefault(item_id, {}).setdefault(annotator_id, []).append(label_id)
     return ratings
+
+
+# --- insights ---------------------------------------------------------------------------------------
+
+LABELS_OVER_TIME_DAYS = 90  # daily buckets reach back this far at most
+LABELS_OVER_TIME_HOURS = 48  # hourly buckets reach back this far at most
+HOURLY_BELOW_DAYS = 3  # "auto": hourly buckets while the first annotation is this recent
+
+
+def labels_over_time(*, project: Project, bucket: str = "auto") -> dict:
+    """Active annotations per day or per hour (in the site's time zone), oldest first, empty buckets included,
+    up to now; "auto" takes hours while labeling began under HOURLY_BELOW_DAYS ago. 2 queries."""
+    active = Annotation.objects.filter(item__project=project, status=AnnotationStatus.ACTIVE)
+    first = active.aggregate(first=Min("created_at"))["first"]
+    now = timezone.now()
+    if bucket == "auto":
+        bucket = "hour" if first is None or first > now - timedelta(days=HOURLY_BELOW_DAYS) else "day"
+    if first is None:
+        return {"bucket": bucket, "series": [], "total": 0}
+    step, span, trunc = (
+        (timedelta(hours=1), timedelta(hours=LABELS_OVER_TIME_HOURS - 1), TruncHour)
+        if bucket == "hour"
+        else (timedelta(days=1), timedelta(days=LABELS_OVER_TIME_DAYS - 1), TruncDay)
+    )
+    start = _bucket_start(max(first, now - span), bucket)
+    counts = {
+        _bucket_start(row["start"], bucket): row["n"]
+        for row in active.filter(created_at__gte=start)
+        .annotate(start=trunc("created_at"))
+        .values("start")
+        .annotate(n=Count("id"))
+        .order_by("start")
+    }
+    series, moment, last = [], start.astimezone(UTC), _bucket_start(now, bucket)
+    while (current := _bucket_start(moment, bucket)) <= last:
+        if not series or series[-1]["start"] != current.isoformat():
+            series.append({"start": current.isoformat(), "annotations": counts.get(current, 0)})
+        moment += step  # in UTC, so a daylight-saving change neither skips nor repeats a bucket
+    return {"bucket": bucket, "series": series, "total": sum(counts.values())}
+
+
+def _bucket_start(moment, bucket: str):
+    """The start of the day or hour holding `moment`, in the current time zone."""
+    local = timezone.localtime(moment).replace(minute=0, second=0, microsecond=0)
+    return local if bucket == "hour" else local.replace(hour=0)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from annotation.api import io, labeling, views
+from annotation.api import insights, io, labeling, views
 
 project = "projects/<int:project_id>/"
 urlpatterns = [
@@ -40,4 +40,5 @@ urlpatterns = [
     path(project + "exports/<int:job_id>/", io.ExportDetailApi.as_view(), name="export-detail"),
     path(project + "exports/<int:job_id>/download/", io.ExportDownloadApi.as_view(), name="export-download"),
     path("projects/import-archive/", io.ArchiveImportApi.as_view(), name="project-import-archive"),
+    path(project + "insights/labels-over-time/", insights.LabelsOverTimeApi.as_view(), name="labels-over-time"),
 ]
