@@ -1,18 +1,198 @@
+from datetime import datetime, time
+
 from django import forms
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied as PageForbidden
+from django.db.models import Count, Q
+from django.http import Http404
 from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods
 
+from annotation.access import ROLE_CAPABILITIES, Capability, can_create_projects, project_for_user, role_for_user
+from annotation.io.exporters import FORMATS, IMAGE_ONLY
+from annotation.models import DataKind, ItemStatus, Label, Membership, Project, Role, TaskType
 from annotation.selectors import project_list_for_user
 from annotation.services import invitation_accept as accept
-from core.errors import DomainError
+from core.errors import DomainError, NotFound, PermissionDenied
+from core.selectors import api_token_list
+from core.services import api_token_create, api_token_revoke
+
+COMMAND_KEYS = {"a", "s", "z"}  # accept the suggestion, skip, undo: a label's own hotkey wins over these
 
 
 @login_required
 def home(request):
-    projects = project_list_for_user(user=request.user)
-    return render(request, "frontend/home.html", {"projects": projects})
+    # Done counts in the same single query as the list (no query per project).
+    projects = project_list_for_user(user=request.user).annotate(
+        done_count=Count("items", filter=Q(items__status=ItemStatus.DONE), distinct=True)
+    )
+    rows = []
+    for project in projects:
+        capabilities = ROLE_CAPABILITIES[project.my_role or Role.MANAGER]  # no membership: a superuser
+        rows.append(
+            {
+                "project": project,
+                "percent": round(100 * project.done_count / project.item_count) if project.item_count else 0,
+                "can_review": Capability.REVIEW in capabilities,
+                "can_manage": Capability.MANAGE in capabilities,
+            }
+        )
+    return render(
+        request, "frontend/home.html", {"rows": rows, "can_create_projects": can_create_projects(request.user)}
+    )
+
+
+def _project(request, project_id: int, capability: Capability) -> Project:
+    """The project for a page, with the API's rules: outsiders get a 404, members without the right a 403."""
+    try:
+        return project_for_user(user=request.user, project_id=project_id, capability=capability)
+    except NotFound as exc:
+        raise Http404(exc.message) from exc
+    except PermissionDenied as exc:
+        raise PageForbidden(exc.message) from exc
+
+
+def label_keys(labels: list[Label]) -> dict[int, str]:
+    """Each active label's key: its own hotkey, else 1-9 by position when that digit is free; some labels may
+    get none."""
+    taken = {label.hotkey.lower() for label in labels if label.hotkey}
+    keys: dict[int, str] = {}
+    for position, label in enumerate(labels, start=1):
+        if label.hotkey:
+            keys[label.id] = label.hotkey.lower()
+        elif position <= 9 and str(position) not in taken:
+            keys[label.id] = str(position)
+    return keys
+
+
+def _labels_config(project: Project) -> list[dict]:
+    labels = list(Label.objects.active().filter(project=project))
+    keys = label_keys(labels)
+    return [
+        {
+            "id": label.id,
+            "name": label.name,
+            "color": label.color,
+            "key": keys.get(label.id, ""),
+            "description": label.description,
+        }
+        for label in labels
+    ]
+
+
+def _shown_columns(project: Project) -> list[str]:
+    """The columns annotators see, in order: the project's choice, else every column of the table."""
+    return list(project.shown_columns) or [column["name"] for column in project.columns]
+
+
+def labeling_budget(project: Project) -> dict | None:
+    """The labeling budget meter: {"spent": int, "total": int}, or None to hide it.
+    TODO(#6): read it from the active-learning status once that exists."""
+    return None
+
+
+@login_required
+def labeling(request, project_id: int):
+    project = _project(request, project_id, Capability.LABEL)
+    labels = _labels_config(project)
+    used = {label["key"] for label in labels}
+    config = {
+        "project": {
+            "id": project.id,
+            "name": project.name,
+            "data_kind": project.data_kind,
+            "multi_label": project.task_type == TaskType.MULTI_LABEL,
+            "overlap": project.overlap,
+            "lease_seconds": project.lease_seconds,
+            "shown_columns": _shown_columns(project),
+            "column_types": {column["name"]: column["type"] for column in project.columns},
+        },
+        "labels": labels,
+        "commands": {key: key not in used for key in sorted(COMMAND_KEYS)},
+        "can_review": Capability.REVIEW in ROLE_CAPABILITIES[role_for_user(user=request.user, project=project)],
+        "progress": _progress(request, project),
+        "api": f"/api/v1/projects/{project.id}/",
+    }
+    context = {"project": project, "config": config, "labels": labels, "budget": labeling_budget(project)}
+    return render(request, "frontend/labeling.html", context)
+
+
+def _progress(request, project: Project) -> dict:
+    """Items done of all, and the caller's own answers: what the page starts from (2 queries)."""
+    counts = project.items.aggregate(total=Count("id"), done=Count("id", filter=Q(status=ItemStatus.DONE)))
+    mine = project.items.filter(annotations__annotator=request.user, annotations__status="active").count()
+    return {**counts, "mine": mine}
+
+
+@login_required
+def review(request, project_id: int):
+    project = _project(request, project_id, Capability.REVIEW)
+    config = {
+        "project": {
+            "id": project.id,
+            "data_kind": project.data_kind,
+            "multi_label": project.task_type == TaskType.MULTI_LABEL,
+            "shown_columns": _shown_columns(project),
+            "column_types": {column["name"]: column["type"] for column in project.columns},
+        },
+        "labels": _labels_config(project),
+        "all_labels": dict(Label.objects.filter(project=project).values_list("id", "name")),
+        "api": f"/api/v1/projects/{project.id}/",
+    }
+    return render(request, "frontend/review.html", {"project": project, "config": config})
+
+
+@login_required
+def export(request, project_id: int):
+    project = _project(request, project_id, Capability.MANAGE)
+    formats = [fmt for fmt in FORMATS if project.data_kind == DataKind.IMAGE or fmt not in IMAGE_ONLY]
+    if project.task_type == TaskType.MULTI_LABEL:
+        formats = [fmt for fmt in formats if fmt != "imagefolder"]
+    context = {
+        "project": project,
+        "formats": formats,
+        "labels": Label.objects.filter(project=project).values_list("name", flat=True),
+        "annotators": Membership.objects.filter(project=project)
+        .order_by("user__username")
+        .values_list("user__username", flat=True),
+        "config": {"api": f"/api/v1/projects/{project.id}/"},
+    }
+    return render(request, "frontend/export.html", context)
+
+
+class TokenForm(forms.Form):
+    name = forms.CharField(max_length=100, label="Name")
+    expires_on = forms.DateField(
+        required=False, label="Expires on (optional)", widget=forms.DateInput({"type": "date"})
+    )
+
+
+@never_cache  # the page shows a new key once: no copy may linger in a cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def tokens(request):
+    form = TokenForm(request.POST if request.POST.get("action") == "create" else None)
+    created_key = None
+    if request.method == "POST" and request.POST.get("action") == "revoke":
+        try:
+            token = api_token_revoke(user=request.user, token_id=int(request.POST.get("token_id", "0")))
+        except (NotFound, ValueError) as exc:
+            raise Http404("No such token.") from exc
+        messages.success(request, f"Token “{token.name}” revoked: it no longer works.")
+        return redirect("tokens")
+    if request.method == "POST" and form.is_valid():
+        expires_on = form.cleaned_data["expires_on"]
+        expires_at = None
+        if expires_on is not None:
+            expires_at = timezone.make_aware(datetime.combine(expires_on, time.max))
+        _, created_key = api_token_create(user=request.user, name=form.cleaned_data["name"], expires_at=expires_at)
+        form = TokenForm()
+    context = {"form": form, "tokens": api_token_list(user=request.user).order_by("-id"), "created_key": created_key}
+    return render(request, "frontend/tokens.html", context, status=400 if form.errors else 200)
 
 
 class InvitationForm(forms.Form):

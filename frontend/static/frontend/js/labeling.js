@@ -1,0 +1,612 @@
+// The labeling page: keyboard-first, over the JSON API.
+//
+// The page holds the item on screen and the next one (POST queue/next/?prefetch=1 leases both), so a submit shows
+// the next item at once while the answer is saved in the background. Answers wait in an outbox, sent one at a
+// time in order, each with its own client_key: a retry after a network failure can never make a second answer.
+"use strict";
+(function () {
+  const { call, errorText, sleep, uuid, el, renderRecord, NetworkError } = window.Loupe;
+  const config = JSON.parse(document.getElementById("labeling-config").textContent);
+  const api = config.api;
+  const project = config.project;
+  const labelsById = new Map(config.labels.map((label) => [label.id, label]));
+  const labelByKey = new Map(config.labels.filter((label) => label.key).map((label) => [label.key, label.id]));
+  const $ = (id) => document.getElementById(id);
+
+  const state = {
+    current: null, // the queue answer on screen: {item, lease_expires_at, draft}
+    upcoming: [], // more queue answers leased to us, shown next
+    selected: new Set(),
+    shownAt: 0,
+    gone: new Set(), // ids submitted or skipped here (and not undone): never shown again
+    outbox: [], // {kind, itemId, path, body, tries}, sent in order
+    pumping: false,
+    idleWaiters: [],
+    refreshing: false,
+    refreshAgain: false,
+    generation: 0, // bumped by undo: a queue answer asked for before then is out of date
+    undoing: false,
+    switchStartedAt: null,
+    progress: { ...config.progress },
+    preloaded: new Map(),
+    view: { scale: 1, fit: 1, x: 0, y: 0, width: 0, height: 0 },
+  };
+
+  // --- status line ---------------------------------------------------------------------------------------------
+
+  let retryNowButton = null;
+
+  function setSync(kind, text) {
+    const sync = $("sync");
+    sync.dataset.state = kind;
+    sync.replaceChildren(el("span", { text }));
+    if (kind === "failed") {
+      retryNowButton = el("button", { type: "button", className: "link-button", text: "Retry now" });
+      retryNowButton.addEventListener("click", () => wakeRetry());
+      sync.append(" ", retryNowButton);
+    }
+  }
+
+  function syncIdle() {
+    const n = state.outbox.length;
+    if (n) setSync("saving", n === 1 ? "Saving your answer…" : `Saving ${n} answers…`);
+    else setSync("saved", "All answers saved.");
+  }
+
+  // --- the queue -----------------------------------------------------------------------------------------------
+
+  /** Ask the server what we hold, topped up to one more than the item on screen; called when the outbox is empty. */
+  async function refresh() {
+    if (state.refreshing) {
+      state.refreshAgain = true;
+      return;
+    }
+    state.refreshing = true;
+    try {
+      do {
+        state.refreshAgain = false;
+        if (state.outbox.length) return; // the pump calls again once everything is saved
+        const generation = state.generation;
+        let result;
+        try {
+          result = await call("POST", `${api}queue/next/?prefetch=1`);
+        } catch (error) {
+          if (!(error instanceof NetworkError)) throw error;
+          setSync("retrying", "Cannot reach Loupe: trying again to fetch items…");
+          await sleep(2000);
+          state.refreshAgain = true;
+          continue;
+        }
+        if (generation !== state.generation) state.refreshAgain = true;
+        else if (result.status === 204) applyQueue([]);
+        else if (result.ok) applyQueue([result.data, ...(result.data.upcoming || [])]);
+        else setSync("failed-hard", `Could not fetch items: ${errorText(result)}`);
+      } while (state.refreshAgain);
+    } finally {
+      state.refreshing = false;
+    }
+  }
+
+  function applyQueue(answers) {
+    const fresh = answers.filter((answer) => !state.gone.has(answer.item.id));
+    if (state.current && !fresh.some((answer) => answer.item.id === state.current.item.id)) {
+      // Our hold lapsed (the page sat idle) and the item went to someone else, or it got all its answers.
+      setSync("warning", "The item on screen is no longer yours to label; here is the next one.");
+      state.current = null;
+    }
+    if (state.current) {
+      state.upcoming = fresh.filter((answer) => answer.item.id !== state.current.item.id);
+    } else {
+      state.current = fresh.shift() || null;
+      state.upcoming = fresh;
+      show();
+    }
+    preload();
+  }
+
+  function preload() {
+    const wanted = new Set();
+    for (const answer of state.upcoming) {
+      const url = answer.item.image_url;
+      if (!url) continue;
+      wanted.add(url);
+      if (!state.preloaded.has(url)) {
+        const image = new Image();
+        image.decoding = "async";
+        image.src = url;
+        state.preloaded.set(url, image);
+      }
+    }
+    for (const url of [...state.preloaded.keys()]) if (!wanted.has(url)) state.preloaded.delete(url);
+  }
+
+  function advance() {
+    state.current = state.upcoming.shift() || null;
+    show();
+  }
+
+  // --- showing an item ---------------------------------------------------------------------------------------
+
+  function show() {
+    const answer = state.current;
+    const empty = answer === null;
+    const waiting = empty && (state.outbox.length > 0 || state.refreshing);
+    $("image-view").hidden = empty || project.data_kind !== "image";
+    $("record").hidden = empty || project.data_kind !== "tabular";
+    $("queue-empty").hidden = !empty || waiting;
+    if (empty) {
+      $("item-name").textContent = waiting ? "Loading the next item…" : "All done";
+      delete document.querySelector(".workbench").dataset.itemId;
+      state.selected = new Set();
+      renderLabels();
+      renderInsight(null);
+      return;
+    }
+    const item = answer.item;
+    state.selected = new Set((answer.draft && answer.draft.label_ids) || []);
+    state.shownAt = performance.now();
+    $("item-name").textContent = item.external_id || `#${item.id}`;
+    document.querySelector(".workbench").dataset.itemId = String(item.id);
+    if (project.data_kind === "image") showImage(item);
+    else renderRecord($("record"), item.data, project.shown_columns, project.column_types);
+    renderLabels();
+    renderInsight(item.insight);
+    markSwitch();
+  }
+
+  /** Time from the key press to the next item painted, as a performance measure "loupe:next-item". */
+  function markSwitch() {
+    if (state.switchStartedAt === null) return;
+    const started = state.switchStartedAt;
+    state.switchStartedAt = null;
+    const image = $("image");
+    const painted = () => requestAnimationFrame(() => performance.measure("loupe:next-item", { start: started }));
+    if (project.data_kind === "image" && !image.complete) image.addEventListener("load", painted, { once: true });
+    else painted();
+  }
+
+  function renderLabels() {
+    for (const button of document.querySelectorAll(".label-btn")) {
+      button.setAttribute("aria-pressed", String(state.selected.has(Number(button.dataset.labelId))));
+      button.disabled = state.current === null;
+    }
+    $("submit-btn").disabled = state.current === null;
+    $("skip-btn").disabled = state.current === null;
+  }
+
+  function labelNames(ids) {
+    return ids.map((id) => (labelsById.get(id) || { name: `#${id}` }).name).join(", ");
+  }
+
+  const PICKED_BY = {
+    typicality: "a typical example",
+    uncertainty: "the model is unsure",
+    novelty: "unlike what was labeled so far",
+    diversity: "to cover the data widely",
+    random: "a random check",
+    score: "its score",
+  };
+
+  function renderInsight(insight) {
+    const box = $("insight");
+    const suggestion = insight && insight.suggestion;
+    $("accept-btn").disabled = !suggestion || state.current === null;
+    if (!insight) {
+      box.replaceChildren(el("p", { className: "hint", text: state.current ? "No model yet: suggestions come once one is trained." : "" }));
+      return;
+    }
+    const parts = [];
+    if (suggestion) {
+      parts.push(
+        el(
+          "p",
+          { className: "suggestion", dataset: { testid: "suggestion" } },
+          "Suggests ",
+          el("strong", { text: labelNames(suggestion.label_ids) }),
+          el("span", { className: "confidence", text: ` · ${Math.round(suggestion.confidence * 100)}% sure` }),
+        ),
+      );
+      const meter = el("div", { className: "bar small", role: "img", "aria-label": `confidence ${Math.round(suggestion.confidence * 100)}%` }, el("span"));
+      meter.firstChild.style.width = `${Math.round(suggestion.confidence * 100)}%`;
+      parts.push(meter);
+    } else {
+      parts.push(el("p", { className: "hint", text: "No suggestion for this item." }));
+    }
+    const why = el("p", { className: "why", dataset: { testid: "why" } }, el("span", { className: "badge", text: insight.picked_by }), " ");
+    why.append(insight.reason || PICKED_BY[insight.picked_by] || "");
+    parts.push(why);
+    const scores = Object.entries(insight.scores || {}).filter(([, value]) => value !== null && value !== undefined);
+    if (scores.length) {
+      parts.push(el("p", { className: "scores subtle", text: scores.map(([name, value]) => `${name} ${Math.round(value * 100)}%`).join(" · ") }));
+    }
+    box.replaceChildren(...parts);
+  }
+
+  // --- image view: fit, zoom, pan ----------------------------------------------------------------------------
+
+  function showImage(item) {
+    const image = $("image");
+    const view = state.view;
+    const url = item.image_url;
+    view.width = item.width || 0;
+    view.height = item.height || 0;
+    image.alt = `Image ${item.external_id || item.id}`;
+    $("image-error").hidden = true;
+    if (image.getAttribute("src") !== url) {
+      // Hide the previous picture until this one is ready (at once when prefetched): never a new name on an old image.
+      image.classList.add("loading");
+      image.src = url;
+    }
+    const ready = () => {
+      if (image.getAttribute("src") !== url) return; // the annotator moved on meanwhile
+      if (!view.width) {
+        view.width = image.naturalWidth;
+        view.height = image.naturalHeight;
+      }
+      fit();
+      image.classList.remove("loading");
+    };
+    if (image.complete && image.naturalWidth) ready();
+    else {
+      image.addEventListener("load", ready, { once: true });
+      image.addEventListener("error", () => {
+        if (image.getAttribute("src") === url) $("image-error").hidden = false;
+      }, { once: true });
+    }
+    if (view.width && view.height) fit();
+  }
+
+  function fit() {
+    const box = $("image-view").getBoundingClientRect();
+    const view = state.view;
+    if (!view.width || !box.width) return;
+    view.fit = Math.min(box.width / view.width, box.height / view.height);
+    view.scale = view.fit;
+    view.x = (box.width - view.width * view.scale) / 2;
+    view.y = (box.height - view.height * view.scale) / 2;
+    applyView();
+  }
+
+  function applyView() {
+    const view = state.view;
+    const image = $("image");
+    image.style.width = `${view.width}px`;
+    image.style.height = `${view.height}px`;
+    image.style.transform = `translate(${view.x}px, ${view.y}px) scale(${view.scale})`;
+    image.classList.toggle("pixelated", view.scale > 3);
+    $("zoom-level").textContent = `${Math.round((view.scale / view.fit) * 100)}%`;
+  }
+
+  function zoom(factor, cx, cy) {
+    const view = state.view;
+    if (!view.width) return;
+    const box = $("image-view").getBoundingClientRect();
+    const x = cx === undefined ? box.width / 2 : cx;
+    const y = cy === undefined ? box.height / 2 : cy;
+    const scale = Math.min(Math.max(view.scale * factor, view.fit * 0.5), view.fit * 32);
+    view.x = x - ((x - view.x) * scale) / view.scale;
+    view.y = y - ((y - view.y) * scale) / view.scale;
+    view.scale = scale;
+    applyView();
+  }
+
+  function pan(dx, dy) {
+    state.view.x += dx;
+    state.view.y += dy;
+    applyView();
+  }
+
+  function bindImageView() {
+    const box = $("image-view");
+    box.addEventListener("wheel", (event) => {
+      event.preventDefault();
+      const rect = box.getBoundingClientRect();
+      zoom(Math.exp(-event.deltaY * 0.0015), event.clientX - rect.left, event.clientY - rect.top);
+    }, { passive: false });
+    let drag = null;
+    box.addEventListener("pointerdown", (event) => {
+      drag = { x: event.clientX, y: event.clientY };
+      box.setPointerCapture(event.pointerId);
+      box.classList.add("dragging");
+    });
+    box.addEventListener("pointermove", (event) => {
+      if (!drag) return;
+      pan(event.clientX - drag.x, event.clientY - drag.y);
+      drag = { x: event.clientX, y: event.clientY };
+    });
+    const stop = () => {
+      drag = null;
+      box.classList.remove("dragging");
+    };
+    box.addEventListener("pointerup", stop);
+    box.addEventListener("pointercancel", stop);
+    box.addEventListener("dblclick", fit);
+    window.addEventListener("resize", fit);
+  }
+
+  // --- actions -----------------------------------------------------------------------------------------------
+
+  function choose(labelId) {
+    if (!state.current) return;
+    const label = labelsById.get(labelId);
+    if (project.multi_label) {
+      if (state.selected.has(labelId)) state.selected.delete(labelId);
+      else state.selected.add(labelId);
+    } else {
+      state.selected = new Set([labelId]);
+    }
+    renderLabels();
+    setSync("info", project.multi_label ? `${label.name} ${state.selected.has(labelId) ? "on" : "off"}.` : `${label.name} chosen: Enter submits.`);
+  }
+
+  function submit({ accept = false } = {}) {
+    if (!state.current) return;
+    const item = state.current.item;
+    let ids;
+    if (accept) {
+      const suggestion = item.insight && item.insight.suggestion;
+      if (!suggestion) return setSync("info", "There is no suggestion for this item.");
+      ids = [...suggestion.label_ids];
+    } else {
+      ids = [...state.selected];
+      if (!ids.length) return setSync("info", "Choose a label first: press its key.");
+    }
+    state.outbox.push({
+      kind: "submit",
+      itemId: item.id,
+      path: "annotations/",
+      body: {
+        item_id: item.id,
+        label_ids: ids,
+        client_key: uuid(),
+        time_spent_ms: Math.round(performance.now() - state.shownAt),
+        accepted_suggestion: accept,
+      },
+      tries: 0,
+    });
+    leave(item);
+  }
+
+  function skip() {
+    if (!state.current) return;
+    const item = state.current.item;
+    state.outbox.push({ kind: "skip", itemId: item.id, path: `items/${item.id}/skip/`, body: { reason: "" }, tries: 0 });
+    leave(item);
+  }
+
+  function leave(item) {
+    state.gone.add(item.id);
+    state.switchStartedAt = state.keyAt || performance.now();
+    advance();
+    syncIdle();
+    pump();
+  }
+
+  async function undo() {
+    if (state.undoing) return;
+    state.undoing = true;
+    try {
+      if (state.outbox.length) {
+        setSync("saving", "Undo: saving your last answer first…");
+        await idle();
+      }
+      let result;
+      state.generation += 1;
+      try {
+        result = await call("POST", `${api}annotations/undo/`);
+      } catch (error) {
+        if (!(error instanceof NetworkError)) throw error;
+        return setSync("failed-hard", "Cannot reach Loupe: nothing was undone. Try again.");
+      }
+      if (!result.ok) return setSync("info", result.status === 404 ? "Nothing to undo." : `Could not undo: ${errorText(result)}`);
+      const answer = result.data;
+      state.gone.delete(answer.item.id);
+      if (state.current) state.upcoming.unshift(state.current);
+      state.upcoming = state.upcoming.filter((other) => other.item.id !== answer.item.id);
+      state.current = answer;
+      state.generation += 1;
+      show();
+      refresh();
+      state.progress.mine = Math.max(0, state.progress.mine - 1);
+      if (project.overlap === 1) state.progress.done = Math.max(0, state.progress.done - 1);
+      renderProgress();
+      setSync("info", `Undone: ${answer.item.external_id || answer.item.id} is back with ${labelNames((answer.draft || {}).label_ids || []) || "its labels"} chosen.`);
+    } finally {
+      state.undoing = false;
+    }
+  }
+
+  // --- the outbox --------------------------------------------------------------------------------------------
+
+  let wakeRetry = () => {};
+
+  function waitForRetry(ms) {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      wakeRetry = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  const RETRY_DELAYS_MS = [1000, 2000, 4000, 8000, 15000];
+  const FAILED_RETRY_MS = 15000;
+
+  async function pump() {
+    if (state.pumping) return;
+    state.pumping = true;
+    try {
+      while (state.outbox.length) {
+        const op = state.outbox[0];
+        let result = null;
+        try {
+          result = await call("POST", api + op.path, op.body);
+        } catch (error) {
+          if (!(error instanceof NetworkError)) throw error;
+        }
+        if (result && result.ok) {
+          state.outbox.shift();
+          landed(op, result);
+          continue;
+        }
+        if (result && result.status >= 400 && result.status < 500 && ![408, 429].includes(result.status)) {
+          state.outbox.shift(); // refused for good: retrying would not help
+          setSync("failed-hard", `Not saved (${op.kind} of item ${op.itemId}): ${errorText(result)}`);
+          continue;
+        }
+        op.tries += 1;
+        const what = op.kind === "skip" ? "skip" : "answer";
+        if (op.tries <= RETRY_DELAYS_MS.length) {
+          setSync("retrying", `Connection problem: sending your ${what} again (try ${op.tries + 1})…`);
+          await waitForRetry(RETRY_DELAYS_MS[op.tries - 1]);
+        } else {
+          setSync("failed", `Your ${what} is not saved yet: Loupe cannot be reached. It is kept here and sent again every ${FAILED_RETRY_MS / 1000} s.`);
+          await waitForRetry(FAILED_RETRY_MS);
+        }
+      }
+    } finally {
+      state.pumping = false;
+    }
+    if (!["failed-hard", "info", "warning"].includes($("sync").dataset.state)) syncIdle();
+    for (const resolve of state.idleWaiters.splice(0)) resolve();
+    await refresh();
+    if (state.current === null) show();
+  }
+
+  function idle() {
+    if (!state.outbox.length && !state.pumping) return Promise.resolve();
+    return new Promise((resolve) => state.idleWaiters.push(resolve));
+  }
+
+  function landed(op) {
+    if (op.kind !== "submit") return;
+    state.progress.mine += 1;
+    if (project.overlap === 1) state.progress.done += 1;
+    renderProgress();
+    if (config.can_review) progressSoon();
+  }
+
+  // --- progress and leases -----------------------------------------------------------------------------------
+
+  function renderProgress() {
+    const { done, total, mine } = state.progress;
+    const bar = $("progress-bar");
+    bar.setAttribute("aria-valuenow", String(done));
+    bar.setAttribute("aria-valuemax", String(total));
+    bar.firstElementChild.style.width = total ? `${(100 * done) / total}%` : "0";
+    $("progress-text").textContent = `${done} / ${total} done`;
+    $("mine-text").textContent = `you: ${mine}`;
+  }
+
+  let progressTimer = null;
+
+  function progressSoon() {
+    if (progressTimer) return;
+    progressTimer = setTimeout(async () => {
+      progressTimer = null;
+      try {
+        const result = await call("GET", `${api}progress/`);
+        if (!result.ok) return;
+        state.progress.total = result.data.items;
+        state.progress.done = result.data.by_status.done;
+        renderProgress();
+      } catch (error) {
+        if (!(error instanceof NetworkError)) throw error;
+      }
+    }, 1500);
+  }
+
+  async function renewLeases() {
+    const held = [state.current, ...state.upcoming].filter(Boolean).map((answer) => answer.item.id);
+    for (const id of held) {
+      let result;
+      try {
+        result = await call("POST", `${api}items/${id}/lease/`);
+      } catch (error) {
+        if (!(error instanceof NetworkError)) throw error;
+        return; // offline: the next round tries again
+      }
+      if (result.ok) continue;
+      if (state.current && state.current.item.id === id) {
+        setSync("warning", "This item was handed to someone else while the page sat idle.");
+        state.current = null;
+        advance();
+      } else {
+        state.upcoming = state.upcoming.filter((answer) => answer.item.id !== id);
+      }
+    }
+  }
+
+  // --- keyboard ----------------------------------------------------------------------------------------------
+
+  function onKey(event) {
+    const target = event.target;
+    if (target.closest && target.closest("input, textarea, select, [contenteditable]")) return;
+    const key = event.key.length === 1 ? event.key.toLowerCase() : event.key;
+    if ((event.ctrlKey || event.metaKey) && key === "z" && !event.altKey) {
+      event.preventDefault();
+      if (!event.repeat) undo();
+      return;
+    }
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    state.keyAt = performance.now();
+    if (key === "Enter") {
+      if (target.closest && target.closest("button:not(.label-btn), a, summary")) return; // that control's own action
+      event.preventDefault();
+      if (!event.repeat) submit();
+    } else if (labelByKey.has(key)) {
+      event.preventDefault();
+      choose(labelByKey.get(key));
+    } else if (key === "a" && config.commands.a) {
+      event.preventDefault();
+      if (!event.repeat) submit({ accept: true });
+    } else if (key === "s" && config.commands.s) {
+      event.preventDefault();
+      if (!event.repeat) skip();
+    } else if (key === "z" && config.commands.z) {
+      event.preventDefault();
+      if (!event.repeat) undo();
+    } else if (project.data_kind === "image" && (key === "+" || key === "=")) {
+      zoom(1.25);
+    } else if (project.data_kind === "image" && key === "-") {
+      zoom(0.8);
+    } else if (project.data_kind === "image" && key === "0") {
+      fit();
+    } else if (project.data_kind === "image" && key.startsWith("Arrow")) {
+      event.preventDefault();
+      const step = 40;
+      pan({ ArrowLeft: step, ArrowRight: -step }[key] || 0, { ArrowUp: step, ArrowDown: -step }[key] || 0);
+    }
+  }
+
+  /** A mouse click leaves no focus behind, so Enter keeps submitting; keyboard activation keeps focus. */
+  function clicked(button, action) {
+    button.addEventListener("click", (event) => {
+      if (event.detail > 0) button.blur();
+      state.keyAt = performance.now();
+      action();
+    });
+  }
+
+  function init() {
+    for (const button of document.querySelectorAll(".label-btn")) clicked(button, () => choose(Number(button.dataset.labelId)));
+    clicked($("submit-btn"), () => submit());
+    clicked($("accept-btn"), () => submit({ accept: true }));
+    clicked($("skip-btn"), skip);
+    clicked($("undo-btn"), undo);
+    document.addEventListener("keydown", onKey);
+    window.addEventListener("online", () => wakeRetry());
+    window.addEventListener("beforeunload", (event) => {
+      if (state.outbox.length) event.preventDefault(); // answers not saved yet: the browser asks before leaving
+    });
+    if (project.data_kind === "image") bindImageView();
+    setInterval(renewLeases, Math.max(15, project.lease_seconds / 3) * 1000);
+    renderProgress();
+    refresh().then(() => {
+      if (state.current === null) show();
+    });
+  }
+
+  init();
+})();
