@@ -127,13 +127,15 @@ def rank_pool(
     model = fit_classifier(classifier, features, labeled_idx, labels)
     multilabel = labels.ndim == 2
     proba = model.predict_proba(features) if model is not None else None
-    batch = strategy.select(
-        batch_size, labeled_idx, labels if labels.size else None, proba, reconstruction_error
-    ).astype(np.int64)
-    reasons = list(getattr(strategy, "reasons_", []))[: len(batch)]
-    reasons += ["score"] * (len(batch) - len(reasons))
-
-    total = np.nan_to_num(np.asarray(strategy.scores_["total"], dtype=np.float64), nan=-np.inf)
+    if mask.all():  # everything is labeled: still a model (its figures, its label issues), nothing to rank
+        batch, reasons, total = np.zeros(0, dtype=np.int64), [], np.zeros(n)
+    else:
+        batch = strategy.select(
+            batch_size, labeled_idx, labels if labels.size else None, proba, reconstruction_error
+        ).astype(np.int64)
+        reasons = list(getattr(strategy, "reasons_", []))[: len(batch)]
+        reasons += ["score"] * (len(batch) - len(reasons))
+        total = np.nan_to_num(np.asarray(strategy.scores_["total"], dtype=np.float64), nan=-np.inf)
     rest = np.flatnonzero(~mask)
     rest = rest[~np.isin(rest, batch)]
     rest = rest[np.lexsort((rest, -total[rest]))]  # score, then pool order: deterministic

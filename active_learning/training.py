@@ -29,7 +29,6 @@ from active_learning.ranking import rank_pool, strategy_from_spec, suggestions
 from active_learning.scores import typicality_scores
 from active_learning.selector import ActiveSelector
 from active_learning.simulation import simulate
-from active_learning.strategies import PoolExhaustedError
 from annotation.jobs import Superseded, job_claim, job_writes
 from annotation.models import DataKind, Item, JobStatus, Label, Project, TaskType
 from core.db import bulk_update, write_transaction
@@ -208,22 +207,16 @@ def rank_run_execute(*, run_id: int) -> None:
         multilabel = project.task_type == TaskType.MULTI_LABEL
         _beat(writes, n_items=len(ids), n_labels=len(idx), progress=0.1, message=f"Fitting on {len(idx)} labels")
         strategy = _fitted_strategy(run.embedding.artifact, spec.model_dump_json())
-        try:
-            ranking = rank_pool(
-                strategy,
-                ProbabilisticClassifier(random_state=spec.random_state),
-                features,
-                idx,
-                labels,
-                spec.batch_size,
-                arrays["reconstruction_error"],
-                arrays["typicality"],
-            )
-        except PoolExhaustedError:
-            writes.update(
-                status=JobStatus.DONE, progress=1.0, message="Every item is labeled", finished_at=timezone.now()
-            )
-            return
+        ranking = rank_pool(
+            strategy,
+            ProbabilisticClassifier(random_state=spec.random_state),
+            features,
+            idx,
+            labels,
+            spec.batch_size,
+            arrays["reconstruction_error"],
+            arrays["typicality"],
+        )
         ranked = time.monotonic()
         _beat(writes, progress=0.6, message="Cross-validating the model")
         metrics, issues = None, []

@@ -79,3 +79,16 @@ def storages_config(env: environ.Env, media_root: Path) -> dict[str, Any]:
         "default": default,
         "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
     }
+
+
+def redis_transport_options(visibility_timeout: int) -> dict:
+    """Kombu options for a Redis broker. `visibility_timeout` must exceed the longest task (acks_late). When the
+    web process publishes and Redis is down: one quick reconnect, then fail (the API answers 503), instead of
+    kombu's default of reconnecting for seconds while the request waits. Workers reconnect by their own rules."""
+    return {
+        "visibility_timeout": visibility_timeout,
+        "max_retries": 1,
+        "interval_start": 0,
+        "interval_step": 0.2,
+        "interval_max": 0.2,
+    }

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import environ
 
-from loupe.config import database_config, secret_key_from_data_dir, storages_config
+from loupe.config import database_config, redis_transport_options, secret_key_from_data_dir, storages_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.FileAwareEnv()  # every variable X may instead be given as a file path in X_FILE
@@ -148,7 +148,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 if CELERY_BROKER_URL.startswith("sqla+"):  # kombu hands these to SQLAlchemy's create_engine
     CELERY_BROKER_TRANSPORT_OPTIONS = {"connect_args": {"timeout": 20}}
 else:  # must stay above the longest task, or Redis hands a running task to a second worker
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT_S", default=6 * 3600)}
+    CELERY_BROKER_TRANSPORT_OPTIONS = redis_transport_options(env.int("CELERY_VISIBILITY_TIMEOUT_S", default=6 * 3600))
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="loupe")
 CELERY_TASK_IGNORE_RESULT = True  # tasks record their outcome on run rows, never in a result backend
 CELERY_TASK_ACKS_LATE = True

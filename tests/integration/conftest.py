@@ -63,39 +63,55 @@ def _database_url() -> str:
 
 
 @pytest.fixture
-def celery_worker(transactional_db, tmp_path, settings):
-    """A real Celery worker process on the test database, the configured broker and this test's media folder."""
-    hostname = f"test-{uuid.uuid4().hex[:8]}@localhost"
+def start_worker(transactional_db, tmp_path, settings):
+    """Start real Celery worker processes on the test database, the configured broker and this test's media
+    folder: `start_worker()` returns a running process (stopped at the end of the test if still alive)."""
     media = settings.STORAGES["default"]["OPTIONS"]["location"]
     env = {**os.environ, "DATABASE_URL": _database_url(), "WORKER_HEARTBEAT_INTERVAL_S": "1", "LOUPE_MEDIA_ROOT": media}
-    log = (tmp_path / "worker.log").open("w")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "loupe",
-            "worker",
-            "--pool=solo",
-            "--loglevel=INFO",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            f"--hostname={hostname}",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 60
-    while not WorkerHeartbeat.objects.filter(hostname=hostname).exists():
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"worker did not start:\n{(tmp_path / 'worker.log').read_text()}")
-        time.sleep(0.2)
-    yield process
-    process.terminate()
-    process.wait(timeout=30)
-    log.close()
+    started = []
+
+    def start():
+        hostname = f"test-{uuid.uuid4().hex[:8]}@localhost"
+        log_path = tmp_path / f"worker-{len(started)}.log"
+        log = log_path.open("w")
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "loupe",
+                "worker",
+                "--pool=solo",
+                "--loglevel=INFO",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                f"--hostname={hostname}",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        started.append((process, log))
+        deadline = time.monotonic() + 60
+        while not WorkerHeartbeat.objects.filter(hostname=hostname).exists():
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                pytest.fail(f"worker did not start:\n{log_path.read_text()}")
+            time.sleep(0.2)
+        return process
+
+    yield start
+    for process, log in started:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=30)
+        log.close()
+
+
+@pytest.fixture
+def celery_worker(start_worker):
+    """One real Celery worker process for the test."""
+    return start_worker()

@@ -1,0 +1,363 @@
+"""Active learning inside Loupe, with real Celery worker processes: train -> embed -> rank -> label a batch ->
+re-rank, a worker killed mid-run, duplicated deliveries, and a broker that goes away."""
+
+import hashlib
+import signal
+import socket
+import subprocess
+import time
+
+import numpy as np
+import pytest
+from django.core.files.base import ContentFile
+from sklearn.datasets import load_digits, load_wine
+
+from active_learning import services, training
+from active_learning.models import LabelIssue, LearningRun, ModelVersion
+from active_learning.tasks import run_rank
+from annotation.demo import _wine, digit_png
+from annotation.jobs import RUN_LEASE
+from annotation.models import Annotation, Item, JobStatus, Role
+from loupe.celery import app
+from loupe.config import redis_transport_options
+from tests.factories import add_member, make_project
+from tests.integration.conftest import client_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+WINE = load_wine().target
+
+
+def wait_for(check, timeout=90.0, what="condition", interval=0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def done_run(project, kind, after_id=0, timeout=90.0):
+    def check():
+        run = LearningRun.objects.filter(project=project, kind=kind, id__gt=after_id).order_by("-id").first()
+        if run is not None and run.status == JobStatus.FAILED:
+            pytest.fail(f"{kind} run failed: {run.failure}")
+        return run if run is not None and run.status == JobStatus.DONE else None
+
+    return wait_for(check, timeout, f"a finished {kind} run")
+
+
+def truth(item) -> int:
+    return int(WINE[int(item.external_id.split("-")[1])])
+
+
+def label_ids(project):
+    return [label.id for label in project.labels.order_by("position")]
+
+
+def test_the_loop_runs_end_to_end_with_a_real_worker(celery_worker, personas):
+    manager = personas.user("manager")
+    project = _wine(manager)
+    api = client_for(manager)
+    assert (
+        api.put(f"/api/v1/projects/{project.id}/learning/strategy/", {"batch_size": 5}, format="json").status_code
+        == 200
+    )
+
+    answer = api.post(f"/api/v1/projects/{project.id}/learning/train/")
+    assert answer.status_code == 202, answer.content
+    embed = done_run(project, LearningRun.Kind.EMBED)
+    assert embed.n_items == 178
+    assert embed.artifact
+    first = done_run(project, LearningRun.Kind.RANK)
+    assert len(first.result["batch_item_ids"]) == 5
+
+    labels = label_ids(project)
+    for _ in range(5):  # label one batch through the API, item by item as the queue hands them out
+        served = api.post(f"/api/v1/projects/{project.id}/queue/next/").json()["item"]
+        assert served["insight"]["ranking_run"] == first.id
+        assert served["id"] in first.result["batch_item_ids"]
+        item = Item.objects.get(id=served["id"])
+        submit = api.post(
+            f"/api/v1/projects/{project.id}/annotations/",
+            {"item_id": item.id, "label_ids": [labels[truth(item)]], "client_key": f"k{item.id}"},
+            format="json",
+        )
+        assert submit.status_code == 201, submit.content
+
+    second = done_run(project, LearningRun.Kind.RANK, after_id=first.id)
+    assert second.reason == "labels"
+    assert second.n_labels == 5
+    served = api.post(f"/api/v1/projects/{project.id}/queue/next/").json()["item"]
+    assert served["insight"]["ranking_run"] == second.id
+    assert served["id"] == second.result["batch_item_ids"][0]
+    status = api.get(f"/api/v1/projects/{project.id}/learning/").json()
+    assert status["stale"] is False, status["stale_reason"]
+    assert status["budget"]["used"] == 5
+
+
+def test_a_worker_killed_mid_training_leaves_nothing_stuck(start_worker, personas):
+    manager = personas.user("manager")
+    project = make_project(owner=manager, name="Digits", labels=[{"name": str(d)} for d in range(10)])
+    for index, pixels in enumerate(load_digits().images[:400]):
+        png = digit_png(pixels)
+        item = Item(project=project, external_id=f"digit-{index}", content_hash=hashlib.sha256(png).hexdigest())
+        item.image.save(f"d{index}.png", ContentFile(png), save=False)
+        item.save()
+    worker = start_worker()
+    run = services.training_run_request(project=project, reason="request", user=manager)
+    wait_for(
+        lambda: LearningRun.objects.filter(id=run.id, status=JobStatus.RUNNING).exists(),
+        what="the run under way",
+        interval=0.02,
+    )
+    worker.send_signal(signal.SIGKILL)
+    worker.wait(timeout=10)
+    run.refresh_from_db()
+    assert run.status == JobStatus.RUNNING
+    assert run.attempts == 1
+
+    start_worker()
+    # Time passes: the heartbeat goes stale, and the periodic requeue (beat) sends the run again.
+    LearningRun.objects.filter(id=run.id).update(heartbeat_at=run.heartbeat_at - RUN_LEASE)
+    assert services.runs_requeue_stale() == 1
+    finished = done_run(project, LearningRun.Kind.EMBED, timeout=120)
+    assert finished.id == run.id
+    assert finished.attempts == 2
+    ranking = done_run(project, LearningRun.Kind.RANK)
+    assert Item.objects.filter(project=project, insight__ranking_run=ranking.id).count() == 400
+
+
+def test_a_duplicated_delivery_changes_nothing(celery_worker, personas):
+    manager = personas.user("manager")
+    project = _wine(manager)
+    labels = label_ids(project)
+    for item in list(Item.objects.filter(project=project).order_by("id"))[::6]:  # every cultivar
+        Annotation.objects.create(item=item, annotator=manager, schema_version=1).labels.set([labels[truth(item)]])
+        Item.objects.filter(id=item.id).update(annotation_count=1, status="done")
+    embed = LearningRun.objects.create(project=project, kind=LearningRun.Kind.EMBED, reason="request")
+    training.embed_run_execute(run_id=embed.id)  # in this process; its ranking is queued but not yet sent:
+    LearningRun.objects.filter(project=project, kind=LearningRun.Kind.RANK).delete()
+    first = LearningRun.objects.create(
+        project=project, kind=LearningRun.Kind.RANK, reason="request", embedding=embed
+    )  # so that the worker sees only the deliveries below
+    run_rank.delay(first.id)
+    run_rank.delay(first.id)  # the same message delivered twice
+    done = done_run(project, LearningRun.Kind.RANK)
+    assert done.id == first.id
+    snapshot = list(Item.objects.filter(project=project).order_by("id").values_list("priority", "insight"))
+    run_rank.delay(first.id)  # and once more after it finished
+    time.sleep(2)
+    done.refresh_from_db()
+    assert done.attempts == 1
+    assert done.status == JobStatus.DONE
+    assert ModelVersion.objects.filter(project=project).count() == 1
+    assert list(Item.objects.filter(project=project).order_by("id").values_list("priority", "insight")) == snapshot
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def private_redis_broker(monkeypatch):
+    """A Redis server of this test's own as the broker, so that stopping it disturbs nobody else."""
+    port = _free_port()
+    server = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    wait_for(
+        lambda: subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True).stdout.strip() == b"PONG",
+        10,
+        "redis",
+    )
+    previous = app.conf.broker_url, app.conf.broker_transport_options
+
+    def use(url, options):
+        monkeypatch.setenv("CELERY_BROKER_URL", url)  # Celery reads it before its configuration
+        app.conf.broker_url, app.conf.broker_transport_options = url, options
+        app._pool = None
+        app.amqp._producer_pool = None
+
+    use(f"redis://127.0.0.1:{port}/0", redis_transport_options(3600))  # what settings give a Redis broker
+    yield server
+    if server.poll() is None:
+        server.kill()
+    use(*previous)
+
+
+def test_with_the_broker_down_labeling_goes_on_and_training_answers_503(private_redis_broker, personas):
+    manager, annotator = personas.user("manager"), personas.user("annotator")
+    project = _wine(manager)
+    add_member(project, annotator, Role.ANNOTATOR)
+    embed = services.training_run_request(project=project, reason="request", user=manager, quiet=True)
+    training.embed_run_execute(run_id=embed.id)
+    training.rank_run_execute(run_id=LearningRun.objects.get(project=project, kind=LearningRun.Kind.RANK).id)
+    api = client_for(manager)
+    assert api.post(f"/api/v1/projects/{project.id}/learning/rank/").status_code == 202  # the broker is up
+
+    private_redis_broker.send_signal(signal.SIGTERM)
+    private_redis_broker.wait(timeout=10)
+
+    refused = api.post(f"/api/v1/projects/{project.id}/learning/train/")
+    assert refused.status_code == 503
+    assert "broker is unreachable" in refused.json()["detail"]
+    failed = LearningRun.objects.filter(project=project, kind=LearningRun.Kind.EMBED).order_by("-id").first()
+    assert failed.status == JobStatus.FAILED
+    assert "broker" in failed.failure
+
+    labeler = client_for(annotator)
+    labels = label_ids(project)
+    for _ in range(12):  # past a batch: the ranking it asks for cannot be sent, and labeling does not notice
+        started = time.monotonic()
+        item = labeler.post(f"/api/v1/projects/{project.id}/queue/next/").json()["item"]
+        submit = labeler.post(
+            f"/api/v1/projects/{project.id}/annotations/",
+            {"item_id": item["id"], "label_ids": [labels[0]]},
+            format="json",
+        )
+        assert submit.status_code == 201
+        assert time.monotonic() - started < 5
+    assert Annotation.objects.filter(item__project=project).count() == 12
+    status = labeler.get(f"/api/v1/projects/{project.id}/learning/").json()
+    assert status["stale"] is True
+    assert status["stale_reason"]
+
+
+def test_a_strategy_change_takes_effect_on_the_next_ranking(personas):
+    manager = personas.user("manager")
+    project = _wine(manager)
+    api = client_for(manager)
+    embed = services.training_run_request(project=project, reason="request", user=manager, quiet=True)
+    training.embed_run_execute(run_id=embed.id)
+    first = LearningRun.objects.get(project=project, kind=LearningRun.Kind.RANK)
+    training.rank_run_execute(run_id=first.id)
+    first.refresh_from_db()
+    assert first.result["strategy"] == "adaptive"
+
+    answer = api.put(
+        f"/api/v1/projects/{project.id}/learning/strategy/",
+        {"strategy": "novelty", "batch_size": 7, "budget": 100},
+        format="json",
+    )
+    assert answer.status_code == 200
+    assert answer.json()["version"] == 1
+    following = LearningRun.objects.filter(project=project, kind=LearningRun.Kind.RANK).order_by("-id").first()
+    assert following.id != first.id
+    assert following.reason == "strategy"
+    training.rank_run_execute(run_id=following.id)
+    following.refresh_from_db()
+    assert following.result["strategy"] == "novelty"
+    assert len(following.result["batch_item_ids"]) == 7
+    batch = Item.objects.filter(id__in=following.result["batch_item_ids"])
+    assert {item.insight["picked_by"] for item in batch} == {"novelty"}
+    history = api.get(f"/api/v1/projects/{project.id}/learning/strategy/history/").json()
+    assert [h["spec"]["strategy"] for h in history] == ["novelty"]
+
+    bad = api.put(f"/api/v1/projects/{project.id}/learning/strategy/", {"strategy": "mix"}, format="json")
+    assert bad.status_code == 400
+    assert "mix" in str(bad.json())
+
+
+def test_the_why_scores_and_suggestions_are_the_engines(personas):
+    """What the API shows for each item is what the engine computes from the same arrays."""
+    from active_learning import artifacts
+    from active_learning.classifiers import ProbabilisticClassifier
+    from active_learning.ranking import rank_pool, strategy_from_spec
+
+    manager = personas.user("manager")
+    project = _wine(manager)
+    embed = services.training_run_request(project=project, reason="request", user=manager, quiet=True)
+    training.embed_run_execute(run_id=embed.id)
+    labels = label_ids(project)
+    for item in Item.objects.filter(project=project).order_by("?")[:40]:
+        Annotation.objects.create(item=item, annotator=manager, schema_version=1).labels.set([labels[truth(item)]])
+        Item.objects.filter(id=item.id).update(annotation_count=1, status="done")
+    run = services.ranking_request(project=project, reason="request")
+    training.rank_run_execute(run_id=run.id)
+
+    embed.refresh_from_db()
+    arrays = artifacts.load(embed.artifact)
+    idx, y, _ = training.training_labels(project, arrays["item_ids"])
+    strategy = strategy_from_spec("adaptive", random_state=0).fit(arrays["embedding"])
+    expected = rank_pool(
+        strategy,
+        ProbabilisticClassifier(random_state=0),
+        arrays["features"],
+        idx,
+        y,
+        10,
+        arrays["reconstruction_error"],
+        arrays["typicality"],
+    )
+    shown = dict(Item.objects.filter(project=project).values_list("id", "insight"))
+    for position, item_id in enumerate(arrays["item_ids"].tolist()):
+        insight = shown[item_id]
+        for name in ("uncertainty", "typicality", "novelty"):
+            assert insight["scores"][name] == pytest.approx(float(expected.why[name][position]), abs=1e-4)
+        best = int(np.argmax(expected.proba[position]))
+        assert insight["suggestion"]["label_ids"] == [int(expected.classes[best])]
+        assert insight["suggestion"]["confidence"] == pytest.approx(float(expected.proba[position, best]), abs=1e-4)
+    batch = [int(arrays["item_ids"][i]) for i in expected.batch]
+    assert LearningRun.objects.get(id=run.id).result["batch_item_ids"] == batch
+    assert [shown[i]["rank"] for i in batch] == list(range(1, 11))
+    version = ModelVersion.objects.get(project=project)
+    assert version.n_labels == 40
+    assert 0.5 < version.cv_accuracy <= 1.0
+    assert set(version.per_class) == {str(label) for label in labels}
+
+
+def test_confidently_wrong_labels_go_to_review(personas):
+    manager = personas.user("manager")
+    project = _wine(manager)
+    embed = services.training_run_request(project=project, reason="request", user=manager, quiet=True)
+    training.embed_run_execute(run_id=embed.id)
+    labels = label_ids(project)
+    items = list(Item.objects.filter(project=project).order_by("id"))
+    wrong = {3: 2, 100: 2, 140: 0}  # item position -> a wrong cultivar, in three different cultivars
+    flipped = {items[i].id for i in wrong}
+    for position, item in enumerate(items):
+        given = wrong.get(position, truth(item))
+        Annotation.objects.create(item=item, annotator=manager, schema_version=1).labels.set([labels[given]])
+    Item.objects.filter(project=project).update(annotation_count=1, status="done")
+    run = services.ranking_request(project=project, reason="request")
+    training.rank_run_execute(run_id=run.id)
+    found = set(LabelIssue.objects.filter(run=run).values_list("item_id", flat=True))
+    assert len(found & flipped) >= 2, (found, flipped)
+    assert len(found) <= 10  # a second look for a few, not for everything
+    answer = client_for(manager).get(f"/api/v1/projects/{project.id}/learning/label-issues/").json()
+    assert {row["item"]["id"] for row in answer["results"]} == found
+
+
+def test_learning_endpoints_respect_roles(personas):
+    manager, annotator, outsider = personas.user("manager"), personas.user("annotator"), personas.user("outsider")
+    project = _wine(manager)
+    add_member(project, annotator, Role.ANNOTATOR)
+    url = f"/api/v1/projects/{project.id}/learning/"
+    assert client_for(annotator).get(url).status_code == 200
+    assert client_for(annotator).put(url + "strategy/", {"batch_size": 3}, format="json").status_code == 403
+    assert client_for(annotator).post(url + "train/").status_code == 403
+    assert client_for(outsider).get(url).status_code == 404
+    assert client_for(outsider).get(url + "map/").status_code == 404
+
+
+def test_the_map_and_novelty_lists_show_the_latest_ranking(personas):
+    manager = personas.user("manager")
+    project = _wine(manager)
+    embed = services.training_run_request(project=project, reason="request", user=manager, quiet=True)
+    training.embed_run_execute(run_id=embed.id)
+    run = LearningRun.objects.get(project=project, kind=LearningRun.Kind.RANK)
+    training.rank_run_execute(run_id=run.id)
+    run.refresh_from_db()
+    api = client_for(manager)
+    points = api.get(f"/api/v1/projects/{project.id}/learning/map/").json()["points"]
+    assert len(points) == 178
+    states = {p["item_id"]: p["state"] for p in points}
+    assert {states[i] for i in run.result["batch_item_ids"]} == {"queued"}
+    novel = api.get(f"/api/v1/projects/{project.id}/learning/novel-items/").json()
+    assert [item["id"] for item in novel] == run.result["novel_item_ids"][:100]
+    scores = [item["insight"]["scores"]["novelty"] for item in novel]
+    assert scores == sorted(scores, reverse=True)
