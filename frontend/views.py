@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
+from active_learning.selectors import labeled_count, strategy_current
 from annotation.access import ROLE_CAPABILITIES, Capability, can_create_projects, project_for_user, role_for_user
 from annotation.io.exporters import FORMATS, IMAGE_ONLY
 from annotation.models import DataKind, ItemStatus, Label, Membership, Project, Role, TaskType
@@ -21,6 +22,15 @@ from core.errors import DomainError, NotFound, PermissionDenied
 from core.selectors import api_token_list
 from core.services import api_token_create, api_token_revoke
 
+FORMAT_NAMES = {
+    "csv": "CSV",
+    "jsonl": "JSON Lines",
+    "parquet": "Parquet",
+    "imagefolder": "ImageFolder (zip)",
+    "coco": "COCO (zip)",
+    "hf_parquet": "Hugging Face Parquet",
+    "loupe": "Loupe archive (lossless)",
+}
 COMMAND_KEYS = {"a", "s", "z"}  # accept the suggestion, skip, undo: a label's own hotkey wins over these
 
 
@@ -90,9 +100,12 @@ def _shown_columns(project: Project) -> list[str]:
 
 
 def labeling_budget(project: Project) -> dict | None:
-    """The labeling budget meter: {"spent": int, "total": int}, or None to hide it.
-    TODO(#6): read it from the active-learning status once that exists."""
-    return None
+    """The budget meter of the labeling page, {"used": items labeled, "total": the budget}; None (no meter) while
+    the project's active-learning strategy sets no budget. Counted as the active-learning status counts it."""
+    _, spec = strategy_current(project)
+    if not spec.budget:
+        return None
+    return {"used": labeled_count(project.id), "total": spec.budget}
 
 
 @login_required
@@ -149,9 +162,12 @@ def review(request, project_id: int):
 @login_required
 def export(request, project_id: int):
     project = _project(request, project_id, Capability.MANAGE)
-    formats = [fmt for fmt in FORMATS if project.data_kind == DataKind.IMAGE or fmt not in IMAGE_ONLY]
-    if project.task_type == TaskType.MULTI_LABEL:
-        formats = [fmt for fmt in formats if fmt != "imagefolder"]
+    formats = [
+        {"name": fmt, "label": FORMAT_NAMES.get(fmt, fmt)}
+        for fmt in FORMATS
+        if (project.data_kind == DataKind.IMAGE or fmt not in IMAGE_ONLY)
+        and not (fmt == "imagefolder" and project.task_type == TaskType.MULTI_LABEL)
+    ]
     context = {
         "project": project,
         "formats": formats,
@@ -171,27 +187,37 @@ class TokenForm(forms.Form):
     )
 
 
+NEW_KEY = "frontend.new_api_key"
+
+
 @never_cache  # the page shows a new key once: no copy may linger in a cache
 @login_required
 @require_http_methods(["GET", "POST"])
 def tokens(request):
-    form = TokenForm(request.POST if request.POST.get("action") == "create" else None)
-    created_key = None
-    if request.method == "POST" and request.POST.get("action") == "revoke":
+    """List, create and revoke one's API tokens. A new key goes through the session to the page that follows the
+    redirect, which shows it once and drops it: a reload neither shows it again nor makes a second token."""
+    action = request.POST.get("action")
+    form = TokenForm(request.POST if action == "create" else None)
+    if action == "revoke":
         try:
             token = api_token_revoke(user=request.user, token_id=int(request.POST.get("token_id", "0")))
         except (NotFound, ValueError) as exc:
             raise Http404("No such token.") from exc
         messages.success(request, f"Token “{token.name}” revoked: it no longer works.")
         return redirect("tokens")
-    if request.method == "POST" and form.is_valid():
+    if action == "create" and form.is_valid():
         expires_on = form.cleaned_data["expires_on"]
-        expires_at = None
-        if expires_on is not None:
-            expires_at = timezone.make_aware(datetime.combine(expires_on, time.max))
-        _, created_key = api_token_create(user=request.user, name=form.cleaned_data["name"], expires_at=expires_at)
-        form = TokenForm()
-    context = {"form": form, "tokens": api_token_list(user=request.user).order_by("-id"), "created_key": created_key}
+        expires_at = timezone.make_aware(datetime.combine(expires_on, time.max)) if expires_on else None
+        _, request.session[NEW_KEY] = api_token_create(
+            user=request.user, name=form.cleaned_data["name"], expires_at=expires_at
+        )
+        return redirect("tokens")
+    context = {
+        "form": form,
+        "tokens": api_token_list(user=request.user).order_by("-id"),
+        "created_key": request.session.pop(NEW_KEY, None),
+        "now": timezone.now(),
+    }
     return render(request, "frontend/tokens.html", context, status=400 if form.errors else 200)
 
 

@@ -11,6 +11,7 @@ from django.core.files.base import ContentFile
 from PIL import Image, ImageDraw
 from playwright.sync_api import expect
 
+from active_learning.models import StrategySetting
 from annotation.models import Annotation, Item, ItemEvent, Label
 from tests.e2e.conftest import log_in
 from tests.factories import PASSWORD, Role, UserFactory, add_member, make_project
@@ -126,6 +127,7 @@ def test_tabular_items_are_labeled_with_the_keyboard_undo_and_suggestion(
 ):
     items, white = wine["items"], wine["labels"]["white"]
     Item.objects.filter(id=items[4].id).update(insight=insight([white.id], 0.87))
+    StrategySetting.objects.create(project=wine["project"], version=1, spec={"budget": 50})
     name = open_labeling(page, live_server, wine["project"])
     label_button = {label: page.get_by_role("button", name=f"{label} (key") for label in ("red", "white")}
 
@@ -136,6 +138,7 @@ def test_tabular_items_are_labeled_with_the_keyboard_undo_and_suggestion(
     expect(record.get_by_role("button", name="Show all")).to_be_visible()  # the long note is folded
     expect(page.get_by_test_id("insight")).to_contain_text("No model yet")
     expect(label_button["red"]).to_contain_text("1")  # no hotkey of its own: 1 by position
+    expect(page.get_by_test_id("budget")).to_contain_text("0 / 50 labeled")
 
     for expected in ("wine-00", "wine-01", "wine-02"):
         expect(name).to_have_text(expected)
@@ -172,6 +175,7 @@ def test_tabular_items_are_labeled_with_the_keyboard_undo_and_suggestion(
     expect(page.get_by_test_id("sync-status")).to_have_text("All answers saved.")
     expect(page.get_by_test_id("my-count")).to_have_text("you: 10")
     expect(page.get_by_test_id("progress")).to_have_text("10 / 12 done")
+    expect(page.get_by_test_id("budget")).to_contain_text("10 / 50 labeled")
 
     assert answers(wine["project"], annotator) == {
         **{f"wine-{n:02d}": ["red"] for n in (0, 1, 3, 5, 6, 8, 9)},

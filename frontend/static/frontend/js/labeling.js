@@ -28,6 +28,7 @@
     undoing: false,
     switchStartedAt: null,
     progress: { ...config.progress },
+    budgetUsed: document.getElementById("budget-meter") ? Number(document.getElementById("budget-meter").value) : 0,
     preloaded: new Map(),
     view: { scale: 1, fit: 1, x: 0, y: 0, width: 0, height: 0 },
   };
@@ -497,6 +498,12 @@
     bar.firstElementChild.style.width = total ? `${(100 * done) / total}%` : "0";
     $("progress-text").textContent = `${done} / ${total} done`;
     $("mine-text").textContent = `you: ${mine}`;
+    const meter = $("budget-meter");
+    if (meter && project.overlap === 1) {
+      // With one answer per item, every answer is one more labeled item: what the budget counts.
+      meter.value = state.budgetUsed + (mine - config.progress.mine);
+      $("budget-text").textContent = `${meter.value} / ${meter.max} labeled`;
+    }
   }
 
   let progressTimer = null;
