@@ -1,0 +1,127 @@
+"""Project dashboard, item view and strategy & budget pages.
+
+The pages render what a first look needs (the model's state, the budget, the strategy in force) from the same
+selectors as the API; dashboard.js and strategy.js then draw the figures from the JSON API and keep them
+current, so the pages show exactly what the API answers and every write goes through it.
+"""
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied as PageForbidden
+from django.http import Http404
+from django.middleware.csrf import get_token
+from django.shortcuts import render
+from django.urls import reverse
+
+from active_learning import selectors as learning
+from active_learning.schemas import StrategyName
+from annotation import selectors
+from annotation.access import ROLE_CAPABILITIES, Capability, project_for_user, role_for_user
+from annotation.models import Project
+from core.errors import NotFound, PermissionDenied
+
+STRATEGIES = {  # name -> (title, what it does), in the words the strategy page shows
+    "adaptive": (
+        "Adaptive",
+        "Typical items while labels are few, then uncertain ones spread over the data, with a share of novel "
+        "items (the default).",
+    ),
+    "random": ("Random", "Items in random order: the baseline every other strategy should beat."),
+    "margin": ("Margin", "Items where the model's two likeliest labels are closest."),
+    "entropy": ("Entropy", "Items whose predicted labels are most evenly spread."),
+    "least_confidence": ("Least confidence", "Items whose likeliest label is least likely."),
+    "typicality": ("Typicality", "Items from dense, representative regions of the data."),
+    "novelty": ("Novelty", "Items unlike anything labeled so far, outliers left aside."),
+    "kcenter": ("K-center", "Items farthest from everything labeled, to cover the data."),
+    "margin_diversity": (
+        "Margin + diversity",
+        "Uncertain items (margin), spread so a batch has no near-duplicates.",
+    ),
+    "mix": ("Mix", "Your own weighting of several strategies."),
+}
+assert set(STRATEGIES) == set(StrategyName.__args__), "describe every strategy the API accepts"
+MIXABLE = [name for name in STRATEGIES if name not in ("adaptive", "mix")]
+
+
+def _project(request, project_id: int, capability: Capability = Capability.VIEW) -> tuple[Project, frozenset]:
+    """The project and the caller's capabilities in it, with the API's rules: outsiders 404, others 403."""
+    try:
+        project = project_for_user(user=request.user, project_id=project_id, capability=capability)
+    except NotFound as exc:
+        raise Http404(exc.message) from exc
+    except PermissionDenied as exc:
+        raise PageForbidden(exc.message) from exc
+    return project, ROLE_CAPABILITIES[role_for_user(user=request.user, project=project)]
+
+
+def _links(project: Project, capabilities: frozenset) -> dict:
+    return {
+        "dashboard": reverse("insights-dashboard", args=[project.id]),
+        "strategy": reverse("insights-strategy", args=[project.id]),
+        "item": reverse("insights-item", args=[project.id, 0]),  # the scripts swap the 0 for an item id
+        "labeling": f"/projects/{project.id}/label/",
+        "review": f"/projects/{project.id}/review/" if Capability.REVIEW in capabilities else None,
+    }
+
+
+def _config(request, project: Project, capabilities: frozenset, status: dict) -> dict:
+    return {
+        "project": {"id": project.id, "name": project.name, "data_kind": project.data_kind},
+        "api": f"/api/v1/projects/{project.id}/",
+        "csrf": get_token(request),
+        "can_manage": Capability.MANAGE in capabilities,
+        "can_review": Capability.REVIEW in capabilities,
+        "labels": list(selectors.label_list(project=project).values("id", "name", "color")),
+        "links": _links(project, capabilities),
+        "status": status,
+    }
+
+
+@login_required
+def dashboard(request, project_id: int):
+    project, capabilities = _project(request, project_id)
+    status = learning.learning_status(project=project)
+    config = _config(request, project, capabilities, status)
+    return render(request, "frontend/dashboard.html", {"project": project, "status": status, "config": config})
+
+
+@login_required
+def item(request, project_id: int, item_id: int):
+    project, capabilities = _project(request, project_id)
+    found = selectors.item_list(project=project).filter(id=item_id).first()
+    if found is None:
+        raise Http404("No such item in this project.")
+    names = {label["id"]: label["name"] for label in selectors.label_list(project=project).values("id", "name")}
+    insight = found.insight or {}
+    suggestion = insight.get("suggestion") or {}
+    columns = list(project.shown_columns) or [column["name"] for column in project.columns] or sorted(found.data)
+    context = {
+        "project": project,
+        "item": found,
+        "record": [(column, found.data.get(column)) for column in columns],
+        "insight": insight,
+        "scores": sorted((insight.get("scores") or {}).items()),
+        "suggested": [names.get(label_id, f"#{label_id}") for label_id in suggestion.get("label_ids", [])],
+        "confidence": suggestion.get("confidence"),
+        "links": _links(project, capabilities),
+    }
+    return render(request, "frontend/dashboard_item.html", context)
+
+
+@login_required
+def strategy(request, project_id: int):
+    project, capabilities = _project(request, project_id)
+    status = learning.learning_status(project=project)
+    config = {
+        **_config(request, project, capabilities, status),
+        "strategies": {name: title for name, (title, _) in STRATEGIES.items()},
+    }
+    context = {
+        "project": project,
+        "status": status,
+        "spec": status["strategy"],
+        "strategies": [(name, title, text) for name, (title, text) in STRATEGIES.items()],
+        "mixable": [(name, STRATEGIES[name][0], status["strategy"]["mix"].get(name, "")) for name in MIXABLE],
+        "can_manage": config["can_manage"],
+        "config": config,
+    }
+    return render(request, "frontend/strategy.html", context)
