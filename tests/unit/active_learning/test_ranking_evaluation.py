@@ -37,25 +37,30 @@ def test_why_scores_are_fractions_and_uncertainty_needs_a_model(blobs):
     X, y = blobs
     strategy = strategy_from_spec("adaptive", random_state=0).fit(X)
     cold = rank_pool(strategy, ProbabilisticClassifier(random_state=0), X, [], [], batch_size=5, typicality=X[:, 0])
-    assert np.isnan(cold.why["uncertainty"]).all() and cold.proba is None
+    assert np.isnan(cold.why["uncertainty"]).all()
+    assert cold.proba is None
     assert set(cold.rules) <= {"typicality", "novelty"}
     labeled = np.arange(0, 300, 5)
     warm = rank_pool(strategy, ProbabilisticClassifier(random_state=0), X, labeled, y[labeled], 5, typicality=X[:, 0])
     for values in warm.why.values():
-        assert np.nanmin(values) >= 0 and np.nanmax(values) <= 1
+        assert np.nanmin(values) >= 0
+        assert np.nanmax(values) <= 1
 
 
 def test_everything_labeled_still_gives_a_model_and_no_batch(blobs):
     X, y = blobs
     strategy = strategy_from_spec("random", random_state=0).fit(X)
     ranking = rank_pool(strategy, ProbabilisticClassifier(random_state=0), X, np.arange(300), y, batch_size=5)
-    assert ranking.classifier is not None and len(ranking.batch) == 0 and len(ranking.order) == 0
+    assert ranking.classifier is not None
+    assert len(ranking.batch) == 0
+    assert len(ranking.order) == 0
 
 
 def test_suggestions_single_and_multi_label():
     proba = np.array([[0.2, 0.8], [0.6, 0.4]])
     labels, confidence = suggestions(proba, np.array([10, 20]), multilabel=False)
-    assert labels == [[20], [10]] and list(confidence) == [0.8, 0.6]
+    assert labels == [[20], [10]]
+    assert list(confidence) == [0.8, 0.6]
     labels, confidence = suggestions(np.array([[0.9, 0.7, 0.1], [0.2, 0.3, 0.1]]), np.array([1, 2, 3]), True)
     assert labels == [[1, 2], [2]]  # nothing over 0.5: the most probable one
     assert confidence[0] == pytest.approx(0.7)  # the least certain decision: label 2 at p = 0.7
@@ -92,9 +97,11 @@ def test_cross_validated_metrics_leave_out_classes_too_rare_to_fold(blobs):
     y = y.copy()
     y[0] = 7  # a class with one label
     metrics = cross_validated_metrics(ProbabilisticClassifier(random_state=0), X, y, cv=5, random_state=0)
-    assert metrics.folds == 5 and metrics.accuracy > 0.9
+    assert metrics.folds == 5
+    assert metrics.accuracy > 0.9
     assert metrics.per_class["7"] == {"support": 1}
-    assert len(metrics.used) == 299 and metrics.oof_proba.shape == (299, 3)
+    assert len(metrics.used) == 299
+    assert metrics.oof_proba.shape == (299, 3)
 
 
 def test_label_issues_find_flipped_labels(blobs):
@@ -104,7 +111,8 @@ def test_label_issues_find_flipped_labels(blobs):
     noisy[flipped] = (noisy[flipped] + 1) % 3
     metrics = cross_validated_metrics(ProbabilisticClassifier(random_state=0), X, noisy, random_state=0)
     found, quality = label_issues(noisy, metrics.oof_proba, np.unique(noisy))
-    assert set(flipped) <= set(found.tolist()) and len(found) <= 6
+    assert set(flipped) <= set(found.tolist())
+    assert len(found) <= 6
     assert quality[flipped].max() < np.median(quality)
 
 
