@@ -114,7 +114,7 @@
     }
   }
 
-  const percentAxis = { min: 0, max: 1, ticks: { callback: (v) => `${Math.round(v * 100)}%` } };
+  const percentAxis = { max: 1, ticks: { callback: (v) => `${Math.round(v * 100)}%` } };
 
   // --- model state, budget, banners ----------------------------------------------------------------------
 
