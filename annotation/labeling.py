@@ -60,7 +60,7 @@ def items_next_for_user(*, user: User, project: Project, count: int = 2) -> list
     submitted. Empty when nothing is left."""
     now = timezone.now()
     expires_at = now + timedelta(seconds=project.lease_seconds)
-    held = sql.held_item_ids(project_id=project.id, user_id=user.id, now=now, limit=MAX_HELD)
+    held = sql.held_item_ids(project_id=project.id, user_id=user.id, now=now, order=project.queue_order, limit=MAX_HELD)
     with write_transaction():
         ids = [
             item_id

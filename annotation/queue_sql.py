@@ -55,15 +55,14 @@ def held_item_id(*, project_id: int, user_id: int, now: datetime) -> int | None:
     return row[0] if row else None
 
 
-def held_item_ids(*, project_id: int, user_id: int, now: datetime, limit: int) -> list[int]:
-    """Every open item of this project the user holds a live lease on and has not answered: the latest lease
-    first (an undone item comes back first), leases taken together in the order they were taken."""
+def held_item_ids(*, project_id: int, user_id: int, now: datetime, order: str, limit: int) -> list[int]:
+    """Every open item of this project the user holds a live lease on and has not answered, in queue order."""
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT l.item_id FROM {LEASE} l JOIN {ITEM} i ON i.id = l.item_id "
             f"WHERE l.user_id = %s AND l.expires_at > %s AND i.project_id = %s AND i.status = %s "
             f"AND NOT EXISTS (SELECT 1 FROM {ANNOTATION} a WHERE a.item_id = l.item_id AND a.annotator_id = %s "
-            f"AND a.status = %s) ORDER BY l.created_at DESC, l.id LIMIT %s",
+            f"AND a.status = %s) ORDER BY {ORDERINGS[order]} LIMIT %s",
             [user_id, _t(now), project_id, ItemStatus.OPEN, user_id, AnnotationStatus.ACTIVE, limit],
         )
         return [row[0] for row in cursor.fetchall()]

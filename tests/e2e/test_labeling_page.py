@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw
 from playwright.sync_api import expect
 
 from active_learning.models import StrategySetting
-from annotation.models import Annotation, Item, ItemEvent, Label
+from annotation.models import Annotation, Item, ItemEvent, Label, Lease
 from tests.e2e.conftest import log_in
 from tests.factories import PASSWORD, Role, UserFactory, add_member, make_project
 
@@ -296,3 +296,21 @@ def test_a_submit_lost_in_a_network_blip_is_retried_and_lands_exactly_once(
     assert sent[0]["client_key"] == sent[1]["client_key"]  # the retry is the same request
     assert answers(wine["project"], annotator) == {"wine-00": ["white"]}
     assert Annotation.objects.count() == 1
+
+
+def test_the_lease_is_renewed_while_the_page_sits_on_an_item(page, live_server, wine, annotator, browser_errors):
+    wine["project"].lease_seconds = 60  # renewed every 20 s
+    wine["project"].save(update_fields=["lease_seconds"])
+    page.clock.install()
+    name = open_labeling(page, live_server, wine["project"])
+    expect(name).to_have_text("wine-00")
+    first = {lease.item.external_id: lease.expires_at for lease in Lease.objects.select_related("item")}
+    assert set(first) == {"wine-00", "wine-01", "wine-02"}  # the item on screen and the two prefetched
+
+    page.clock.run_for(21_000)
+    for _ in range(50):
+        renewed = {lease.item.external_id: lease.expires_at for lease in Lease.objects.select_related("item")}
+        if all(renewed[key] > first[key] for key in first):
+            break
+        page.wait_for_timeout(100)
+    assert all(renewed[key] > first[key] for key in first), (first, renewed)

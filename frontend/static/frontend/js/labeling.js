@@ -1,6 +1,6 @@
 // The labeling page: keyboard-first, over the JSON API.
 //
-// The page holds the item on screen and the next one (POST queue/next/?prefetch=1 leases both), so a submit shows
+// The page holds the item on screen and the next ones (POST queue/next/?prefetch=2 leases them), so a submit shows
 // the next item at once while the answer is saved in the background. Answers wait in an outbox, sent one at a
 // time in order, each with its own client_key: a retry after a network failure can never make a second answer.
 "use strict";
@@ -12,6 +12,8 @@
   const labelsById = new Map(config.labels.map((label) => [label.id, label]));
   const labelByKey = new Map(config.labels.filter((label) => label.key).map((label) => [label.key, label.id]));
   const $ = (id) => document.getElementById(id);
+  const PREFETCH = 2; // items held beyond the one on screen: two quick submits in a row still find one ready
+  const MAX_PREFETCH = 3; // what the API allows
 
   const state = {
     current: null, // the queue answer on screen: {item, lease_expires_at, draft}
@@ -56,7 +58,8 @@
 
   // --- the queue -----------------------------------------------------------------------------------------------
 
-  /** Ask the server what we hold, topped up to one more than the item on screen; called when the outbox is empty. */
+  /** Ask the server for what we hold, topped up with new items, while answers may still be on their way: the
+   * items being saved come back too (we still hold them) and are dropped here, so ask for that many more. */
   async function refresh() {
     if (state.refreshing) {
       state.refreshAgain = true;
@@ -66,11 +69,11 @@
     try {
       do {
         state.refreshAgain = false;
-        if (state.outbox.length) return; // the pump calls again once everything is saved
         const generation = state.generation;
+        const prefetch = Math.min(MAX_PREFETCH, PREFETCH + state.outbox.length);
         let result;
         try {
-          result = await call("POST", `${api}queue/next/?prefetch=1`);
+          result = await call("POST", `${api}queue/next/?prefetch=${prefetch}`);
         } catch (error) {
           if (!(error instanceof NetworkError)) throw error;
           setSync("retrying", "Cannot reach Loupe: trying again to fetch items…");
@@ -86,6 +89,7 @@
     } finally {
       state.refreshing = false;
     }
+    if (state.current === null) show(); // "loading" becomes "all done" once nothing is on its way
   }
 
   function applyQueue(answers) {
@@ -96,7 +100,11 @@
       state.current = null;
     }
     if (state.current) {
-      state.upcoming = fresh.filter((answer) => answer.item.id !== state.current.item.id);
+      // Keep the order the annotator expects (an undone item's successor stays next); new items go last.
+      const byId = new Map(fresh.map((answer) => [answer.item.id, answer]));
+      const known = state.upcoming.filter((answer) => byId.has(answer.item.id)).map((answer) => byId.get(answer.item.id));
+      const knownIds = new Set([state.current.item.id, ...known.map((answer) => answer.item.id)]);
+      state.upcoming = [...known, ...fresh.filter((answer) => !knownIds.has(answer.item.id))];
     } else {
       state.current = fresh.shift() || null;
       state.upcoming = fresh;
@@ -161,7 +169,8 @@
     const started = state.switchStartedAt;
     state.switchStartedAt = null;
     const image = $("image");
-    const painted = () => requestAnimationFrame(() => performance.measure("loupe:next-item", { start: started }));
+    const detail = { item: state.current.item.external_id };
+    const painted = () => requestAnimationFrame(() => performance.measure("loupe:next-item", { start: started, detail }));
     if (project.data_kind === "image" && !image.complete) image.addEventListener("load", painted, { once: true });
     else painted();
   }
@@ -381,6 +390,7 @@
     advance();
     syncIdle();
     pump();
+    if (state.upcoming.length < PREFETCH) refresh(); // top up now, without waiting for the answer to be saved
   }
 
   async function undo() {
@@ -472,7 +482,6 @@
     if (!["failed-hard", "info", "warning"].includes($("sync").dataset.state)) syncIdle();
     for (const resolve of state.idleWaiters.splice(0)) resolve();
     await refresh();
-    if (state.current === null) show();
   }
 
   function idle() {
