@@ -257,6 +257,8 @@ def test_skip_moves_on_and_the_queue_ends_with_a_message(page, live_server, wine
     Item.objects.filter(id__in=[item.id for item in wine["items"][2:]]).update(status="done")
     name = open_labeling(page, live_server, wine["project"])
     expect(name).to_have_text("wine-00")
+    page.keyboard.press("z")
+    expect(page.get_by_test_id("sync-status")).to_have_text("Nothing to undo on this page.")
     page.keyboard.press("s")
     expect(name).to_have_text("wine-01")
     page.keyboard.press("1")

@@ -28,6 +28,7 @@
     refreshAgain: false,
     generation: 0, // bumped by undo: a queue answer asked for before then is out of date
     undoing: false,
+    undoable: 0, // answers saved from this page and not undone: what Z can take back
     switchStartedAt: null,
     progress: { ...config.progress },
     budgetUsed: document.getElementById("budget-meter") ? Number(document.getElementById("budget-meter").value) : 0,
@@ -81,6 +82,7 @@
           state.refreshAgain = true;
           continue;
         }
+        if ($("sync").dataset.state === "retrying" && !state.outbox.length) syncIdle(); // reachable again
         if (generation !== state.generation) state.refreshAgain = true;
         else if (result.status === 204) applyQueue([]);
         else if (result.ok) applyQueue([result.data, ...(result.data.upcoming || [])]);
@@ -401,6 +403,7 @@
         setSync("saving", "Undo: saving your last answer first…");
         await idle();
       }
+      if (state.undoable === 0) return setSync("info", "Nothing to undo on this page.");
       let result;
       state.generation += 1;
       try {
@@ -411,6 +414,7 @@
       }
       if (!result.ok) return setSync("info", result.status === 404 ? "Nothing to undo." : `Could not undo: ${errorText(result)}`);
       const answer = result.data;
+      state.undoable -= 1;
       state.gone.delete(answer.item.id);
       if (state.current) state.upcoming.unshift(state.current);
       state.upcoming = state.upcoming.filter((other) => other.item.id !== answer.item.id);
@@ -491,6 +495,7 @@
 
   function landed(op) {
     if (op.kind !== "submit") return;
+    state.undoable += 1;
     state.progress.mine += 1;
     if (project.overlap === 1) state.progress.done += 1;
     renderProgress();
