@@ -83,12 +83,13 @@ def test_manager_saves_a_mix_with_budget_and_replays_a_strategy_against_random(p
     assert errors == []
 
 
-def test_refused_values_are_explained_and_nothing_is_saved(page, live_server):
+def test_from_the_wizard_refused_values_are_explained_and_nothing_is_saved(page, live_server):
     manager = UserFactory(username="maria", is_staff=True)
     project = make_project(owner=manager, name="Cats")
     errors = watch_console(page)
     log_in(page, live_server, "maria", PASSWORD)
-    page.goto(f"{live_server.url}/projects/{project.id}/strategy/")
+    page.goto(f"{live_server.url}/projects/{project.id}/setup/ready/")  # the wizard's last step leads here
+    page.get_by_test_id("wizard-strategy").get_by_role("link", name="Choose a strategy & budget").click()
     form = page.locator("#strategy-form")
 
     form.get_by_role("radio", name="Mix Your own weighting").check()
