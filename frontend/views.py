@@ -13,9 +13,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from active_learning.selectors import labeled_count, strategy_current
-from annotation.access import ROLE_CAPABILITIES, Capability, can_create_projects, project_for_user, role_for_user
+from annotation.access import ROLE_CAPABILITIES, Capability, project_for_user, role_for_user
 from annotation.io.exporters import FORMATS, IMAGE_ONLY
-from annotation.models import DataKind, ItemStatus, Label, Membership, Project, Role, TaskType
+from annotation.models import AnnotationStatus, DataKind, ItemStatus, Label, Membership, Project, Role, TaskType
 from annotation.selectors import project_list_for_user
 from annotation.services import invitation_accept as accept
 from core.errors import DomainError, NotFound, PermissionDenied
@@ -42,7 +42,8 @@ def home(request):
     )
     rows = []
     for project in projects:
-        capabilities = ROLE_CAPABILITIES[project.my_role or Role.MANAGER]  # no membership: a superuser
+        role = Role.MANAGER if request.user.is_superuser else project.my_role  # as annotation.access decides
+        capabilities = ROLE_CAPABILITIES[role]
         rows.append(
             {
                 "project": project,
@@ -51,9 +52,7 @@ def home(request):
                 "can_manage": Capability.MANAGE in capabilities,
             }
         )
-    return render(
-        request, "frontend/home.html", {"rows": rows, "can_create_projects": can_create_projects(request.user)}
-    )
+    return render(request, "frontend/home.html", {"rows": rows})
 
 
 def _project(request, project_id: int, capability: Capability) -> Project:
@@ -137,7 +136,9 @@ def labeling(request, project_id: int):
 def _progress(request, project: Project) -> dict:
     """Items done of all, and the caller's own answers: what the page starts from (2 queries)."""
     counts = project.items.aggregate(total=Count("id"), done=Count("id", filter=Q(status=ItemStatus.DONE)))
-    mine = project.items.filter(annotations__annotator=request.user, annotations__status="active").count()
+    mine = project.items.filter(
+        annotations__annotator=request.user, annotations__status=AnnotationStatus.ACTIVE
+    ).count()
     return {**counts, "mine": mine}
 
 

@@ -88,3 +88,10 @@ def test_labeling_page_shows_the_budget_only_when_the_strategy_sets_one(personas
     page = client.get(url).content.decode()
     assert 'data-testid="budget"' in page
     assert "0 / 200 labeled" in page
+
+
+def test_superusers_get_every_page_link_even_where_they_joined_as_annotators(personas):
+    personas.annotator.is_superuser = True
+    personas.annotator.save(update_fields=["is_superuser"])
+    page = browser(personas.annotator).get("/").content.decode()
+    assert f"/projects/{personas.project.id}/export/" in page
