@@ -110,6 +110,10 @@ def test_tabular_project_from_a_csv_with_columns_labels_and_people(
     columns = page.get_by_test_id("preview-columns")
     for column, kind in [("sample", "text"), ("sepal_length", "numeric"), ("species", "categorical"), ("note", "text")]:
         expect(columns.get_by_role("row", name=column)).to_contain_text(kind)
+    page.get_by_label("Label column").select_option("species")
+    expect(page.get_by_test_id("label-column-warning")).to_contain_text("yet (seen in the first rows): setosa.")
+    page.get_by_label("Label column").select_option("")
+    expect(page.get_by_test_id("label-column-warning")).to_be_hidden()
     page.get_by_label("ID column").select_option("sample")
     expect(page.get_by_label("Show sample")).to_be_disabled()
     page.get_by_label("Show species").uncheck()

@@ -199,6 +199,7 @@
     const input = document.getElementById("table-file");
     const start = document.getElementById("start-import");
     let columns = [];
+    let preview = null;
 
     input.addEventListener("change", async () => {
       clearErrors(form);
@@ -217,13 +218,16 @@
         return;
       }
       columns = result.data.columns;
-      renderPreview(form, result.data);
+      preview = result.data;
+      renderPreview(form, preview);
+      warnUnknownLabels(form, preview);
       start.disabled = false;
     });
 
     for (const select of [form.elements.id_column, form.elements.label_column]) {
       select.addEventListener("change", () => syncColumnChoices(form));
     }
+    form.elements.label_column.addEventListener("change", () => warnUnknownLabels(form, preview));
 
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
@@ -297,6 +301,19 @@
     );
     document.getElementById("preview").hidden = false;
     syncColumnChoices(form);
+  }
+
+  /** Imported labels must exist already: name the values of the first rows that are not labels yet. */
+  function warnUnknownLabels(form, preview) {
+    const warning = document.getElementById("label-column-warning");
+    const column = form.elements.label_column.value;
+    const known = new Set(JSON.parse(document.getElementById("wizard-label-names").textContent).map((n) => n.toLowerCase()));
+    const values = preview && column ? preview.rows.map((row) => row[column]).filter((v) => v !== null && v !== "") : [];
+    const unknown = [...new Set(values.map(String))].filter((v) => !known.has(v.toLowerCase()));
+    warning.textContent = unknown.length
+      ? `Not labels of this project yet (seen in the first rows): ${unknown.join(", ")}. Rows with unknown labels make the import fail; define the labels first.`
+      : "";
+    warning.hidden = unknown.length === 0;
   }
 
   /** The id and label columns are not item data: they cannot be shown or used as features. */
