@@ -116,5 +116,5 @@ def ready(request, project_id: int):
         item_count=project.items.count(),
         label_count=labels.count(),
         member_count=selectors.membership_list(project=project).count(),
-        labeling_url=f"/projects/{project.id}/label/",  # the labeling page (#7) lives outside the wizard
+        labeling_url=reverse("labeling", args=[project.id]),
     )

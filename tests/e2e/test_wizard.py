@@ -175,6 +175,9 @@ def test_tabular_project_from_a_csv_with_columns_labels_and_people(
     link = page.get_by_label("Invitation link").input_value()
     assert re.fullmatch(rf"{live_server.url}/invitations/[\w-]+/", link), link
     expect(page.get_by_test_id("invitation-row")).to_have_count(1)
+    expect(page.get_by_test_id("invitation-row").get_by_role("cell")).to_have_text(
+        ["new@example.com", "Reviewer", "maria", re.compile(r"open until \d{4}-\d\d-\d\d")]
+    )
     assert Membership.objects.get(project=project, user__username="ali").role == Role.ANNOTATOR
     invitation = Invitation.objects.get(project=project)
     assert (invitation.email, invitation.role) == ("new@example.com", Role.REVIEWER)

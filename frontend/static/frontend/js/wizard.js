@@ -478,9 +478,10 @@
         showErrors(invite, result.data);
         return;
       }
+      const roleLabel = invite.elements.role.selectedOptions[0].text;
       clearErrors(invite);
       invite.reset();
-      showInvitation(result.data);
+      showInvitation(result.data, roleLabel);
     });
 
     document.getElementById("copy-invite").addEventListener("click", async () => {
@@ -496,7 +497,7 @@
     });
   }
 
-  function showInvitation({ invitation, accept_url: acceptUrl }) {
+  function showInvitation({ invitation, accept_url: acceptUrl }, roleLabel) {
     const box = document.getElementById("invite-link");
     document.getElementById("invite-link-text").textContent =
       `Invitation for ${invitation.email} (${invitation.role}) created. Send them this link: it works once, ` +
@@ -511,7 +512,7 @@
         "tr",
         { "data-testid": "invitation-row" },
         el("td", { text: invitation.email }),
-        el("td", { text: invitation.role }),
+        el("td", { text: roleLabel }),
         el("td", { text: invitation.invited_by || "" }),
         el("td", { text: `open until ${invitation.expires_at.slice(0, 10)}` }),
       ),
