@@ -73,6 +73,7 @@ def _config(request, project: Project, capabilities: frozenset, status: dict) ->
         "labels": list(selectors.label_list(project=project).values("id", "name", "color")),
         "links": _links(project, capabilities),
         "status": status,
+        "strategies": {name: title for name, (title, _) in STRATEGIES.items()},
     }
 
 
@@ -111,10 +112,7 @@ def item(request, project_id: int, item_id: int):
 def strategy(request, project_id: int):
     project, capabilities = _project(request, project_id)
     status = learning.learning_status(project=project)
-    config = {
-        **_config(request, project, capabilities, status),
-        "strategies": {name: title for name, (title, _) in STRATEGIES.items()},
-    }
+    config = _config(request, project, capabilities, status)
     context = {
         "project": project,
         "status": status,

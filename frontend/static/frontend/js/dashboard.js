@@ -7,12 +7,13 @@
   const labelById = new Map(config.labels.map((label) => [String(label.id), label]));
   const POLL_ACTIVE_MS = 1500;
   const POLL_IDLE_MS = 10000;
+  const PEOPLE_REFRESH_MS = 60000;
   const STATES = {
     // drawn in this order of importance: queued on top
     queued: { title: "Queued next", color: "#3b5bdb", style: "triangle", radius: 6 },
     novel: { title: "Novel", color: "#d9480f", style: "rectRot", radius: 6 },
     labeled: { title: "Labeled", color: "#2b8a3e", style: "circle", radius: 4 },
-    unlabeled: { title: "Unlabeled", color: "#98a2b3", style: "circle", radius: 2.5 },
+    unlabeled: { title: "Unlabeled", color: "#868e96", style: "circle", radius: 2.5 },
   };
   const KIND = { embed: "Train & embed", rank: "Rank", simulate: "Replay" };
   const REASON = {
@@ -27,6 +28,7 @@
   Chart.defaults.maintainAspectRatio = false;
   Chart.defaults.color = "#3d4555";
   Chart.defaults.font.family = "system-ui, sans-serif";
+  Chart.defaults.plugins.legend.labels.usePointStyle = true; // legends show each series's marker, not only its colour
 
   // --- helpers -----------------------------------------------------------------------------------------
 
@@ -65,6 +67,10 @@
       if (child !== null && child !== undefined) node.append(child);
     }
     return node;
+  }
+
+  function setText(node, text) {
+    if (node.textContent !== text) node.textContent = text; // live regions would announce an unchanged text again
   }
 
   const pct = (x, digits = 1) => (x === null || x === undefined ? "—" : `${(100 * x).toFixed(digits)}%`);
@@ -121,7 +127,7 @@
   function renderStatus(status) {
     config.status = status;
     document.getElementById("stale-banner").hidden = !status.stale;
-    document.getElementById("stale-reason").textContent = status.stale_reason;
+    setText(document.getElementById("stale-reason"), status.stale_reason);
     document.getElementById("stopping-banner").hidden = !status.stopping_rule_met;
 
     const budget = status.budget;
@@ -154,11 +160,13 @@
         : [el("p", { text: "No model yet: it appears once two labels of different classes are in." })]),
     );
     const strategy = status.strategy;
+    const mix = Object.entries(strategy.mix).map(([name, weight]) => `${config.strategies[name] || name} ${weight}`);
     document.getElementById("strategy-body").replaceChildren(
-      el("strong", { text: strategy.strategy }),
+      el("strong", { text: config.strategies[strategy.strategy] || strategy.strategy }),
+      mix.length ? ` (${mix.join(", ")})` : "",
       `, batches of ${strategy.batch_size}`,
     );
-    document.getElementById("labels-since").textContent = `${status.labels_since_ranking} labels since the last ranking`;
+    setText(document.getElementById("labels-since"), `${status.labels_since_ranking} labels since the last ranking`);
   }
 
   async function loadStatus() {
@@ -503,10 +511,12 @@
       const runs = page.results;
       renderRuns(runs);
       active = runs.some((run) => run.status === "queued" || run.status === "running");
-      const finished = runs.some((run) => seen.has(run.id) && seen.get(run.id) !== run.status && (run.status === "done" || run.status === "failed"));
+      // A run that finished since the last poll (or came and went between two polls) brings new figures.
+      const finished = runs.some((run) => (run.status === "done" || run.status === "failed") && seen.get(run.id) !== run.status);
       for (const run of runs) seen.set(run.id, run.status);
       await loadStatus();
-      if (finished) refreshModel();
+      if (finished && pollRuns.started) refreshModel();
+      pollRuns.started = true;
     } catch (error) {
       document.getElementById("runs").replaceChildren(el("p", { className: "form-message error", text: `Could not load the runs: ${error.message}` }));
     }
@@ -612,11 +622,16 @@
   canvas.addEventListener("keydown", mapKeys);
   const trainButton = document.getElementById("train-btn");
   if (trainButton) trainButton.addEventListener("click", train);
-  Promise.all([
-    guard("over-time", loadOverTime, "labels-over-time"),
-    refreshModel(),
-    config.can_review ? guard("progress", loadProgress, "class-balance") : null,
-    config.can_review ? guard("agreement", loadAgreement, "agreement") : null,
-    pollRuns(),
-  ]).then(() => document.querySelector(".insights").setAttribute("data-loaded", "true"));
+  function refreshPeople() {
+    return Promise.all([
+      guard("over-time", loadOverTime, "labels-over-time"),
+      config.can_review ? guard("progress", loadProgress, "class-balance") : null,
+      config.can_review ? guard("agreement", loadAgreement, "agreement") : null,
+    ]);
+  }
+
+  Promise.all([refreshPeople(), refreshModel(), pollRuns()]).then(() =>
+    document.querySelector(".insights").setAttribute("data-loaded", "true"),
+  );
+  window.setInterval(refreshPeople, PEOPLE_REFRESH_MS); // labels arrive without any run to signal them
 })();

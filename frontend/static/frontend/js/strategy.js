@@ -24,6 +24,7 @@
   Chart.defaults.maintainAspectRatio = false;
   Chart.defaults.color = "#3d4555";
   Chart.defaults.font.family = "system-ui, sans-serif";
+  Chart.defaults.plugins.legend.labels.usePointStyle = true; // legends show each series's marker, not only its colour
 
   // --- helpers -----------------------------------------------------------------------------------------
 
