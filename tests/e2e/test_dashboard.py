@@ -186,3 +186,21 @@ def test_annotators_see_the_dashboard_without_manager_controls_and_outsiders_get
     log_in(page, live_server, "otto", PASSWORD)
     response = page.goto(f"{live_server.url}/projects/{project.id}/dashboard/")
     assert response.status == 404
+
+
+def test_insight_pages_follow_the_api_permissions(client):
+    manager = UserFactory(username="maria", is_staff=True)
+    annotator = UserFactory(username="ali")
+    outsider = UserFactory(username="otto", is_staff=True)
+    project = make_project(owner=manager, name="Cats")
+    add_member(project, annotator, Role.ANNOTATOR)
+    item = make_image_item(project, "a.png")
+    other = make_image_item(make_project(owner=outsider, name="Dogs"), "b.png")
+    pages = [f"/projects/{project.id}/{page}/" for page in ("dashboard", "strategy", f"dashboard/items/{item.id}")]
+
+    assert {client.get(url).status_code for url in pages} == {302}  # to the login page
+    client.force_login(outsider)
+    assert {client.get(url).status_code for url in pages} == {404}
+    client.force_login(annotator)
+    assert {client.get(url).status_code for url in pages} == {200}
+    assert client.get(f"/projects/{project.id}/dashboard/items/{other.id}/").status_code == 404
