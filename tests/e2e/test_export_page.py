@@ -54,7 +54,7 @@ def test_manager_exports_done_items_as_csv_and_downloads_the_file(page, live_ser
 
     job = run_worker_for_the_new_export()
     row = page.get_by_test_id("export-row").first
-    expect(row).to_have_attribute("data-status", "done")
+    expect(row).to_have_attribute("data-status", "done", timeout=15_000)  # polled every 0.7 s; slack for a busy CI
     expect(row).to_contain_text("status: done")
     expect(row.get_by_test_id("export-progress")).to_contain_text("2 / 3")
     with page.expect_download() as download:
