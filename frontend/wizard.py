@@ -74,6 +74,11 @@ def upload(request, project_id: int):
         imports=project.import_jobs.select_related("created_by")[:RECENT_IMPORTS],
         label_names=[label.name for label in labels],
         item_count=project.items.count(),
+        table_state={
+            "shown_columns": project.shown_columns,
+            "feature_columns": project.feature_columns,
+            "label_names": [label.name for label in labels],
+        },
     )
 
 

@@ -255,9 +255,13 @@
     });
   }
 
+  /** The project's current columns and label names, as the page was rendered. */
+  function tableState() {
+    return JSON.parse(document.getElementById("wizard-table-state").textContent);
+  }
+
   function renderPreview(form, preview) {
-    const shownBefore = form.dataset.shown ? form.dataset.shown.split("|") : [];
-    const featuresBefore = form.dataset.features ? form.dataset.features.split("|") : [];
+    const { shown_columns: shownBefore, feature_columns: featuresBefore } = tableState();
     const known = (list, name) => list.length === 0 || list.includes(name);
     const delimiter = preview.delimiter === "\t" ? "tab" : preview.delimiter ? `“${preview.delimiter}”` : null;
     document.getElementById("preview-summary").textContent =
@@ -307,7 +311,7 @@
   function warnUnknownLabels(form, preview) {
     const warning = document.getElementById("label-column-warning");
     const column = form.elements.label_column.value;
-    const known = new Set(JSON.parse(document.getElementById("wizard-label-names").textContent).map((n) => n.toLowerCase()));
+    const known = new Set(tableState().label_names.map((name) => name.toLowerCase()));
     const values = preview && column ? preview.rows.map((row) => row[column]).filter((v) => v !== null && v !== "") : [];
     const unknown = [...new Set(values.map(String))].filter((v) => !known.has(v.toLowerCase()));
     warning.textContent = unknown.length
