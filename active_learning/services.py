@@ -147,6 +147,9 @@ def strategy_set(*, project: Project, user: User, spec: dict) -> StrategySetting
 def simulation_run_request(*, project: Project, user: User, spec: dict) -> LearningRun:
     """Replay strategies on the project's labeled items (needs an embedding and enough labels)."""
     checked = schemas.SimulationSpec.model_validate(spec)
+    _, current = strategy_current(project)
+    if "mix" in checked.strategies and current.strategy != "mix":
+        raise InvalidInput("A mix can be replayed once it is the project's strategy (its weights).", field="strategies")
     embedding = latest_embedding(project.id)
     if embedding is None:
         raise Conflict("No embedding yet: train the project's model first.")

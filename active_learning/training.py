@@ -37,6 +37,14 @@ logger = logging.getLogger(__name__)
 IMAGE_SIZE = 32  # side the autoencoder sees
 TYPICALITY_REFERENCE = 20_000  # neighbours searched in a sample this big on larger pools
 NOVEL_KEPT = 200  # novel items listed per ranking
+INSIGHT_KEPT = 5_000  # the first this many queued items get their insight written; deeper ones are reset to null
+
+
+def ranking_classifier(random_state: int) -> ProbabilisticClassifier:
+    """The model behind rankings and suggestions: logistic regression or a random forest, chosen by
+    cross-validation and calibrated. The engine's gradient-boosting candidate is left out here: on the few
+    hundred labels of a live project it took about 70% of a re-rank when profiled (bench/learning_bench.py)."""
+    return ProbabilisticClassifier(candidates=("logistic", "random_forest"), random_state=random_state)
 
 
 @contextmanager
@@ -209,7 +217,7 @@ def rank_run_execute(*, run_id: int) -> None:
         strategy = _fitted_strategy(run.embedding.artifact, spec.model_dump_json())
         ranking = rank_pool(
             strategy,
-            ProbabilisticClassifier(random_state=spec.random_state),
+            ranking_classifier(spec.random_state),
             features,
             idx,
             labels,
@@ -349,12 +357,14 @@ def _model_version_create(project, run, ranking, metrics, classes, multilabel) -
 
 
 def _insights_write(run, ids, idx, ranking, version, multilabel) -> None:
-    """Every embedded item's priority and insight, in one statement per few thousand rows."""
+    """Every embedded item's priority; the insight of the first INSIGHT_KEPT queued items (the rest are reset,
+    so no item shows an insight from an older ranking). Runs inside the ranking's transaction."""
     n = len(ids)
+    shown = ranking.order[:INSIGHT_KEPT]
     rank = np.zeros(n, dtype=np.int64)
-    rank[ranking.order] = np.arange(1, len(ranking.order) + 1)
+    rank[shown] = np.arange(1, len(shown) + 1)
     rule = np.full(n, "score", dtype=object)
-    reason = np.full(n, "", dtype=object)
+    reason = np.full(n, "ranked by the strategy's score", dtype=object)
     rule[ranking.batch] = ranking.rules
     reason[ranking.batch] = ranking.reasons
     if ranking.proba is not None:
@@ -365,25 +375,27 @@ def _insights_write(run, ids, idx, ranking, version, multilabel) -> None:
                     "id", flat=True
                 )
             )
-        suggested, confidence = suggestions(ranking.proba, classes, multilabel)
-    why = {name: np.round(values, 4) for name, values in ranking.why.items()}
-    labeled = np.zeros(n, dtype=bool)
-    labeled[idx] = True
+        suggested, confidence = suggestions(ranking.proba[shown], classes, multilabel)
+    why = {name: np.round(values[shown], 4) for name, values in ranking.why.items()}
     rows = []
-    for i in range(n):
+    for j, i in enumerate(shown.tolist()):
         insight = {
             "ranking_run": run.id,
             "model_version": version.version if version else None,
-            "rank": int(rank[i]) if not labeled[i] else None,
-            "picked_by": rule[i] if not labeled[i] else "labeled",
-            "reason": reason[i] or ("labeled" if labeled[i] else "ranked by the strategy's score"),
-            "scores": {name: (None if np.isnan(values[i]) else float(values[i])) for name, values in why.items()},
+            "rank": j + 1,
+            "picked_by": rule[i],
+            "reason": reason[i],
+            "scores": {name: (None if np.isnan(values[j]) else float(values[j])) for name, values in why.items()},
             "suggestion": None
             if ranking.proba is None
-            else {"label_ids": [int(c) for c in suggested[i]], "confidence": round(float(confidence[i]), 4)},
+            else {"label_ids": [int(c) for c in suggested[j]], "confidence": round(float(confidence[j]), 4)},
         }
-        rows.append((int(ids[i]), float(ranking.priority[i]), insight))
-    bulk_update(Item, "id", ["priority", "insight"], rows)
+        rows.append((int(ids[i]), insight))
+    bulk_update(Item, "id", ["priority"], list(zip(ids.tolist(), ranking.priority.tolist(), strict=True)))
+    bulk_update(Item, "id", ["insight"], rows)
+    Item.objects.filter(project_id=run.project_id).exclude(insight=None).exclude(insight__ranking_run=run.id).update(
+        insight=None
+    )
 
 
 # --- simulate -----------------------------------------------------------------------------------------
@@ -409,14 +421,21 @@ def simulate_run_execute(*, run_id: int) -> None:
             _beat(writes, progress=min(0.99, done[0] / steps), message=f"{name}, seed {seed}: {n_labels} labels")
 
         _beat(writes, n_items=len(idx), n_labels=len(idx), message="Replaying")
+
+        def factory(name):  # the project's own settings for its strategy (and any mix); defaults otherwise
+            if name == current.strategy:
+                return lambda seed: strategy_from_spec(name, current.mix, current.exploration_share, seed)
+            return lambda seed: strategy_from_spec(name, None, current.exploration_share, seed)
+
         results = simulate(
             arrays["features"][idx],
             labels,
-            strategies=spec.strategies,
+            strategies={name: factory(name) for name in spec.strategies},
             data_kind="tabular",
             budget=budget,
             batch_size=spec.batch_size,
             seeds=range(spec.seeds),
+            classifier=ranking_classifier(0),
             on_round=on_round,
         )
         plain = json.loads(json.dumps(results, default=lambda v: v.item() if hasattr(v, "item") else str(v)))

@@ -65,7 +65,10 @@ class StrategyApi(APIView):
         setting, spec = selectors.strategy_current(project)
         return Response({"version": setting.version if setting else 0, **spec.model_dump(mode="json")})
 
-    @extend_schema(request=inline_serializer("StrategyInput", {"strategy": serializers.CharField()}))
+    @extend_schema(
+        request=inline_serializer("StrategyInput", {"strategy": serializers.CharField()}),
+        responses=inline_serializer("StrategySaved", {"version": serializers.IntegerField()}),
+    )
     def put(self, request, project_id: int):
         project = project_for_user(user=request.user, project_id=project_id, capability=Capability.MANAGE)
         setting = services.strategy_set(project=project, user=request.user, spec=request.data)

@@ -265,7 +265,6 @@ def test_a_strategy_change_takes_effect_on_the_next_ranking(personas):
 def test_the_why_scores_and_suggestions_are_the_engines(personas):
     """What the API shows for each item is what the engine computes from the same arrays."""
     from active_learning import artifacts
-    from active_learning.classifiers import ProbabilisticClassifier
     from active_learning.ranking import rank_pool, strategy_from_spec
 
     manager = personas.user("manager")
@@ -285,7 +284,7 @@ def test_the_why_scores_and_suggestions_are_the_engines(personas):
     strategy = strategy_from_spec("adaptive", random_state=0).fit(arrays["embedding"])
     expected = rank_pool(
         strategy,
-        ProbabilisticClassifier(random_state=0),
+        training.ranking_classifier(0),
         arrays["features"],
         idx,
         y,
@@ -294,13 +293,18 @@ def test_the_why_scores_and_suggestions_are_the_engines(personas):
         arrays["typicality"],
     )
     shown = dict(Item.objects.filter(project=project).values_list("id", "insight"))
+    labeled_ids = set(arrays["item_ids"][idx].tolist())
     for position, item_id in enumerate(arrays["item_ids"].tolist()):
         insight = shown[item_id]
+        if item_id in labeled_ids:
+            continue
         for name in ("uncertainty", "typicality", "novelty"):
             assert insight["scores"][name] == pytest.approx(float(expected.why[name][position]), abs=1e-4)
         best = int(np.argmax(expected.proba[position]))
         assert insight["suggestion"]["label_ids"] == [int(expected.classes[best])]
         assert insight["suggestion"]["confidence"] == pytest.approx(float(expected.proba[position, best]), abs=1e-4)
+    labeled = set(arrays["item_ids"][idx].tolist())
+    assert all(shown[i] is None for i in labeled)  # no suggestion shown for what is labeled already
     batch = [int(arrays["item_ids"][i]) for i in expected.batch]
     assert LearningRun.objects.get(id=run.id).result["batch_item_ids"] == batch
     assert [shown[i]["rank"] for i in batch] == list(range(1, 11))
@@ -361,3 +365,31 @@ def test_the_map_and_novelty_lists_show_the_latest_ranking(personas):
     assert [item["id"] for item in novel] == run.result["novel_item_ids"][:100]
     scores = [item["insight"]["scores"]["novelty"] for item in novel]
     assert scores == sorted(scores, reverse=True)
+
+
+def test_a_replay_draws_learning_curves_of_the_projects_strategy_against_random(personas):
+    manager = personas.user("manager")
+    project = _wine(manager)
+    embed = services.training_run_request(project=project, reason="request", user=manager, quiet=True)
+    training.embed_run_execute(run_id=embed.id)
+    labels = label_ids(project)
+    for item in Item.objects.filter(project=project):
+        Annotation.objects.create(item=item, annotator=manager, schema_version=1).labels.set([labels[truth(item)]])
+    Item.objects.filter(project=project).update(annotation_count=1, status="done")
+    api = client_for(manager)
+    url = f"/api/v1/projects/{project.id}/learning/simulations/"
+    refused = api.post(url, {"strategies": ["mix", "random"]}, format="json")
+    assert refused.status_code == 400
+    assert "strategies" in refused.json()
+    mix = {"strategy": "mix", "mix": {"margin": 0.7, "novelty": 0.3}}
+    assert api.put(f"/api/v1/projects/{project.id}/learning/strategy/", mix, format="json").status_code == 200
+    answer = api.post(url, {"strategies": ["mix", "random"], "budget": 40, "batch_size": 10, "seeds": 1}, format="json")
+    assert answer.status_code == 202, answer.content
+    training.simulate_run_execute(run_id=answer.json()["id"])
+    run = LearningRun.objects.get(id=answer.json()["id"])
+    assert run.status == JobStatus.DONE, run.failure
+    for name in ("mix", "random"):
+        (replay,) = run.result["strategies"][name]["runs"]
+        assert replay["n_labels"] == [10, 20, 30, 40]
+        assert all(0 <= a <= 1 for a in replay["accuracy"])
+    assert [r["id"] for r in api.get(url).json()] == [run.id]
