@@ -99,7 +99,9 @@ def label_issues(labels: np.ndarray, oof_proba: np.ndarray, classes: np.ndarray)
         return np.zeros(0, dtype=np.int64), np.ones(len(labels))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        issues = find_label_issues(codes, oof_proba, return_indices_ranked_by="self_confidence")
+        # n_jobs=1: cleanlab's default forks a multiprocessing pool, which hung a Celery worker (seen in the
+        # learning benchmark); the work is tiny anyway.
+        issues = find_label_issues(codes, oof_proba, return_indices_ranked_by="self_confidence", n_jobs=1)
         quality = get_label_quality_scores(codes, oof_proba, method="self_confidence")
     return np.asarray(issues, dtype=np.int64), np.asarray(quality, dtype=np.float64)
 

@@ -164,8 +164,11 @@ def embed_run_execute(*, run_id: int) -> None:
             finished_at=timezone.now(),
         )
     if run is not None and done:
+        from active_learning.selectors import strategy_current
         from active_learning.services import ranking_request
 
+        _, spec = strategy_current(run.project)
+        _fitted_strategy(path, spec.model_dump_json())  # warm this worker for the ranking that follows
         ranking_request(project=run.project, reason="embedding")
 
 
@@ -258,6 +261,7 @@ def rank_run_execute(*, run_id: int) -> None:
             "rank_seconds": round(ranked - started, 2),
         }
         with write_transaction():
+            Project.objects.select_for_update().filter(id=project.id).exists()  # one ranking writes at a time
             if not writes.exists():
                 raise Superseded
             version = _model_version_create(project, run, ranking, metrics, classes, multilabel)
