@@ -295,9 +295,18 @@ def _import_labels(
     created = dict(
         bulk_insert(
             Annotation,
-            ["item", "annotator", "schema_version", "status", "client_key", "created_at", "updated_at"],
             [
-                (item_id, job.created_by_id, job.project.schema_version, AnnotationStatus.ACTIVE, key, now, now)
+                "item",
+                "annotator",
+                "schema_version",
+                "status",
+                "client_key",
+                "accepted_suggestion",
+                "created_at",
+                "updated_at",
+            ],
+            [
+                (item_id, job.created_by_id, job.project.schema_version, AnnotationStatus.ACTIVE, key, False, now, now)
                 for key, (item_id, _) in keys.items()
             ],
             ignore_conflicts=True,

@@ -426,18 +426,18 @@ def test_a_job_whose_worker_died_is_taken_over_and_the_old_run_can_no_longer_wri
 
     from django.utils import timezone
 
-    from annotation.jobs import _claim, _mine
+    from annotation.jobs import job_claim, job_writes
 
     response = upload(manager, table_project, [("wine.csv", CSV)])
     job_id = response.data["id"]
-    dead_attempt = _claim(ImportJob, job_id)  # a worker took it, then died without a heartbeat
+    dead_attempt = job_claim(ImportJob, job_id)  # a worker took it, then died without a heartbeat
     ImportJob.objects.filter(id=job_id).update(heartbeat_at=timezone.now() - timedelta(hours=1))
 
     import_job_execute(job_id=job_id)
 
     job = ImportJob.objects.get(id=job_id)
     assert (job.status, job.attempts, job.created_count) == ("done", 2, 2)
-    assert _mine(ImportJob, job_id, dead_attempt).update(status="failed") == 0
+    assert job_writes(ImportJob, job_id, dead_attempt).update(status="failed") == 0
 
 
 def test_a_job_that_keeps_dying_stops_with_the_reason(manager, table_project):
