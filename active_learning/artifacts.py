@@ -1,7 +1,8 @@
-"""Arrays of runs (embeddings, features, 2-D maps, predictions) as .npz files in storage, keyed by run and
-attempt so that a file never changes once written; readers keep the last few in memory."""
+"""Arrays of runs (embeddings, features, 2-D maps, predictions) as .npz files in storage, under a new name for
+every run attempt so that a file never changes once written; readers keep the last few in memory."""
 
 import io
+import uuid
 from functools import lru_cache
 
 import numpy as np
@@ -13,9 +14,8 @@ def save(*, project_id: int, run_id: int, attempt: int, name: str, **arrays: np.
     """Write the arrays (compressed) and return their storage path."""
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
-    path = f"learning/{project_id}/{name}-{run_id}-{attempt}.npz"
-    if default_storage.exists(path):
-        default_storage.delete(path)
+    # Unique even if ids were ever reused (a restored database, a test run): the cache below trusts the path.
+    path = f"learning/{project_id}/{name}-{run_id}-{attempt}-{uuid.uuid4().hex[:12]}.npz"
     return default_storage.save(path, ContentFile(buffer.getvalue()))
 
 

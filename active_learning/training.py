@@ -48,8 +48,12 @@ def ranking_classifier(random_state: int) -> ProbabilisticClassifier:
 
 
 @contextmanager
-def _run(run_id: int):
-    """Claim the run and yield (run, writes) — `writes` is the attempt-fenced queryset; failures are recorded."""
+def _run(run_id: int, kind: str):
+    """Claim the run and yield (run, writes) — `writes` is the attempt-fenced queryset; failures are recorded.
+    A task for another kind of run (a stray message) claims nothing."""
+    if not LearningRun.objects.filter(id=run_id, kind=kind).exists():
+        yield None, None
+        return
     attempt = job_claim(LearningRun, run_id)
     if attempt is None:
         yield None, None  # done, failed, or alive on another worker
@@ -109,7 +113,7 @@ def _is_gray(image: Image.Image) -> bool:
 
 def embed_run_execute(*, run_id: int) -> None:
     done = False
-    with _run(run_id) as (run, writes):
+    with _run(run_id, LearningRun.Kind.EMBED) as (run, writes):
         if run is None:
             return
         started = time.monotonic()
@@ -170,6 +174,24 @@ def embed_run_execute(*, run_id: int) -> None:
         _, spec = strategy_current(run.project)
         _fitted_strategy(path, spec.model_dump_json())  # warm this worker for the ranking that follows
         ranking_request(project=run.project, reason="embedding")
+        _old_artifacts_delete(run.project_id, LearningRun.Kind.EMBED, keep=2)  # rankings may still read the last
+
+
+def _embedding_of(run: LearningRun) -> LearningRun:
+    """The run's embedding, or the latest one if two newer embeddings replaced its arrays while the run waited."""
+    if run.embedding and run.embedding.artifact:
+        return run.embedding
+    from active_learning.services import latest_embedding
+
+    return latest_embedding(run.project_id)
+
+
+def _old_artifacts_delete(project_id: int, kind: str, keep: int) -> None:
+    """Delete the arrays of all but the `keep` newest finished runs of a kind (storage would grow with every run)."""
+    done = LearningRun.objects.filter(project_id=project_id, kind=kind, status=JobStatus.DONE).exclude(artifact="")
+    for old in done.order_by("-id")[keep:]:
+        default_storage.delete(old.artifact)
+        LearningRun.objects.filter(id=old.id).update(artifact="")
 
 
 # --- rank ---------------------------------------------------------------------------------------------
@@ -206,18 +228,19 @@ def training_labels(project: Project, item_ids: np.ndarray):
 
 
 def rank_run_execute(*, run_id: int) -> None:
-    with _run(run_id) as (run, writes):
+    with _run(run_id, LearningRun.Kind.RANK) as (run, writes):
         if run is None:
             return
         started = time.monotonic()
         project = run.project
         spec = schemas.StrategySpec.model_validate(run.setting.spec if run.setting else {})
-        arrays = artifacts.load(run.embedding.artifact)
+        embedding = _embedding_of(run)
+        arrays = artifacts.load(embedding.artifact)
         ids, features = arrays["item_ids"], arrays["features"]
         idx, labels, classes = training_labels(project, ids)
         multilabel = project.task_type == TaskType.MULTI_LABEL
         _beat(writes, n_items=len(ids), n_labels=len(idx), progress=0.1, message=f"Fitting on {len(idx)} labels")
-        strategy = _fitted_strategy(run.embedding.artifact, spec.model_dump_json())
+        strategy = _fitted_strategy(embedding.artifact, spec.model_dump_json())
         ranking = rank_pool(
             strategy,
             ranking_classifier(spec.random_state),
@@ -280,6 +303,7 @@ def rank_run_execute(*, run_id: int) -> None:
     if run is not None:
         from active_learning.services import ranking_request_if_due
 
+        _old_artifacts_delete(run.project_id, LearningRun.Kind.RANK, keep=2)  # the last two, for the kappa
         ranking_request_if_due(project_id=run.project_id)  # labels that arrived while this run worked
 
 
@@ -406,11 +430,11 @@ def _insights_write(run, ids, idx, ranking, version, multilabel) -> None:
 
 
 def simulate_run_execute(*, run_id: int) -> None:
-    with _run(run_id) as (run, writes):
+    with _run(run_id, LearningRun.Kind.SIMULATE) as (run, writes):
         if run is None:
             return
         spec = schemas.SimulationSpec.model_validate(run.params)
-        arrays = artifacts.load(run.embedding.artifact)
+        arrays = artifacts.load(_embedding_of(run).artifact)
         idx, labels, _ = training_labels(run.project, arrays["item_ids"])
         if labels.ndim != 1 or np.unique(labels).size < 2:
             raise ValueError("A replay needs a single-label project with at least two labeled classes.")

@@ -14,3 +14,12 @@ def _media_in_tmp(settings, tmp_path):
 def _fast_password_hashing(settings):
     """PBKDF2's deliberate slowness is for production; tests create many users."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_learning_caches():
+    """Workers keep arrays and fitted strategies in memory by storage path; each test has its own storage."""
+    from active_learning import artifacts, training
+
+    artifacts.load.cache_clear()
+    training._fitted_strategy.cache_clear()

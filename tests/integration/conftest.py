@@ -11,6 +11,7 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from core.models import WorkerHeartbeat
+from loupe.celery import app
 from tests.factories import Role, UserFactory, add_member, make_image_item, make_project
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,6 +70,7 @@ def start_worker(transactional_db, tmp_path, settings):
     media = settings.STORAGES["default"]["OPTIONS"]["location"]
     env = {**os.environ, "DATABASE_URL": _database_url(), "WORKER_HEARTBEAT_INTERVAL_S": "1", "LOUPE_MEDIA_ROOT": media}
     started = []
+    app.control.purge()  # messages left by earlier tests name rows of their own database, not this one's
 
     def start():
         hostname = f"test-{uuid.uuid4().hex[:8]}@localhost"

@@ -393,3 +393,12 @@ def test_a_replay_draws_learning_curves_of_the_projects_strategy_against_random(
         assert replay["n_labels"] == [10, 20, 30, 40]
         assert all(0 <= a <= 1 for a in replay["accuracy"])
     assert [r["id"] for r in api.get(url).json()] == [run.id]
+
+
+def test_a_task_for_another_kind_of_run_claims_nothing(personas):
+    manager = personas.user("manager")
+    project = _wine(manager)
+    rank = LearningRun.objects.create(project=project, kind=LearningRun.Kind.RANK, reason="request")
+    training.embed_run_execute(run_id=rank.id)  # a stray run_embed message carrying a rank run's id
+    rank.refresh_from_db()
+    assert (rank.status, rank.attempts, rank.artifact) == (JobStatus.QUEUED, 0, "")
