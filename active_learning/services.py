@@ -17,7 +17,7 @@ from active_learning import schemas
 from active_learning.models import LearningRun, StrategySetting
 from active_learning.selectors import labeled_count, strategy_current
 from annotation.jobs import RUN_LEASE
-from annotation.models import JobStatus, Project
+from annotation.models import Annotation, JobStatus, Project
 from core.errors import Conflict, InvalidInput, ServiceUnavailable
 from core.models import User
 
@@ -104,26 +104,33 @@ def ranking_request(*, project: Project, reason: str, user: User | None = None, 
 
 
 def ranking_request_if_due(*, project_id: int) -> LearningRun | None:
-    """After labels arrive: re-rank once a full batch of labels is newer than the last ranking, within budget.
-    Two cheap queries when nothing is due; it never raises into the labeling request."""
+    """After a submit: re-rank once a batch of new answers (batch size x overlap) is newer than the last
+    ranking, within budget. A few indexed queries whose cost does not grow with the project (new answers are
+    counted by id above the last ranking's high-water mark); it never raises into the labeling request."""
     try:
         last = (
             LearningRun.objects.filter(project_id=project_id, kind=LearningRun.Kind.RANK)
             .exclude(status=JobStatus.FAILED)
             .order_by("-id")
-            .values("status", "n_labels", "created_at")
+            .values("status", "created_at", "result")
             .first()
         )
-        if last and last["status"] in PENDING and last["created_at"] > timezone.now() - RESEND_AFTER:
-            return None  # one is on its way; it re-checks when it finishes
-        project = Project.objects.get(id=project_id)
-        _, spec = strategy_current(project)
-        labeled = labeled_count(project_id)
-        if spec.budget is not None and labeled > spec.budget:
-            return None
-        if last and last["status"] not in PENDING and labeled - last["n_labels"] < spec.batch_size:
-            return None
-        return ranking_request(project=project, reason="labels")
+        if last is None:
+            if latest_embedding(project_id) is None:
+                return None  # nothing to rank with yet: the embedding's own ranking comes first
+        elif last["status"] in PENDING:
+            if last["created_at"] > timezone.now() - RESEND_AFTER:
+                return None  # one is on its way; it re-checks when it finishes
+        else:
+            seen = last["result"].get("annotations_seen", 0)
+            new = Annotation.objects.filter(item__project_id=project_id, id__gt=seen).count()
+            project = Project.objects.only("overlap").get(id=project_id)
+            _, spec = strategy_current(project)
+            if new < spec.batch_size * project.overlap:
+                return None
+            if spec.budget is not None and labeled_count(project_id) > spec.budget:
+                return None
+        return ranking_request(project=Project.objects.get(id=project_id), reason="labels")
     except Exception:  # the labeling request already succeeded: log, never fail it
         logger.exception("Could not request a ranking for project %s", project_id)
         return None

@@ -16,6 +16,7 @@ from functools import lru_cache
 
 import numpy as np
 from django.core.files.storage import default_storage
+from django.db.models import Max
 from django.utils import timezone
 from PIL import Image
 from sklearn.decomposition import PCA
@@ -30,7 +31,7 @@ from active_learning.scores import typicality_scores
 from active_learning.selector import ActiveSelector
 from active_learning.simulation import simulate
 from annotation.jobs import Superseded, job_claim, job_writes
-from annotation.models import DataKind, Item, JobStatus, Label, Project, TaskType
+from annotation.models import Annotation, DataKind, Item, JobStatus, Label, Project, TaskType
 from core.db import bulk_update, write_transaction
 
 logger = logging.getLogger(__name__)
@@ -234,6 +235,7 @@ def rank_run_execute(*, run_id: int) -> None:
         started = time.monotonic()
         project = run.project
         spec = schemas.StrategySpec.model_validate(run.setting.spec if run.setting else {})
+        seen = Annotation.objects.filter(item__project=project).aggregate(top=Max("id"))["top"] or 0
         embedding = _embedding_of(run)
         arrays = artifacts.load(embedding.artifact)
         ids, features = arrays["item_ids"], arrays["features"]
@@ -282,6 +284,7 @@ def rank_run_execute(*, run_id: int) -> None:
             "stable_streak": stable,
             "stopping_rule_met": bool(spec.stopping_rule and stable >= spec.stopping_rule.patience),
             "rank_seconds": round(ranked - started, 2),
+            "annotations_seen": seen,  # answers up to this id are in this ranking
         }
         with write_transaction():
             Project.objects.select_for_update().filter(id=project.id).exists()  # one ranking writes at a time
