@@ -194,7 +194,7 @@
     const button = document.getElementById("replay-btn");
     if (button) button.disabled = !ready || replay.polling;
     document.getElementById("replay-note").textContent = ready
-      ? "A mix cannot be replayed; pick one of its parts. The budget defaults to 70% of the labeled items at most."
+      ? "A mix can be replayed once it is saved as the project's strategy. The budget defaults to 70% of the labeled items at most."
       : `A replay needs at least 20 labeled items; there are ${status.budget.used}.`;
   }
 
