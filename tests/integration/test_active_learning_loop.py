@@ -2,6 +2,7 @@
 re-rank, a worker killed mid-run, duplicated deliveries, and a broker that goes away."""
 
 import hashlib
+import json
 import signal
 import socket
 import subprocess
@@ -10,6 +11,7 @@ import time
 import numpy as np
 import pytest
 from django.core.files.base import ContentFile
+from django.core.files.uploadedfile import SimpleUploadedFile
 from sklearn.datasets import load_digits, load_wine
 
 from active_learning import services, training
@@ -56,17 +58,27 @@ def label_ids(project):
 
 
 def test_the_loop_runs_end_to_end_with_a_real_worker(celery_worker, personas):
+    """import -> embed -> rank -> label a batch through the API -> the queue serves the new ranking."""
     manager = personas.user("manager")
-    project = _wine(manager)
+    cultivars = [{"name": f"cultivar {c}"} for c in range(3)]
+    project = make_project(owner=manager, name="Wine", data_kind="tabular", labels=cultivars)
     api = client_for(manager)
     assert (
         api.put(f"/api/v1/projects/{project.id}/learning/strategy/", {"batch_size": 5}, format="json").status_code
         == 200
     )
-
-    answer = api.post(f"/api/v1/projects/{project.id}/learning/train/")
+    wine = load_wine(as_frame=True).frame.drop(columns="target")
+    wine.insert(0, "id", [f"wine-{i:03d}" for i in range(len(wine))])
+    upload = SimpleUploadedFile("wine.csv", wine.to_csv(index=False).encode())
+    answer = api.post(
+        f"/api/v1/projects/{project.id}/imports/",
+        {"files": [upload], "options": json.dumps({"id_column": "id"})},
+        format="multipart",
+    )
     assert answer.status_code == 202, answer.content
-    embed = done_run(project, LearningRun.Kind.EMBED)
+
+    embed = done_run(project, LearningRun.Kind.EMBED)  # asked for by the import, once its items were in
+    assert embed.reason == "import"
     assert embed.n_items == 178
     assert embed.artifact
     first = done_run(project, LearningRun.Kind.RANK)
