@@ -1,9 +1,17 @@
-"""The review page: disagreements first; accept, reject with a comment and correct, all by keyboard."""
+"""The review page: disagreements first; accept, reject with a comment and correct, all by keyboard; the model's
+label issues ("Model disagrees") as a second source."""
+
+import math
 
 import pytest
 from playwright.sync_api import expect
+from sklearn.datasets import load_wine
 
-from annotation.models import AnnotationStatus, Item, Label, Review
+from active_learning import services, training
+from active_learning.models import LabelIssue, LearningRun
+from annotation.demo import _wine
+from annotation.models import Annotation, AnnotationStatus, Item, Label, Review
+from annotation.review import item_review
 from tests.e2e.conftest import log_in
 from tests.factories import PASSWORD, Role, UserFactory, add_member, make_annotation, make_project
 
@@ -91,3 +99,72 @@ def test_review_page_is_for_reviewers_and_managers_only(page, live_server, revie
     expect(page.get_by_role("link", name="Review Wine")).to_have_count(0)
     response = page.goto(f"{live_server.url}/projects/{reviewed['project'].id}/review/")
     assert response.status == 403
+
+
+WRONG = {3: 2, 100: 2, 140: 0}  # item position -> a deliberately wrong cultivar (the truth is load_wine().target)
+
+
+@pytest.fixture
+def mislabeled():
+    """The wine demo, every item labeled by the manager (three of them wrongly), then embedded and ranked."""
+    manager = UserFactory(username="maria")
+    project = _wine(manager)
+    labels = list(Label.objects.filter(project=project).order_by("id"))
+    target = load_wine().target
+    items = list(Item.objects.filter(project=project).order_by("id"))
+    for position, item in enumerate(items):
+        label = labels[WRONG.get(position, target[position])]
+        Annotation.objects.create(item=item, annotator=manager, schema_version=1).labels.set([label])
+    Item.objects.filter(project=project).update(annotation_count=1, status="done")
+    embed = services.training_run_request(project=project, reason="request", user=manager, quiet=True)
+    training.embed_run_execute(run_id=embed.id)  # queues its ranking quietly; run that here too
+    rank = LearningRun.objects.filter(project=project, kind=LearningRun.Kind.RANK).order_by("-id").first()
+    training.rank_run_execute(run_id=rank.id)
+    return {"project": project, "manager": manager, "items": items, "labels": labels}
+
+
+def test_reviewer_corrects_a_label_the_model_disagrees_with_by_keyboard(page, live_server, mislabeled, browser_errors):
+    project, items, labels = mislabeled["project"], mislabeled["items"], mislabeled["labels"]
+    issues = list(LabelIssue.objects.filter(run__project=project).order_by("rank"))
+    wrong = {items[position].id: labels[load_wine().target[position]].id for position in WRONG}
+    assert {issue.item_id: issue.suggested_label_id for issue in issues if issue.item_id in wrong} == wrong
+    first, second = issues[0], issues[1]
+    assert first.item_id in wrong
+    # Reviewed since the ranking: listed, but marked and not decidable (the API would refuse with a 409).
+    item_review(reviewer=mislabeled["manager"], project=project, item_id=second.item_id, decision="accept")
+    first_item, second_item = Item.objects.get(id=first.item_id), Item.objects.get(id=second.item_id)
+    by_id = {label.id: label for label in labels}
+    given, suggested = by_id[first.given_label_ids[0]], by_id[first.suggested_label_id]
+
+    log_in(page, live_server, "maria", PASSWORD)
+    page.goto(f"{live_server.url}/projects/{project.id}/review/")
+    name, status = page.get_by_test_id("item-name"), page.get_by_test_id("review-status")
+    expect(page.get_by_test_id("queue-count")).to_contain_text("to review")
+    page.get_by_label("Order").select_option("issues")
+
+    expect(page.get_by_test_id("queue-count")).to_have_text(f"{len(issues)} flagged by the model")
+    expect(name).to_have_text(first_item.external_id)
+    expect(page.get_by_test_id("answers")).to_contain_text(f"maria: {given.name}")
+    suggestion = page.get_by_test_id("model-suggestion")
+    expect(suggestion).to_contain_text(f"Given: {given.name}. Model suggests {suggested.name} (")
+    percent = math.floor(first.confidence * 100 + 0.5)  # JavaScript's Math.round, not Python's half-to-even
+    expect(suggestion).to_contain_text(f"{percent}% confident")
+    expect(page.get_by_test_id("accept")).to_be_enabled()
+
+    page.keyboard.press("c")
+    expect(page.get_by_role("button", name=f"{suggested.name} (key ")).to_have_attribute("aria-pressed", "true")
+    page.keyboard.press("Enter")
+    expect(status).to_have_text(f"Corrected: {first_item.external_id}.")
+    expect(page.get_by_test_id("queue-count")).to_have_text(f"{len(issues) - 1} flagged by the model")
+
+    expect(name).to_have_text(second_item.external_id)
+    expect(suggestion).to_contain_text("Already reviewed (accepted).")
+    expect(page.get_by_test_id("accept")).to_be_disabled()
+    page.keyboard.press("a")
+    expect(status).to_have_text("Already reviewed (accepted): nothing to decide.")
+
+    corrected = Review.objects.get(item=first_item)
+    assert corrected.decision == "correct"
+    assert list(corrected.labels.values_list("id", flat=True)) == [suggested.id]
+    assert Item.objects.get(id=first_item.id).review_status == "corrected"
+    assert Review.objects.filter(item=second_item).count() == 1

@@ -1,5 +1,6 @@
-// The review page: the review queue (disagreements first), each item's answers, and a decision by keyboard:
-// A accept, R reject with a comment, C correct (choose the labels), J/K move.
+// The review page: the review queue (disagreements first) or the model's label issues ("Model disagrees"), each
+// item's answers, and a decision by keyboard: A accept, R reject with a comment, C correct (choose the labels),
+// J/K move.
 "use strict";
 (function () {
   const { call, errorText, el, renderRecord, NetworkError } = window.Loupe;
@@ -10,7 +11,21 @@
   const $ = (id) => document.getElementById(id);
   const PAGE = 100;
 
-  const state = { items: [], count: 0, index: 0, mode: "view", answers: [], selected: new Set(), busy: false };
+  const state = {
+    items: [],
+    count: 0,
+    index: 0,
+    mode: "view",
+    answers: [],
+    selected: new Set(),
+    busy: false,
+    loads: 0, // the latest load(), so an older answer arriving late is dropped
+    source: "queue", // "queue" (the review queue) or "issues" (the model's label issues)
+  };
+  const EMPTY = {
+    queue: "Nothing waits for review.",
+    issues: "The model flags no labels: it agrees with them all, or no ranking has looked for label issues yet.",
+  };
 
   function setStatus(kind, text) {
     $("sync").dataset.state = kind;
@@ -22,17 +37,43 @@
   }
 
   async function load() {
+    const ticket = ++state.loads;
+    const issues = $("order").value === "issues";
+    const url = issues
+      ? `${api}learning/label-issues/?limit=${PAGE}`
+      : `${api}review/queue/?order=${encodeURIComponent($("order").value)}&limit=${PAGE}`;
     let result;
     try {
-      result = await call("GET", `${api}review/queue/?order=${encodeURIComponent($("order").value)}&limit=${PAGE}`);
+      result = await call("GET", url);
     } catch (error) {
       if (!(error instanceof NetworkError)) throw error;
       return setStatus("failed-hard", "Cannot reach Loupe: reload the page to try again.");
     }
-    if (!result.ok) return setStatus("failed-hard", `Could not load the review queue: ${errorText(result)}`);
-    state.items = result.data.results;
-    state.count = result.data.count;
+    if (ticket !== state.loads) return; // the order changed meanwhile
+    const what = issues ? "the model's label issues" : "the review queue";
+    if (!result.ok) return setStatus("failed-hard", `Could not load ${what}: ${errorText(result)}`);
+    if (issues) {
+      // An item sent back since the ranking is no longer done, so it cannot be reviewed: leave it out.
+      const rows = result.data.results;
+      state.items = rows.filter((row) => row.item.status === "done").map((row) => ({ ...row.item, issue: row }));
+      state.count = result.data.count - (rows.length - state.items.length);
+    } else {
+      state.items = result.data.results;
+      state.count = result.data.count;
+    }
+    state.source = issues ? "issues" : "queue";
+    $("queue-empty").textContent = EMPTY[state.source];
     select(0);
+  }
+
+  function percent(value) {
+    return `${Math.round(value * 100)}%`;
+  }
+
+  /** An item's review decision from its history ("accepted", "corrected"), or "" while it awaits one. */
+  function reviewedAs(events) {
+    const last = events.filter((event) => event.kind === "accepted" || event.kind === "corrected").pop();
+    return last ? last.kind : "";
   }
 
   function renderQueue() {
@@ -40,13 +81,15 @@
     list.replaceChildren(
       ...state.items.map((item, index) => {
         const button = el("button", { type: "button", text: item.external_id || `#${item.id}` });
+        if (item.reviewed) button.append(el("span", { className: "subtle", text: item.reviewed }));
+        else if (item.issue) button.append(el("span", { className: "subtle", text: percent(item.issue.confidence) }));
         if (index === state.index) button.setAttribute("aria-current", "true");
         button.addEventListener("click", () => select(index));
         return el("li", {}, button);
       }),
     );
     $("queue-empty").hidden = state.items.length > 0;
-    $("queue-count").textContent = `${state.count} to review`;
+    $("queue-count").textContent = `${state.count} ${state.source === "issues" ? "flagged by the model" : "to review"}`;
   }
 
   async function select(index) {
@@ -57,7 +100,8 @@
     const none = item === undefined;
     $("image-box").hidden = none || project.data_kind !== "image";
     $("record").hidden = none || project.data_kind !== "tabular";
-    for (const id of ["accept-btn", "reject-btn", "correct-btn"]) $(id).disabled = none;
+    setDecidable(!none && !item.issue);
+    $("model-view").hidden = true;
     if (none) {
       $("item-name").textContent = "Nothing to review";
       $("answers").replaceChildren();
@@ -74,16 +118,52 @@
     const current = $("queue").querySelector('[aria-current="true"]');
     if (current) current.scrollIntoView({ block: "nearest" });
     $("answers").replaceChildren(el("li", { className: "hint", text: "Loading the answers…" }));
-    let result;
+    let result, history;
     try {
-      result = await call("GET", `${api}items/${item.id}/annotations/`);
+      // A label issue may have been reviewed since the ranking found it; deciding again would be refused.
+      [result, history] = await Promise.all([
+        call("GET", `${api}items/${item.id}/annotations/`),
+        item.issue ? call("GET", `${api}items/${item.id}/history/`) : null,
+      ]);
     } catch (error) {
       if (!(error instanceof NetworkError)) throw error;
       return setStatus("failed-hard", "Cannot reach Loupe: the answers could not be loaded.");
     }
     if (state.items[state.index] !== item) return; // moved on meanwhile
     state.answers = result.ok ? result.data.filter((answer) => answer.status === "active") : [];
+    if (history) {
+      if (!history.ok) return setStatus("failed-hard", `Could not load the item's history: ${errorText(history)}`);
+      item.reviewed = reviewedAs(history.data);
+      setDecidable(!item.reviewed);
+      if (item.reviewed) renderQueue();
+    }
     renderAnswers();
+  }
+
+  function setDecidable(decidable) {
+    for (const id of ["accept-btn", "reject-btn", "correct-btn"]) $(id).disabled = !decidable;
+  }
+
+  /** Whether the current item can be decided now: a label issue only once its history shows no review. */
+  function decidable() {
+    const item = state.items[state.index];
+    if (!item) return false;
+    if (item.issue && item.reviewed === undefined) return false; // still checking; the buttons are disabled
+    if (item.reviewed) setStatus("info", `Already reviewed (${item.reviewed}): nothing to decide.`);
+    return !item.reviewed;
+  }
+
+  function renderModelView(item) {
+    const { given_label_ids: given, suggested_label_id: suggested, confidence } = item.issue;
+    $("model-view").replaceChildren(
+      "Given: ",
+      el("strong", { text: given.map(labelName).join(", ") }),
+      ". Model suggests ",
+      el("strong", { text: labelName(suggested) }),
+      ` (${percent(confidence)} confident).`,
+      item.reviewed ? ` Already reviewed (${item.reviewed}).` : "",
+    );
+    $("model-view").hidden = false;
   }
 
   function renderAnswers() {
@@ -101,6 +181,8 @@
         el("li", {}, el("strong", { text: answer.annotator }), ": ", answer.label_ids.map(labelName).join(", ") || "no label"),
       ),
     );
+    const item = state.items[state.index];
+    if (item && item.issue) renderModelView(item);
   }
 
   function closeForms() {
@@ -110,7 +192,7 @@
   }
 
   function openReject() {
-    if (!state.items.length) return;
+    if (!decidable()) return;
     closeForms();
     state.mode = "reject";
     $("reject-form").hidden = false;
@@ -119,17 +201,23 @@
   }
 
   function openCorrect() {
-    if (!state.items.length) return;
+    if (!decidable()) return;
     closeForms();
     state.mode = "correct";
-    // Start from the most common answer: a correction usually changes one label.
-    const counts = new Map();
-    for (const answer of state.answers) counts.set(answer.label_ids.join(","), (counts.get(answer.label_ids.join(",")) || 0) + 1);
-    const best = [...counts.entries()].sort((a, b) => b[1] - a[1])[0];
-    state.selected = new Set(best ? best[0].split(",").filter(Boolean).map(Number) : []);
+    const item = state.items[state.index];
+    if (item.issue) {
+      state.selected = new Set([item.issue.suggested_label_id]); // C, Enter: take the model's suggestion
+    } else {
+      // Start from the most common answer: a correction usually changes one label.
+      const counts = new Map();
+      for (const answer of state.answers) counts.set(answer.label_ids.join(","), (counts.get(answer.label_ids.join(",")) || 0) + 1);
+      const best = [...counts.entries()].sort((a, b) => b[1] - a[1])[0];
+      state.selected = new Set(best ? best[0].split(",").filter(Boolean).map(Number) : []);
+    }
     renderCorrect();
     $("correct-form").hidden = false;
-    const first = $("correct-labels").querySelector(".label-btn");
+    const labelButtons = $("correct-labels");
+    const first = labelButtons.querySelector('.label-btn[aria-pressed="true"]') || labelButtons.querySelector(".label-btn");
     if (first) first.focus();
   }
 
@@ -151,7 +239,7 @@
 
   async function decide(decision, extra) {
     const item = state.items[state.index];
-    if (!item || state.busy) return;
+    if (state.busy || !decidable()) return;
     state.busy = true;
     setStatus("saving", "Saving…");
     let result;
