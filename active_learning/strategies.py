@@ -268,8 +268,16 @@ class NoveltyStrategy(Strategy):
         self.max_reference = max_reference
         self.random_state = random_state
 
+    def fit(self, X, y=None, density=None):
+        """X: (n_items, n_components) pool embedding. ``density``: (n_items,) typicality over ``guard_neighbors``
+        neighbours against the same reference, when the caller has it already (it is the slow part). Returns self."""
+        self.density_ = None if density is None else np.asarray(density)
+        return super().fit(X, y)
+
     def _fit_pool(self):
-        density = typicality_scores(self.X_, self.guard_neighbors, self._density_reference())
+        density = self.density_
+        if density is None:
+            density = typicality_scores(self.X_, self.guard_neighbors, self._density_reference())
         self.outlier_ = density < np.quantile(density, self.guard_quantile)
 
     def _combined(self, distance, reconstruction_error):
@@ -469,7 +477,9 @@ class AdaptiveStrategy(Strategy):
             candidate_factor=self.candidate_factor,
             random_state=self.random_state,
         ).fit(self.X_)
-        self.explore_ = NoveltyStrategy(guard_quantile=self.guard_quantile, random_state=self.random_state).fit(self.X_)
+        explore = NoveltyStrategy(guard_quantile=self.guard_quantile, random_state=self.random_state)
+        same = explore.guard_neighbors == self.n_neighbors and explore.max_reference == self.cold_.max_reference
+        self.explore_ = explore.fit(self.X_, density=self.cold_.typicality_ if same else None)  # one k-NN pass
 
     def _is_cold(self, labels, proba) -> bool:
         if labels is None or proba is None or len(labels) == 0:

@@ -121,3 +121,13 @@ def test_a_learning_curve_is_projected_to_the_budget():
     scores = 0.95 - 0.5 * n**-0.5
     assert projected_score(n, scores, 400) == pytest.approx(0.95 - 0.5 * 400**-0.5, abs=0.01)
     assert projected_score(n[:2], scores[:2], 400) is None
+
+
+def test_the_adaptive_strategy_measures_density_once_with_the_same_outliers(blobs):
+    from active_learning.strategies import AdaptiveStrategy, NoveltyStrategy
+
+    X, _ = blobs
+    adaptive = AdaptiveStrategy(random_state=0).fit(X)
+    alone = NoveltyStrategy(random_state=0).fit(X)
+    assert adaptive.explore_.density_ is adaptive.cold_.typicality_
+    assert np.array_equal(adaptive.explore_.outlier_, alone.outlier_)
