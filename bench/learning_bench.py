@@ -178,7 +178,7 @@ def queue_latency(owner, large) -> None:
     from active_learning import services
     from annotation import labeling
 
-    project, y = make_project("latency", 2_000, owner)
+    project, y = make_project("latency", 5_000, owner)
     labels = [label.id for label in project.labels.order_by("position")]
 
     def measure(seconds: float) -> list[float]:
