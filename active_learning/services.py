@@ -124,12 +124,13 @@ def ranking_request_if_due(*, project_id: int) -> LearningRun | None:
         else:
             seen = last["result"].get("annotations_seen", 0)
             new = Annotation.objects.filter(item__project_id=project_id, id__gt=seen).count()
-            project = Project.objects.only("overlap").get(id=project_id)
+            project = Project.objects.get(id=project_id)
             _, spec = strategy_current(project)
             if new < spec.batch_size * project.overlap:
                 return None
             if spec.budget is not None and labeled_count(project_id) > spec.budget:
                 return None
+            return ranking_request(project=project, reason="labels")
         return ranking_request(project=Project.objects.get(id=project_id), reason="labels")
     except Exception:  # the labeling request already succeeded: log, never fail it
         logger.exception("Could not request a ranking for project %s", project_id)

@@ -29,6 +29,8 @@ from active_learning.models import LabelIssue, LearningRun, ModelVersion
 from active_learning.ranking import rank_pool, strategy_from_spec, suggestions
 from active_learning.scores import typicality_scores
 from active_learning.selector import ActiveSelector
+from active_learning.selectors import final_labels, strategy_current
+from active_learning.services import latest_embedding, ranking_request, ranking_request_if_due
 from active_learning.simulation import simulate
 from annotation.jobs import Superseded, job_claim, job_writes
 from annotation.models import Annotation, DataKind, Item, JobStatus, Label, Project, TaskType
@@ -169,9 +171,6 @@ def embed_run_execute(*, run_id: int) -> None:
             finished_at=timezone.now(),
         )
     if run is not None and done:
-        from active_learning.selectors import strategy_current
-        from active_learning.services import ranking_request
-
         _, spec = strategy_current(run.project)
         _fitted_strategy(path, spec.model_dump_json())  # warm this worker for the ranking that follows
         ranking_request(project=run.project, reason="embedding")
@@ -182,8 +181,6 @@ def _embedding_of(run: LearningRun) -> LearningRun:
     """The run's embedding, or the latest one if two newer embeddings replaced its arrays while the run waited."""
     if run.embedding and run.embedding.artifact:
         return run.embedding
-    from active_learning.services import latest_embedding
-
     return latest_embedding(run.project_id)
 
 
@@ -209,8 +206,6 @@ def _fitted_strategy(artifact: str, spec_json: str):
 def training_labels(project: Project, item_ids: np.ndarray):
     """(positions into item_ids, labels, classes) of the items with a final label: labels are label ids, or 0/1
     rows over `classes` (the active labels) for multi-label projects."""
-    from active_learning.selectors import final_labels
-
     finals = final_labels(project)
     position = {int(item_id): i for i, item_id in enumerate(item_ids.tolist())}
     labeled = [(position[item_id], answer) for item_id, answer in finals.items() if item_id in position]
@@ -291,7 +286,7 @@ def rank_run_execute(*, run_id: int) -> None:
             if not writes.exists():
                 raise Superseded
             version = _model_version_create(project, run, ranking, metrics, classes, multilabel)
-            _insights_write(run, ids, idx, ranking, version, multilabel)
+            _insights_write(run, ids, ranking, version, classes, multilabel)
             LabelIssue.objects.filter(run__project=project).delete()
             LabelIssue.objects.bulk_create(LabelIssue(run=run, **issue) for issue in issues)
             result["seconds"] = round(time.monotonic() - started, 2)
@@ -304,8 +299,6 @@ def rank_run_execute(*, run_id: int) -> None:
                 finished_at=timezone.now(),
             )
     if run is not None:
-        from active_learning.services import ranking_request_if_due
-
         _old_artifacts_delete(run.project_id, LearningRun.Kind.RANK, keep=2)  # the last two, for the kappa
         ranking_request_if_due(project_id=run.project_id)  # labels that arrived while this run worked
 
@@ -387,25 +380,17 @@ def _model_version_create(project, run, ranking, metrics, classes, multilabel) -
     )
 
 
-def _insights_write(run, ids, idx, ranking, version, multilabel) -> None:
+def _insights_write(run, ids, ranking, version, label_ids, multilabel) -> None:
     """Every embedded item's priority; the insight of the first INSIGHT_KEPT queued items (the rest are reset,
-    so no item shows an insight from an older ranking). Runs inside the ranking's transaction."""
-    n = len(ids)
+    so no item shows an insight from an older ranking). `label_ids`: the label of each probability column for
+    multi-label projects. Runs inside the ranking's transaction."""
     shown = ranking.order[:INSIGHT_KEPT]
-    rank = np.zeros(n, dtype=np.int64)
-    rank[shown] = np.arange(1, len(shown) + 1)
-    rule = np.full(n, "score", dtype=object)
-    reason = np.full(n, "ranked by the strategy's score", dtype=object)
+    rule = np.full(len(ids), "score", dtype=object)
+    reason = np.full(len(ids), "ranked by the strategy's score", dtype=object)
     rule[ranking.batch] = ranking.rules
     reason[ranking.batch] = ranking.reasons
     if ranking.proba is not None:
-        classes = ranking.classes
-        if multilabel:
-            classes = np.asarray(
-                Label.objects.filter(project_id=run.project_id, retired_at=None, merged_into=None).values_list(
-                    "id", flat=True
-                )
-            )
+        classes = label_ids if multilabel else ranking.classes
         suggested, confidence = suggestions(ranking.proba[shown], classes, multilabel)
     why = {name: np.round(values[shown], 4) for name, values in ranking.why.items()}
     rows = []
@@ -441,7 +426,7 @@ def simulate_run_execute(*, run_id: int) -> None:
         idx, labels, _ = training_labels(run.project, arrays["item_ids"])
         if labels.ndim != 1 or np.unique(labels).size < 2:
             raise ValueError("A replay needs a single-label project with at least two labeled classes.")
-        _, current = _strategy_spec(run.project)
+        _, current = strategy_current(run.project)
         budget = spec.budget or min(current.budget or len(idx), int(len(idx) * 0.7))
         budget = max(min(budget, int(len(idx) * 0.7)), spec.batch_size)
         steps = len(spec.strategies) * spec.seeds * max(budget // spec.batch_size, 1)
@@ -471,9 +456,3 @@ def simulate_run_execute(*, run_id: int) -> None:
         )
         plain = json.loads(json.dumps(results, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
         writes.update(status=JobStatus.DONE, progress=1.0, message="Done", result=plain, finished_at=timezone.now())
-
-
-def _strategy_spec(project):
-    from active_learning.selectors import strategy_current
-
-    return strategy_current(project)

@@ -54,6 +54,22 @@ def tables_analyze(*models) -> None:
 SQLITE_MAX_VARIABLES = 32_000  # SQLite >= 3.32 allows 32,766 parameters in one statement
 
 
+@contextmanager
+def _copied(cursor, model, columns: str, rows: list[tuple], prefix: str) -> Iterator[str]:
+    """PostgreSQL: `rows` COPYed into a temporary table shaped like `columns` of the model's table; yields its
+    name and drops it afterwards."""
+    table = connection.ops.quote_name(model._meta.db_table)
+    staging = connection.ops.quote_name(f"{prefix}_{model._meta.db_table}")
+    cursor.execute(f"CREATE TEMP TABLE {staging} AS SELECT {columns} FROM {table} WITH NO DATA")
+    try:
+        with cursor.cursor.copy(f"COPY {staging} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        yield staging
+    finally:
+        cursor.execute(f"DROP TABLE {staging}")
+
+
 def bulk_insert(
     model, fields: list[str], rows: list[tuple], *, ignore_conflicts: bool = False, returning: list[str] = ()
 ) -> list[tuple]:
@@ -76,17 +92,9 @@ def bulk_insert(
     inserted: list[tuple] = []
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            staging = quote(f"staging_{model._meta.db_table}")
-            cursor.execute(f"CREATE TEMP TABLE {staging} AS SELECT {columns} FROM {table} WITH NO DATA")
-            try:
-                with cursor.cursor.copy(f"COPY {staging} ({columns}) FROM STDIN") as copy:
-                    for row in rows:
-                        copy.write_row(row)
+            with _copied(cursor, model, columns, rows, "staging") as staging:
                 cursor.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {staging}{tail}")
-                inserted = cursor.fetchall() if returning else []
-            finally:
-                cursor.execute(f"DROP TABLE {staging}")
-            return inserted
+                return cursor.fetchall() if returning else []
         datetimes = [i for i, f in enumerate(fields) if model._meta.get_field(f).get_internal_type() == "DateTimeField"]
         if datetimes:
             adapt = connection.ops.adapt_datetimefield_value
@@ -117,18 +125,11 @@ def bulk_update(model, key: str, fields: list[str], rows: list[tuple]) -> None:
     rows = [tuple(json.dumps(v) if i in jsons and v is not None else v for i, v in enumerate(row)) for row in rows]
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            staging = quote(f"update_{model._meta.db_table}")
-            cursor.execute(f"CREATE TEMP TABLE {staging} AS SELECT {', '.join(columns)} FROM {table} WITH NO DATA")
-            try:
-                with cursor.cursor.copy(f"COPY {staging} ({', '.join(columns)}) FROM STDIN") as copy:
-                    for row in rows:
-                        copy.write_row(row)
+            with _copied(cursor, model, ", ".join(columns), rows, "update") as staging:
                 sets = ", ".join(f"{c} = s.{c}" for c in columns[1:])
                 cursor.execute(
                     f"UPDATE {table} AS t SET {sets} FROM {staging} AS s WHERE t.{columns[0]} = s.{columns[0]}"
                 )
-            finally:
-                cursor.execute(f"DROP TABLE {staging}")
             return
         sets = ", ".join(f"{c} = %s" for c in columns[1:])
         cursor.executemany(f"UPDATE {table} SET {sets} WHERE {columns[0]} = %s", [(*row[1:], row[0]) for row in rows])

@@ -3,7 +3,7 @@
 (function () {
   "use strict";
 
-  const config = JSON.parse(document.getElementById("insights-config").textContent);
+  const { config, api, el, pct, when } = window.LoupeInsights;
   const labelById = new Map(config.labels.map((label) => [String(label.id), label]));
   const POLL_ACTIVE_MS = 1500;
   const POLL_IDLE_MS = 10000;
@@ -24,60 +24,15 @@
     strategy: "strategy change",
   };
 
-  Chart.defaults.animation = false;
-  Chart.defaults.maintainAspectRatio = false;
-  Chart.defaults.color = "#3d4555";
-  Chart.defaults.font.family = "system-ui, sans-serif";
-  Chart.defaults.plugins.legend.labels.usePointStyle = true; // legends show each series's marker, not only its colour
-
   // --- helpers -----------------------------------------------------------------------------------------
-
-  async function api(path, options = {}) {
-    const response = await fetch(config.api + path, {
-      credentials: "same-origin",
-      ...options,
-      headers: { Accept: "application/json", "Content-Type": "application/json", "X-CSRFToken": config.csrf },
-    });
-    const body = response.status === 204 ? null : await response.json().catch(() => null);
-    if (!response.ok) {
-      const error = new Error(errorText(response.status, body));
-      error.status = response.status;
-      throw error;
-    }
-    return body;
-  }
-
-  function errorText(status, body) {
-    if (body && body.detail) return body.detail;
-    if (body && typeof body === "object") {
-      return Object.entries(body).map(([field, messages]) => `${field}: ${[].concat(messages).join(" ")}`).join(" ");
-    }
-    return `The server answered ${status}.`;
-  }
-
-  function el(tag, attrs = {}, ...children) {
-    const node = document.createElement(tag);
-    for (const [key, value] of Object.entries(attrs)) {
-      if (value === null || value === undefined || value === false) continue;
-      if (key === "text") node.textContent = value;
-      else if (key === "className") node.className = value;
-      else node.setAttribute(key, value === true ? "" : value);
-    }
-    for (const child of children) {
-      if (child !== null && child !== undefined) node.append(child);
-    }
-    return node;
-  }
 
   function setText(node, text) {
     if (node.textContent !== text) node.textContent = text; // live regions would announce an unchanged text again
   }
 
-  const pct = (x, digits = 1) => (x === null || x === undefined ? "—" : `${(100 * x).toFixed(digits)}%`);
   const itemUrl = (id) => config.links.item.replace("/items/0/", `/items/${id}/`);
   const itemName = (item) => item.external_id || `Item #${item.id}`;
   const labelName = (id) => (labelById.get(String(id)) || { name: `#${id}` }).name;
-  const when = (iso) => (iso ? new Date(iso).toLocaleString(undefined, { dateStyle: "short", timeStyle: "short" }) : "—");
 
   function table(headers, rows, numeric = []) {
     const head = el("tr", {}, ...headers.map((h, i) => el("th", { scope: "col", className: numeric.includes(i) ? "num" : null, text: h })));

@@ -4,7 +4,7 @@
 (function () {
   "use strict";
 
-  const config = JSON.parse(document.getElementById("insights-config").textContent);
+  const { config, api, el, pct, when } = window.LoupeInsights;
   const titles = config.strategies;
   const form = document.getElementById("strategy-form");
   const POLL_MS = 1000;
@@ -20,45 +20,7 @@
     non_field_errors: [null, ""],
   };
 
-  Chart.defaults.animation = false;
-  Chart.defaults.maintainAspectRatio = false;
-  Chart.defaults.color = "#3d4555";
-  Chart.defaults.font.family = "system-ui, sans-serif";
-  Chart.defaults.plugins.legend.labels.usePointStyle = true; // legends show each series's marker, not only its colour
-
-  // --- helpers -----------------------------------------------------------------------------------------
-
-  async function api(path, options = {}) {
-    const response = await fetch(config.api + path, {
-      credentials: "same-origin",
-      ...options,
-      headers: { Accept: "application/json", "Content-Type": "application/json", "X-CSRFToken": config.csrf },
-    });
-    const body = response.status === 204 ? null : await response.json().catch(() => null);
-    if (!response.ok) {
-      const error = new Error(body && body.detail ? body.detail : `The server answered ${response.status}.`);
-      error.status = response.status;
-      error.body = body;
-      throw error;
-    }
-    return body;
-  }
-
-  function el(tag, attrs = {}, ...children) {
-    const node = document.createElement(tag);
-    for (const [key, value] of Object.entries(attrs)) {
-      if (value === null || value === undefined || value === false) continue;
-      if (key === "text") node.textContent = value;
-      else if (key === "className") node.className = value;
-      else node.setAttribute(key, value === true ? "" : value);
-    }
-    for (const child of children) if (child !== null && child !== undefined) node.append(child);
-    return node;
-  }
-
-  const pct = (x, digits = 1) => (x === null || x === undefined ? "—" : `${(100 * x).toFixed(digits)}%`);
   const title = (name) => titles[name] || name;
-  const when = (iso) => (iso ? new Date(iso).toLocaleString(undefined, { dateStyle: "short", timeStyle: "short" }) : "—");
   const numberOrNull = (input) => (input.value.trim() === "" ? null : Number(input.value));
 
   // --- the form -----------------------------------------------------------------------------------------
@@ -366,10 +328,7 @@
       const run = await api("learning/simulations/", { method: "POST", body: JSON.stringify(body) });
       follow(run.id);
     } catch (error) {
-      const fields = error.body && !error.body.detail
-        ? Object.entries(error.body).map(([k, v]) => `${k}: ${[].concat(v).join(" ")}`).join("; ")
-        : error.message;
-      box.replaceChildren(el("p", { className: "form-message error", role: "alert", text: `No replay: ${fields}` }));
+      box.replaceChildren(el("p", { className: "form-message error", role: "alert", text: `No replay: ${error.message}` }));
     }
   }
 
