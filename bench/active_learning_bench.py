@@ -13,6 +13,7 @@ batch from 100,000 items.
     .venv/bin/python bench/active_learning_bench.py                # everything, 5 seeds, 2 threads
     .venv/bin/python bench/active_learning_bench.py --quick        # 2 data sets, 5 seeds, smaller budgets
     .venv/bin/python bench/active_learning_bench.py --only speed   # speed section only
+    .venv/bin/python bench/active_learning_bench.py --only quality --seeds 10 --first-seed 100  # design seeds
 """
 
 from __future__ import annotations
@@ -156,7 +157,7 @@ def run_quality(args) -> dict:
             data_kind=kind,
             budget=budget,
             batch_size=batch,
-            seeds=range(args.seeds),
+            seeds=range(args.first_seed, args.first_seed + args.seeds),
             classifier=classifier,
             image_size=16,
         )
@@ -227,6 +228,50 @@ def print_quality(out: dict, n_seeds: int) -> None:
             n_pool = res["config"]["n_items"] - round(res["config"]["n_items"] * res["config"]["test_size"])
             cells = [_fmt_first(_first_rare(res, n, rare), budget) for n in names]
             print(f"| {ds} | {res['config']['rare_in_pool']} of {n_pool} | " + " | ".join(cells) + " |")
+
+
+SATURATED = ("breast_cancer", "wine")  # the issue accepts a tie within noise on these tabular sets only
+
+
+def print_targets(out: dict) -> None:
+    """The issue's quality targets, each checked against this run's figures: met or NOT met."""
+    print("\n### Targets (issue #5)\n")
+    print("| data set | target | figures | verdict |")
+    print("|---|---|---|---|")
+    for ds, res in out.items():
+        summary = {n: res["strategies"][n]["summary"] for n in res["strategies"]}
+        best = max(BASELINES, key=lambda b: summary[b]["aulc_mean"])
+        d = paired_differences(res, "adaptive", best)
+        margin = 2 * d["std"] / np.sqrt(len(d["values"]))  # ~95% interval of the mean paired difference
+        figures = f"adaptive {summary['adaptive']['aulc_mean']:.2f} vs {best} {summary[best]['aulc_mean']:.2f} "
+        figures += f"(paired {d['mean']:+.2f} ± {margin:.2f})"
+        if d["mean"] >= 0:
+            verdict = "met"
+        elif ds in SATURATED and d["mean"] + margin >= 0:
+            verdict = "met (tie within noise, saturated set)"
+        else:
+            verdict = "NOT met"
+        print(f"| {ds} | AULC ≥ best baseline | {figures} | {verdict} |")
+        r = paired_differences(res, "adaptive", "random")
+        verdict = "met" if summary["adaptive"]["aulc_mean"] >= summary["random"]["aulc_mean"] else "NOT met"
+        print(f"| {ds} | never worse than random | paired {r['mean']:+.2f}, worst seed {r['min']:+.2f} | {verdict} |")
+        rare = res["config"].get("rare_class")
+        if rare is None:
+            continue
+        budget = res["config"]["budget"]
+        n_pool = res["config"]["n_items"] - round(res["config"]["n_items"] * res["config"]["test_size"])
+        expected = (n_pool + 1) / (res["config"]["rare_in_pool"] + 1)  # random sampling, on average
+        medians = {
+            n: float(np.median([v if v is not None else budget + 1 for v in _first_rare(res, n, rare)]))
+            for n in ("adaptive", "random")
+        }
+        limit = min(expected, medians["random"]) / 3  # the stricter of the two readings of "random needs"
+        figures = (
+            f"adaptive median {medians['adaptive']:.0f}; random median {medians['random']:.0f} "
+            f"(>{budget} counted as {budget + 1}), expected {expected:.0f}; limit {limit:.1f}"
+        )
+        verdict = "met" if medians["adaptive"] <= limit else "NOT met"
+        print(f"| {ds} | rare class first labeled ≤ 1/3 of random's labels | {figures} | {verdict} |")
 
 
 def _timed(fn) -> float:
@@ -332,7 +377,10 @@ def print_speed(rows) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--seeds", type=int, default=5, help="how many seeds")
+    parser.add_argument(
+        "--first-seed", type=int, default=0, help="seeds first-seed.. (the defaults were chosen on seeds 100..109)"
+    )
     parser.add_argument("--quick", action="store_true", help="two data sets and smaller budgets")
     parser.add_argument("--only", choices=["quality", "speed"], help="run one section")
     parser.add_argument("--threads", type=int, default=2)
@@ -345,6 +393,7 @@ def main() -> None:
         if args.only != "speed":
             out["quality"] = run_quality(args)
             print_quality(out["quality"], args.seeds)
+            print_targets(out["quality"])
         if args.only != "quality":
             out["speed"] = run_speed(args)
             print_speed(out["speed"])

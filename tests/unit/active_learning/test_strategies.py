@@ -189,6 +189,18 @@ def test_adaptive_starts_cold_then_moves_to_uncertainty_with_an_exploration_shar
     assert len(batch) == 4
 
 
+def test_adaptive_cold_start_is_all_coverage_unless_a_cold_exploration_share_is_asked_for():
+    labeled = np.array([0, 20])
+    default = AdaptiveStrategy(n_neighbors=5, random_state=0).fit(X_POOL)
+    default.select(4, labeled, Y_POOL[labeled], PROBA, ERRORS)
+    assert default.phase_ == "cold_start"
+    assert default.reasons_ == ["typical item of an unlabeled cluster"] * 4
+
+    exploring = AdaptiveStrategy(n_neighbors=5, cold_exploration_share=0.5, random_state=0).fit(X_POOL)
+    exploring.select(4, labeled, Y_POOL[labeled], PROBA, ERRORS)
+    assert [r.startswith("novelty") for r in exploring.reasons_] == [False, False, True, True]
+
+
 def test_adaptive_stays_cold_while_a_seen_class_has_too_few_labels():
     labeled = np.array([0, 1, 2, 20])
     strategy = AdaptiveStrategy(n_neighbors=5, min_labels_per_class=2, random_state=0).fit(X_POOL)
