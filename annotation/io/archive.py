@@ -236,6 +236,9 @@ def _annotations(archive, item_ids, label_ids, people, project_id: int) -> dict[
                 schema_version=r["schema_version"],
                 client_key=_copied_key(project_id, r["client_key"]),
                 time_spent_ms=r["time_spent_ms"],
+                # The model's suggestion shown with the answer (absent from archives written before #6).
+                suggested_label_ids=_mapped(r.get("suggested_label_ids"), label_ids),
+                accepted_suggestion=bool(r.get("accepted_suggestion", False)),
             )
             for r in batch
         )
@@ -249,6 +252,10 @@ def _annotations(archive, item_ids, label_ids, people, project_id: int) -> dict[
         Annotation.objects.bulk_update(created, ["created_at", "updated_at"])
         ids.update({r["id"]: a.id for r, a in zip(batch, created, strict=True)})
     return ids
+
+
+def _mapped(archived_ids: list[int] | None, label_ids: dict[int, int]) -> list[int] | None:
+    return None if archived_ids is None else sorted(label_ids[i] for i in archived_ids)
 
 
 def _restamp(objects, stamps: list[datetime | None]) -> None:

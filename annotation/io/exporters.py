@@ -507,6 +507,8 @@ def _loupe(project, filters, out, progress) -> int:
                     "schema_version": a.schema_version,
                     "client_key": a.client_key,
                     "time_spent_ms": a.time_spent_ms,
+                    "suggested_label_ids": a.suggested_label_ids,
+                    "accepted_suggestion": a.accepted_suggestion,
                     "created_at": _iso(a.created_at),
                     "updated_at": _iso(a.updated_at),
                 }

@@ -176,6 +176,10 @@ def test_project_archive_round_trip_reproduces_everything(pets):
         operation={"op": "merge_labels", "source_ids": [bird.id], "target_id": pets["cat"].id},
     )
     Item.objects.filter(id=pets["items"][0].id).update(status="done", annotation_count=1, agreement=1.0)
+    Annotation.objects.filter(item=pets["items"][1]).update(
+        suggested_label_ids=[pets["dog"].id], accepted_suggestion=True
+    )
+    Annotation.objects.filter(item=pets["items"][0]).update(suggested_label_ids=[bird.id], accepted_suggestion=False)
     item_review(
         reviewer=reviewer,
         project=project,
@@ -204,7 +208,14 @@ def test_project_archive_round_trip_reproduces_everything(pets):
             ),
             "files": sorted(i.image.open("rb").read() for i in Item.objects.filter(project=p)),
             "annotations": sorted(
-                (a.item.external_id, a.annotator.username, tuple(labels[x.id] for x in a.labels.all()), a.created_at)
+                (
+                    a.item.external_id,
+                    a.annotator.username,
+                    tuple(labels[x.id] for x in a.labels.all()),
+                    a.created_at,
+                    tuple(labels[x] for x in a.suggested_label_ids or ()),
+                    a.accepted_suggestion,
+                )
                 for a in Annotation.objects.filter(item__project=p)
             ),
             "reviews": list(
