@@ -34,6 +34,20 @@ def test_project_pages_answer_by_role(personas, persona, page):
     assert response.status_code == ALLOWED[persona][page]
 
 
+def test_refused_pages_are_loupe_pages_that_say_why_and_lead_home(personas):
+    forbidden = browser(personas.user("annotator")).get(f"/projects/{personas.project.id}/export/")
+    missing = browser(personas.user("outsider")).get(f"/projects/{personas.project.id}/label/")
+
+    assert forbidden.status_code == 403
+    assert b"<h1>Not allowed</h1>" in forbidden.content
+    assert b"manager" in forbidden.content.split(b"<h1>Not allowed</h1>")[1].lower()
+    assert missing.status_code == 404
+    assert b"<h1>Not found</h1>" in missing.content
+    for response in (forbidden, missing):
+        assert b'href="/"' in response.content  # back to the project list
+        assert b'data-testid="current-user"' in response.content  # the usual page frame, signed in
+
+
 def test_project_pages_send_anonymous_visitors_to_the_login(personas):
     response = browser(None).get(f"/projects/{personas.project.id}/label/")
     assert response.status_code == 302
