@@ -259,13 +259,15 @@ def test_skip_moves_on_and_the_queue_ends_with_a_message(page, live_server, wine
     expect(name).to_have_text("wine-00")
     page.keyboard.press("z")
     expect(page.get_by_test_id("sync-status")).to_have_text("Nothing to undo on this page.")
+    page.get_by_test_id("skip-reason").select_option("no label fits")
     page.keyboard.press("s")
     expect(name).to_have_text("wine-01")
+    expect(page.get_by_test_id("skip-reason")).to_have_value("")  # a reason is for one item
     page.keyboard.press("1")
     page.keyboard.press("Enter")
     expect(page.get_by_test_id("queue-empty")).to_be_visible()
     assert answers(wine["project"], annotator) == {"wine-01": ["red"]}
-    assert wine["items"][0].skips.filter(user=annotator).exists()
+    assert wine["items"][0].skips.get(user=annotator).reason == "no label fits"
 
 
 def test_a_submit_lost_in_a_network_blip_is_retried_and_lands_exactly_once(

@@ -382,7 +382,9 @@
   function skip() {
     if (!state.current) return;
     const item = state.current.item;
-    state.outbox.push({ kind: "skip", itemId: item.id, path: `items/${item.id}/skip/`, body: { reason: "" }, tries: 0 });
+    const reason = $("skip-reason");
+    state.outbox.push({ kind: "skip", itemId: item.id, path: `items/${item.id}/skip/`, body: { reason: reason.value }, tries: 0 });
+    reason.value = ""; // a reason is for one item
     leave(item);
   }
 
@@ -616,6 +618,7 @@
     clicked($("accept-btn"), () => submit({ accept: true }));
     clicked($("skip-btn"), skip);
     clicked($("undo-btn"), undo);
+    $("skip-reason").addEventListener("change", () => $("skip-reason").blur()); // keys label again at once
     document.addEventListener("keydown", onKey);
     window.addEventListener("online", () => wakeRetry());
     window.addEventListener("beforeunload", (event) => {
