@@ -253,6 +253,24 @@ def test_image_items_are_labeled_with_the_keyboard_zoom_undo_and_suggestion(
     assert statistics.median(switch_times(page)) < 100
 
 
+def test_a_choice_not_yet_submitted_survives_a_reload(page, live_server, wine, annotator, browser_errors):
+    name = open_labeling(page, live_server, wine["project"])
+    expect(name).to_have_text("wine-00")
+    white = page.get_by_role("button", name="white (key")
+    with page.expect_response(lambda r: r.request.method == "PUT" and "/draft/" in r.url) as saved:
+        page.keyboard.press("2")
+    assert saved.value.status == 204
+
+    page.reload()
+
+    expect(name).to_have_text("wine-00")  # still leased to this annotator
+    expect(white).to_have_attribute("aria-pressed", "true")
+    page.keyboard.press("Enter")
+    expect(name).to_have_text("wine-01")
+    expect(page.get_by_test_id("sync-status")).to_have_text("All answers saved.")
+    assert answers(wine["project"], annotator) == {"wine-00": ["white"]}
+
+
 def test_skip_moves_on_and_the_queue_ends_with_a_message(page, live_server, wine, annotator, browser_errors):
     Item.objects.filter(id__in=[item.id for item in wine["items"][2:]]).update(status="done")
     name = open_labeling(page, live_server, wine["project"])

@@ -14,6 +14,7 @@
   const $ = (id) => document.getElementById(id);
   const PREFETCH = 2; // items held beyond the one on screen: two quick submits in a row still find one ready
   const MAX_PREFETCH = 3; // what the API allows
+  const DRAFT_DELAY_MS = 700; // a choice is saved as a draft once the keys pause: a reload brings it back
 
   const state = {
     current: null, // the queue answer on screen: {item, lease_expires_at, draft}
@@ -349,6 +350,16 @@
     }
     renderLabels();
     setSync("info", project.multi_label ? `${label.name} ${state.selected.has(labelId) ? "on" : "off"}.` : `${label.name} chosen: Enter submits.`);
+    saveDraftSoon();
+  }
+
+  /** Keep the current choice on the server (PUT .../draft/) after a pause, so a reload or a crash loses nothing;
+   * best effort: a failed draft save is not worth a message, the answer itself goes through the outbox. */
+  function saveDraftSoon() {
+    clearTimeout(state.draftTimer);
+    const path = `items/${state.current.item.id}/draft/`;
+    const body = { label_ids: [...state.selected] };
+    state.draftTimer = setTimeout(() => call("PUT", api + path, body).catch(() => {}), DRAFT_DELAY_MS);
   }
 
   function submit({ accept = false } = {}) {
@@ -389,6 +400,7 @@
   }
 
   function leave(item) {
+    clearTimeout(state.draftTimer); // answered or skipped: no draft to keep
     state.gone.add(item.id);
     state.switchStartedAt = state.keyAt || performance.now();
     advance();
