@@ -249,7 +249,8 @@ class NoveltyStrategy(Strategy):
     its distance to the nearest labeled item (which also spreads the batch).
     Items whose local density (typicality over ``guard_neighbors`` neighbours) is in the lowest
     ``guard_quantile`` are only taken when nothing else is left: single outliers are rarely useful labels.
-    The batch is built farthest-first (each pick counts as labeled for the next), so it spreads out.
+    The batch is built farthest-first (each pick counts as labeled for the next), so it spreads out as far as
+    the distance has weight: with ``reconstruction_weight=1`` it is simply the worst-reconstructed items.
     """
 
     _reason = "novelty"
@@ -307,7 +308,11 @@ class NoveltyStrategy(Strategy):
             distance = np.minimum(distance, nearest_labeled_distances(self.X_, [chosen[-1]]))
             current = self._combined(distance, reconstruction_error)
             chosen.append(int(top_k(current, np.flatnonzero(~taken), 1)[0]))
-        self.reasons_ = ["novelty (unlike the pool's bulk, far from the labels)"] * len(chosen)
+        if reconstruction_error is None:
+            why = "far from the labels"
+        else:
+            why = "unlike the pool's bulk" + (", far from the labels" if self.reconstruction_weight < 1 else "")
+        self.reasons_ = [f"novelty ({why})"] * len(chosen)
         return np.asarray(chosen, dtype=np.int64)
 
 

@@ -242,3 +242,19 @@ def invitation_accept(request, key: str):
             messages.success(request, f"You joined {membership.project.name} as {membership.role}.")
             return redirect("home")
     return render(request, "frontend/invitation.html", {"form": form}, status=400 if form.errors else 200)
+
+
+def _reason(exception) -> str:
+    """The message a view gave its Http404/PermissionDenied; "" for Django's own (a URL nobody serves)."""
+    message = exception.args[0] if exception is not None and exception.args else ""
+    return message if isinstance(message, str) else ""
+
+
+def page_not_found(request, exception):
+    """handler404: the page frame, the reason when a view gave one, a way back."""
+    return render(request, "404.html", {"reason": _reason(exception)}, status=404)
+
+
+def permission_denied(request, exception):
+    """handler403: as page_not_found."""
+    return render(request, "403.html", {"reason": _reason(exception)}, status=403)

@@ -14,3 +14,6 @@ urlpatterns = [
     path("api/redoc/", SpectacularRedocView.as_view(url_name="openapi-schema"), name="api-redoc"),
     path("", include("frontend.urls")),
 ]
+
+handler404 = "frontend.views.page_not_found"
+handler403 = "frontend.views.permission_denied"

@@ -107,7 +107,7 @@ def test_a_project_from_setup_to_a_ranked_queue_and_an_export(
     # The manager: the model on the dashboard, the labels in a CSV.
     page.goto(f"{live_server.url}/projects/{project.id}/dashboard/")
     expect(page.get_by_test_id("model")).to_contain_text("cross-validated accuracy of version")
-    expect(page.get_by_test_id("budget")).to_contain_text(f"{len(answered)}")
+    expect(page.get_by_test_id("budget")).to_contain_text(f"{len(answered)} labels so far; no budget is set.")
     page.goto(f"{live_server.url}/projects/{project.id}/export/")
     page.get_by_label("Status").select_option("done")
     page.get_by_role("button", name="Start export").click()

@@ -281,6 +281,8 @@ def test_skip_moves_on_and_the_queue_ends_with_a_message(page, live_server, wine
     page.keyboard.press("s")
     expect(name).to_have_text("wine-01")
     expect(page.get_by_test_id("skip-reason")).to_have_value("")  # a reason is for one item
+    page.get_by_test_id("skip-reason").focus()
+    page.keyboard.press("Escape")  # leaves the list: the keys label again
     page.keyboard.press("1")
     page.keyboard.press("Enter")
     expect(page.get_by_test_id("queue-empty")).to_be_visible()

@@ -40,12 +40,22 @@ def test_refused_pages_are_loupe_pages_that_say_why_and_lead_home(personas):
 
     assert forbidden.status_code == 403
     assert b"<h1>Not allowed</h1>" in forbidden.content
-    assert b"manager" in forbidden.content.split(b"<h1>Not allowed</h1>")[1].lower()
+    assert b"Your role in this project (annotator) does not allow this" in forbidden.content
+    assert b"ask a manager of the project" in forbidden.content
     assert missing.status_code == 404
     assert b"<h1>Not found</h1>" in missing.content
+    assert b"No such project." in missing.content
     for response in (forbidden, missing):
         assert b'href="/"' in response.content  # back to the project list
         assert b'data-testid="current-user"' in response.content  # the usual page frame, signed in
+
+
+def test_an_address_nobody_serves_gets_the_plain_not_found_page(personas):
+    response = browser(personas.user("manager")).get("/no/such/page/")
+
+    assert response.status_code == 404
+    assert b"There is no page at this address." in response.content
+    assert b"Resolver404" not in response.content
 
 
 def test_project_pages_send_anonymous_visitors_to_the_login(personas):

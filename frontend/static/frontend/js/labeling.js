@@ -393,14 +393,13 @@
   function skip() {
     if (!state.current) return;
     const item = state.current.item;
-    const reason = $("skip-reason");
-    state.outbox.push({ kind: "skip", itemId: item.id, path: `items/${item.id}/skip/`, body: { reason: reason.value }, tries: 0 });
-    reason.value = ""; // a reason is for one item
+    state.outbox.push({ kind: "skip", itemId: item.id, path: `items/${item.id}/skip/`, body: { reason: $("skip-reason").value }, tries: 0 });
     leave(item);
   }
 
   function leave(item) {
     clearTimeout(state.draftTimer); // answered or skipped: no draft to keep
+    $("skip-reason").value = ""; // a skip reason is for one item
     state.gone.add(item.id);
     state.switchStartedAt = state.keyAt || performance.now();
     advance();
@@ -630,7 +629,14 @@
     clicked($("accept-btn"), () => submit({ accept: true }));
     clicked($("skip-btn"), skip);
     clicked($("undo-btn"), undo);
-    $("skip-reason").addEventListener("change", () => $("skip-reason").blur()); // keys label again at once
+    // Choosing a reason (or Escape / Enter on the list) hands the keys back to labeling at once.
+    $("skip-reason").addEventListener("change", () => $("skip-reason").blur());
+    $("skip-reason").addEventListener("keydown", (event) => {
+      if (event.key === "Escape" || event.key === "Enter") {
+        event.preventDefault();
+        $("skip-reason").blur();
+      }
+    });
     document.addEventListener("keydown", onKey);
     window.addEventListener("online", () => wakeRetry());
     window.addEventListener("beforeunload", (event) => {
