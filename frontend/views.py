@@ -6,7 +6,7 @@ from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied as PageForbidden
 from django.db.models import Count, Q
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -251,7 +251,10 @@ def _reason(exception) -> str:
 
 
 def page_not_found(request, exception):
-    """handler404: the page frame, the reason when a view gave one, a way back."""
+    """handler404: the page frame, the reason when a view gave one, a way back; JSON, as the API speaks, for an
+    address under /api/ that no endpoint serves."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": _reason(exception) or "No API endpoint at this address."}, status=404)
     return render(request, "404.html", {"reason": _reason(exception)}, status=404)
 
 

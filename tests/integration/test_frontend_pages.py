@@ -58,6 +58,13 @@ def test_an_address_nobody_serves_gets_the_plain_not_found_page(personas):
     assert b"Resolver404" not in response.content
 
 
+def test_an_api_address_nobody_serves_answers_json_like_the_rest_of_the_api(personas):
+    response = browser(personas.user("manager")).get("/api/v1/no-such-endpoint/")
+
+    assert response.status_code == 404
+    assert response.json() == {"detail": "No API endpoint at this address."}
+
+
 def test_project_pages_send_anonymous_visitors_to_the_login(personas):
     response = browser(None).get(f"/projects/{personas.project.id}/label/")
     assert response.status_code == 302
