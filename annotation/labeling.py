@@ -142,6 +142,15 @@ def _project_labels(project_id: int, created_at, schema_version: int) -> dict[in
 
 
 def labels_validated(project: Project, label_ids: list[int]) -> list[Label]:
+    """The labels of one answer: the project's own, active, and exactly one in a single-label project."""
+    labels = labels_usable(project, label_ids)
+    if project.task_type == TaskType.SINGLE_LABEL and len(labels) != 1:
+        raise InvalidInput("This project is single-label: choose exactly one label.", field="label_ids")
+    return labels
+
+
+def labels_usable(project: Project, label_ids: list[int]) -> list[Label]:
+    """Label ids -> the project's labels, refusing repeats, other projects' labels and retired ones."""
     ids = schemas.LabelIds.model_validate(label_ids).root
     by_id = _project_labels(project.id, project.created_at, project.schema_version)
     labels = [by_id[label_id] for label_id in ids if label_id in by_id]
@@ -151,8 +160,6 @@ def labels_validated(project: Project, label_ids: list[int]) -> list[Label]:
     retired = [label.name for label in labels if not label.is_active]
     if retired:
         raise InvalidInput(f"Retired labels cannot be used: {', '.join(retired)}", field="label_ids")
-    if project.task_type == TaskType.SINGLE_LABEL and len(labels) != 1:
-        raise InvalidInput("This project is single-label: choose exactly one label.", field="label_ids")
     return labels
 
 
@@ -318,6 +325,7 @@ def annotation_undo(*, user: User, project: Project) -> Item:
 
 def draft_save(*, user: User, project: Project, item_id: int, payload: dict) -> Draft:
     data = schemas.DraftPayload.model_validate(payload)
+    labels_usable(project, data.label_ids.root)  # a draft may be partial, but only of this project's labels
     item = Item.objects.filter(project=project, id=item_id).first()
     if item is None:
         raise NotFound("No such item in this project.")

@@ -166,6 +166,20 @@ def test_drafts_survive_until_submit(team):
     assert not client_for(ann0).post(url(team, "queue/next/")).data["draft"]
 
 
+def test_a_draft_with_another_projects_label_is_refused_and_the_saved_one_kept(team):
+    ann0 = team["annotators"][0]
+    item_id = next_item(ann0, team)
+    saved = {"label_ids": [team["labels"]["dog"]], "note": ""}
+    assert client_for(ann0).put(url(team, f"items/{item_id}/draft/"), saved, format="json").status_code == 204
+    foreign = Label.objects.filter(project=make_project(owner=team["manager"], name="Elsewhere")).first()
+
+    response = client_for(ann0).put(url(team, f"items/{item_id}/draft/"), {"label_ids": [foreign.id]}, format="json")
+
+    assert response.status_code == 400
+    assert f"Not labels of this project: [{foreign.id}]" in str(response.data)
+    assert client_for(ann0).post(url(team, "queue/next/")).data["draft"] == saved
+
+
 def test_overlap_three_hands_one_item_to_three_different_annotators_started_first(team):
     client_for(team["manager"]).patch(url(team), {"overlap": 3}, format="json")
     ann0, ann1, ann2, ann3 = team["annotators"]
