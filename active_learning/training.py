@@ -78,6 +78,13 @@ def _beat(writes, **fields) -> None:
         raise Superseded
 
 
+def _finish(writes, result: dict, **fields) -> bool:
+    """Mark the run done with its result (and e.g. its `artifact`); False when a newer attempt owns it."""
+    return writes.update(
+        status=JobStatus.DONE, progress=1.0, message="Done", result=result, finished_at=timezone.now(), **fields
+    )
+
+
 # --- embed --------------------------------------------------------------------------------------------
 
 
@@ -162,14 +169,7 @@ def embed_run_execute(*, run_id: int) -> None:
             "train_seconds": round(trained - started, 2),
             "seconds": round(time.monotonic() - started, 2),
         }
-        done = writes.update(
-            status=JobStatus.DONE,
-            artifact=path,
-            progress=1.0,
-            message="Done",
-            result=result,
-            finished_at=timezone.now(),
-        )
+        done = _finish(writes, result, artifact=path)
     if run is not None and done:
         _, spec = strategy_current(run.project)
         _fitted_strategy(path, spec.model_dump_json())  # warm this worker for the ranking that follows
@@ -290,14 +290,7 @@ def rank_run_execute(*, run_id: int) -> None:
             LabelIssue.objects.filter(run__project=project).delete()
             LabelIssue.objects.bulk_create(LabelIssue(run=run, **issue) for issue in issues)
             result["seconds"] = round(time.monotonic() - started, 2)
-            writes.update(
-                status=JobStatus.DONE,
-                artifact=path,
-                progress=1.0,
-                message="Done",
-                result=result,
-                finished_at=timezone.now(),
-            )
+            _finish(writes, result, artifact=path)
     if run is not None:
         _old_artifacts_delete(run.project_id, LearningRun.Kind.RANK, keep=2)  # the last two, for the kappa
         ranking_request_if_due(project_id=run.project_id)  # labels that arrived while this run worked
@@ -455,4 +448,4 @@ def simulate_run_execute(*, run_id: int) -> None:
             on_round=on_round,
         )
         plain = json.loads(json.dumps(results, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
-        writes.update(status=JobStatus.DONE, progress=1.0, message="Done", result=plain, finished_at=timezone.now())
+        _finish(writes, plain)

@@ -66,18 +66,18 @@ def details(request, project_id: int):
 @login_required
 def upload(request, project_id: int):
     project = _managed_project(request, project_id)
-    labels = selectors.label_list(project=project).filter(retired_at__isnull=True)
+    label_names = [label.name for label in selectors.label_list(project=project).filter(retired_at__isnull=True)]
     return _render(
         request,
         "upload",
         project,
         imports=project.import_jobs.select_related("created_by")[:RECENT_IMPORTS],
-        label_names=[label.name for label in labels],
+        label_names=label_names,
         item_count=project.items.count(),
         table_state={
             "shown_columns": project.shown_columns,
             "feature_columns": project.feature_columns,
-            "label_names": [label.name for label in labels],
+            "label_names": label_names,
         },
     )
 

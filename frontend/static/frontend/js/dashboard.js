@@ -3,7 +3,7 @@
 (function () {
   "use strict";
 
-  const { config, api, el, pct, when } = window.LoupeInsights;
+  const { config, api, el, pct, when, progressBar } = window.LoupeInsights;
   const labelById = new Map(config.labels.map((label) => [String(label.id), label]));
   const POLL_ACTIVE_MS = 1500;
   const POLL_IDLE_MS = 10000;
@@ -419,18 +419,8 @@
 
   const seen = new Map(); // run id -> status at the last poll
 
-  function progressBar(run) {
-    const percent = Math.round(100 * (run.status === "done" ? 1 : run.progress));
-    const bar = el("div", {
-      className: `progress ${run.status}`,
-      role: "progressbar",
-      "aria-valuemin": 0,
-      "aria-valuemax": 100,
-      "aria-valuenow": percent,
-      "aria-label": `Run ${run.id}`,
-    }, el("span"));
-    bar.firstChild.style.width = `${percent}%`;
-    return bar;
+  function runProgress(run) {
+    return progressBar(run.status, run.status === "done" ? 1 : run.progress, `Run ${run.id}`);
   }
 
   function renderRuns(runs) {
@@ -446,7 +436,7 @@
         el("th", { scope: "row", text: `#${run.id} ${KIND[run.kind] || run.kind}` }),
         el("td", { text: REASON[run.reason] || run.reason }),
         el("td", {}, el("span", { className: `status-pill ${run.status}`, text: run.status })),
-        el("td", {}, progressBar(run)),
+        el("td", {}, runProgress(run)),
         el("td", { text: run.status === "failed" ? run.failure : run.message }),
         el("td", { className: "num", text: run.kind === "embed" ? `${run.n_items} items` : `${run.n_labels} labels` }),
         el("td", { text: when(run.created_at) }),

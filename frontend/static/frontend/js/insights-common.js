@@ -1,5 +1,5 @@
 // Helpers of the dashboard and the strategy page: their configuration, JSON calls that throw on an error answer
-// (with the API's message), DOM building, percentages, and Chart.js defaults. Display only: rules live in Python.
+// (with the API's message), DOM building, progress bars, percentages, and Chart.js defaults. Display only: rules live in Python.
 "use strict";
 window.LoupeInsights = (function () {
   const config = JSON.parse(document.getElementById("insights-config").textContent);
@@ -48,8 +48,23 @@ window.LoupeInsights = (function () {
     return node;
   }
 
+  /** A progress bar for a run: `share` in 0..1, announced to assistive technology as `label`. */
+  function progressBar(status, share, label) {
+    const percent = Math.round(100 * share);
+    const bar = el("div", {
+      className: `progress ${status}`,
+      role: "progressbar",
+      "aria-valuemin": 0,
+      "aria-valuemax": 100,
+      "aria-valuenow": percent,
+      "aria-label": label,
+    }, el("span"));
+    bar.firstChild.style.width = `${percent}%`;
+    return bar;
+  }
+
   const pct = (x, digits = 1) => (x === null || x === undefined ? "—" : `${(100 * x).toFixed(digits)}%`);
   const when = (iso) => (iso ? new Date(iso).toLocaleString(undefined, { dateStyle: "short", timeStyle: "short" }) : "—");
 
-  return { config, api, el, pct, when };
+  return { config, api, el, pct, when, progressBar };
 })();

@@ -4,7 +4,7 @@
 (function () {
   "use strict";
 
-  const { config, api, el, pct, when } = window.LoupeInsights;
+  const { config, api, el, pct, when, progressBar } = window.LoupeInsights;
   const titles = config.strategies;
   const form = document.getElementById("strategy-form");
   const POLL_MS = 1000;
@@ -169,19 +169,6 @@
 
   const replay = { polling: false, id: null };
 
-  function replayProgress(run) {
-    const percent = Math.round(100 * run.progress);
-    const bar = el("div", {
-      className: `progress ${run.status}`,
-      role: "progressbar",
-      "aria-valuemin": 0,
-      "aria-valuemax": 100,
-      "aria-valuenow": percent,
-      "aria-label": "Replay progress",
-    }, el("span"));
-    bar.firstChild.style.width = `${percent}%`;
-    return bar;
-  }
 
   function mean(arrays) {
     const n = Math.min(...arrays.map((a) => a.length));
@@ -287,7 +274,7 @@
     } else {
       box.replaceChildren(
         el("p", { text: `Replay #${run.id} is ${run.status}: ${run.message || "waiting for a worker"} (${Math.round(100 * run.progress)}%)` }),
-        replayProgress(run),
+        progressBar(run.status, run.progress, "Replay progress"),
       );
     }
   }
