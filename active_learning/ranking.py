@@ -21,7 +21,7 @@ from active_learning.scores import (
     novelty_scores,
     rank_normalize,
 )
-from active_learning.strategies import AdaptiveStrategy, Strategy, WeightedStrategy, labeled_mask, make_strategy
+from active_learning.strategies import Strategy, WeightedStrategy, labeled_mask, make_strategy
 
 RULES = ("typicality", "uncertainty", "novelty", "diversity", "random", "score")
 
@@ -46,12 +46,16 @@ def rule_of(reason: str) -> str:
 
 
 def strategy_from_spec(
-    name: str, mix: dict[str, float] | None = None, exploration_share: float = 0.1, random_state: int | None = None
+    name: str,
+    mix: dict[str, float] | None = None,
+    exploration_share: float = 0.1,
+    random_state: int | None = None,
+    data_kind: str | None = None,
 ) -> Strategy:
-    """An unfitted strategy by name: an engine strategy, "adaptive" with its exploration share, or "mix" of
-    named strategies weighted by ``mix``."""
+    """An unfitted strategy by name: an engine strategy, "adaptive" with its exploration share (tuned for
+    ``data_kind``, "image" or "tabular"), or "mix" of named strategies weighted by ``mix``."""
     if name == "adaptive":
-        return AdaptiveStrategy(exploration_share=exploration_share, random_state=random_state)
+        return make_strategy(name, random_state, data_kind, exploration_share=exploration_share)
     if name == "mix":
         return WeightedStrategy([(part, make_strategy(part, random_state), w) for part, w in sorted(mix.items())])
     return make_strategy(name, random_state)

@@ -18,7 +18,7 @@ from sklearn.base import BaseEstimator, clone
 from active_learning.autoencoders import ImageAutoencoder, TabularAutoencoder
 from active_learning.classifiers import ProbabilisticClassifier
 from active_learning.features import TabularPreprocessor, images_to_array
-from active_learning.strategies import AdaptiveStrategy, Strategy
+from active_learning.strategies import Strategy, make_strategy
 
 
 class ActiveSelector(BaseEstimator):
@@ -32,7 +32,7 @@ class ActiveSelector(BaseEstimator):
         Image: X is a sequence of (H, W) or (H, W, C) arrays, or one (n_items, H, W[, C]) array; images are
         resized to ``image_size`` with channels kept.
     strategy : Strategy, optional
-        Default :class:`~active_learning.strategies.AdaptiveStrategy`.
+        Default :class:`~active_learning.strategies.AdaptiveStrategy` tuned for ``data_kind``.
     autoencoder : TabularAutoencoder or ImageAutoencoder, optional
         Unfitted template, cloned at ``fit``; default one matching ``data_kind``.
     classifier : ProbabilisticClassifier, optional
@@ -98,7 +98,9 @@ class ActiveSelector(BaseEstimator):
             self.embedding_ = np.asarray(embedding, dtype=np.float32)
             self.reconstruction_error_ = None if reconstruction_error is None else np.asarray(reconstruction_error)
         self.classifier_input_ = self._classifier_input(features, self.embedding_)
-        strategy = self.strategy if self.strategy is not None else AdaptiveStrategy(random_state=self.random_state)
+        strategy = self.strategy
+        if strategy is None:
+            strategy = make_strategy("adaptive", self.random_state, self.data_kind)
         self.strategy_ = clone(strategy).fit(self.embedding_)
         self.n_items_ = len(self.embedding_)
         return self

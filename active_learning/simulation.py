@@ -24,9 +24,9 @@ from active_learning.strategies import Strategy, make_strategy
 StrategyFactory = Callable[[int], Strategy]
 
 
-def _factory(spec: str | StrategyFactory) -> StrategyFactory:
+def _factory(spec: str | StrategyFactory, data_kind: str) -> StrategyFactory:
     if isinstance(spec, str):
-        return lambda seed: make_strategy(spec, random_state=seed)
+        return lambda seed: make_strategy(spec, random_state=seed, data_kind=data_kind)
     return spec
 
 
@@ -115,7 +115,7 @@ def simulate(
     """
     y = np.asarray(y)
     factories = {
-        name: _factory(spec)
+        name: _factory(spec, data_kind)
         for name, spec in (strategies.items() if isinstance(strategies, Mapping) else ((s, s) for s in strategies))
     }
     classes = np.unique(y)

@@ -356,8 +356,10 @@ class DiversityStrategy(Strategy):
     one item per group is taken, so a batch is not ten near-duplicates.
 
     ``method="kmeans"`` clusters the candidates' embeddings into ``batch_size`` groups and takes each group's
-    best-scored item; ``method="kcenter"`` runs greedy k-center over the candidates, starting from the best.
-    ``base`` defaults to margin uncertainty.
+    best item: by ``base``'s score, or, with ``typicality_weight`` w > 0, by ``(1 - w) * rank(score) +
+    w * rank(typicality)`` among the candidates, so a group is represented by an uncertain item that is also
+    typical of the pool (information density, Settles & Craven 2008). ``method="kcenter"`` runs greedy
+    k-center over the candidates, starting from the best. ``base`` defaults to margin uncertainty.
     """
 
     def __init__(
@@ -365,18 +367,30 @@ class DiversityStrategy(Strategy):
         base: Strategy | None = None,
         candidate_factor: int = 10,
         method: str = "kmeans",
+        typicality_weight: float = 0.0,
         random_state: int | None = None,
     ):
         self.base = base
         self.candidate_factor = candidate_factor
         self.method = method
+        self.typicality_weight = typicality_weight
         self.random_state = random_state
+
+    def fit(self, X, y=None, typicality=None):
+        """X: (n_items, n_components) pool embedding. ``typicality``: (n_items,) the pool's typicality when the
+        caller has it already (only read with ``typicality_weight`` > 0). Returns self."""
+        self.typicality_ = None if typicality is None else np.asarray(typicality, dtype=np.float64)
+        return super().fit(X, y)
 
     def _fit_pool(self):
         if self.method not in ("kmeans", "kcenter"):
             raise ValueError(f"unknown diversity method {self.method!r}; use kmeans or kcenter")
+        if not 0.0 <= self.typicality_weight <= 1.0:
+            raise ValueError(f"typicality_weight must be within [0, 1], got {self.typicality_weight}")
         base = self.base if self.base is not None else UncertaintyStrategy("margin", random_state=self.random_state)
         self.base_ = clone(base).fit(self.X_)
+        if self.typicality_weight > 0 and self.typicality_ is None:
+            self.typicality_ = TypicalityStrategy(random_state=self.random_state).fit(self.X_).typicality_
 
     def _score(self, mask, labels, proba, reconstruction_error):
         self.base_.score(np.flatnonzero(mask), labels, proba, reconstruction_error)
@@ -388,13 +402,22 @@ class DiversityStrategy(Strategy):
         total = self.score(labeled_idx, labels, proba, reconstruction_error)
         candidates = top_k(total, unlabeled, max(batch_size * self.candidate_factor, batch_size))
         k = min(batch_size, candidates.size)
+        representative = ""
         if self.method == "kmeans" and candidates.size > k:
             groups = KMeans(k, n_init=1, random_state=self.random_state).fit_predict(self.X_[candidates])
-            chosen = np.array([top_k(total, candidates[groups == g], 1)[0] for g in range(k) if (groups == g).any()])
+            pick = total[candidates]
+            if self.typicality_weight > 0:
+                w = self.typicality_weight
+                pick = (1 - w) * rank_normalize(pick) + w * rank_normalize(self.typicality_[candidates])
+                representative = ", representative"
+            # candidates come best first by `total`, so argmax breaks a tie by uncertainty
+            chosen = np.array(
+                [candidates[groups == g][np.argmax(pick[groups == g])] for g in range(k) if (groups == g).any()]
+            )
             chosen = top_k(total, chosen, k)
         else:
             chosen = self._kcenter(candidates, mask, k)
-        self.reasons_ = [f"{self.base_._reason}, diversified"] * len(chosen)
+        self.reasons_ = [f"{self.base_._reason}, diversified{representative}"] * len(chosen)
         return chosen
 
     def _kcenter(self, candidates: np.ndarray, mask: np.ndarray, k: int) -> np.ndarray:
@@ -449,20 +472,25 @@ class AdaptiveStrategy(Strategy):
     ``min_labels_per_class`` per seen class. ``round(share * batch_size)`` items of every batch come from
     :class:`NoveltyStrategy` (items the autoencoder reconstructs badly, where unseen classes hide; weight
     ``novelty_reconstruction_weight`` on the reconstruction error, the rest on the distance to the labels);
-    ``share`` is ``exploration_share`` after the cold start and ``cold_exploration_share`` during it. The cold
-    start's coverage already spreads the batch over the pool's clusters, so by default it reserves nothing:
-    novelty picks there took labels from the typical items that carry a young model. The defaults (two labels
-    per class, no cold exploration, novelty by reconstruction error) were chosen on design seeds 100..109 of
-    the benchmark, apart from the seeds it reports (docs/active-learning.md). ``phase_`` tells which phase
-    made the last batch.
+    ``share`` is ``exploration_share`` after the cold start and ``cold_exploration_share`` during it. After the
+    cold start, each diversity group of margin candidates is represented by its best item by uncertainty, or,
+    with ``typicality_weight`` w > 0, by a mix of uncertainty and typicality (see :class:`DiversityStrategy`).
+    Typical items help a classifier that reads the embedding typicality is measured in (images), not one
+    that reads raw columns (tables, where margin is the strategy to beat): :func:`make_strategy` and
+    :class:`~active_learning.selector.ActiveSelector` set w from ``WARM_TYPICALITY_WEIGHT`` by data kind.
+    The defaults (cold start until a model sees two classes, one novelty pick per batch of ten from the first
+    batch, novelty by reconstruction error, w = 0.5 on images) were chosen on design seeds 0..9 and 100..109 of
+    the benchmark and reported on seeds 200..219 (docs/active-learning.md). ``phase_`` tells which phase made
+    the last batch.
     """
 
     def __init__(
         self,
-        min_labels_per_class: int = 2,
+        min_labels_per_class: int = 1,
         exploration_share: float = 0.1,
-        cold_exploration_share: float = 0.0,
+        cold_exploration_share: float = 0.1,
         novelty_reconstruction_weight: float = 1.0,
+        typicality_weight: float = 0.0,
         candidate_factor: int = 10,
         n_neighbors: int = 5,
         guard_quantile: float = 0.05,
@@ -473,6 +501,7 @@ class AdaptiveStrategy(Strategy):
         self.exploration_share = exploration_share
         self.cold_exploration_share = cold_exploration_share
         self.novelty_reconstruction_weight = novelty_reconstruction_weight
+        self.typicality_weight = typicality_weight
         self.candidate_factor = candidate_factor
         self.n_neighbors = n_neighbors
         self.guard_quantile = guard_quantile
@@ -486,8 +515,9 @@ class AdaptiveStrategy(Strategy):
         self.warm_ = DiversityStrategy(
             UncertaintyStrategy("auto", random_state=self.random_state),
             candidate_factor=self.candidate_factor,
+            typicality_weight=self.typicality_weight,
             random_state=self.random_state,
-        ).fit(self.X_)
+        ).fit(self.X_, typicality=self.cold_.typicality_)
         explore = NoveltyStrategy(
             self.novelty_reconstruction_weight, guard_quantile=self.guard_quantile, random_state=self.random_state
         )
@@ -552,9 +582,20 @@ STRATEGIES = {
     "margin_diversity": lambda random_state=None: DiversityStrategy(random_state=random_state),
 }
 
+#: AdaptiveStrategy's ``typicality_weight`` by data kind: images' classifier reads the embedding that
+#: typicality is measured in; tables' reads the raw columns (see AdaptiveStrategy).
+WARM_TYPICALITY_WEIGHT = {"image": 0.5, "tabular": 0.0}
 
-def make_strategy(name: str, random_state: int | None = None) -> Strategy:
-    """A strategy by name (keys of ``STRATEGIES``), seeded."""
+
+def make_strategy(name: str, random_state: int | None = None, data_kind: str | None = None, **params) -> Strategy:
+    """A strategy by name (keys of ``STRATEGIES``), seeded. ``data_kind`` ("image" or "tabular") tunes the
+    adaptive default for it; ``params`` go to AdaptiveStrategy (e.g. ``exploration_share``)."""
     if name not in STRATEGIES:
         raise ValueError(f"unknown strategy {name!r}; choose from {sorted(STRATEGIES)}")
+    if name == "adaptive":
+        if data_kind is not None:
+            params.setdefault("typicality_weight", WARM_TYPICALITY_WEIGHT[data_kind])
+        return AdaptiveStrategy(random_state=random_state, **params)
+    if params:
+        raise ValueError(f"{name} takes no parameters here, got {sorted(params)}")
     return STRATEGIES[name](random_state=random_state)

@@ -88,6 +88,11 @@ def _finish(writes, result: dict, **fields) -> bool:
 # --- embed --------------------------------------------------------------------------------------------
 
 
+def engine_kind(project: Project) -> str:
+    """The engine's data kind for a project: "image" or "tabular"."""
+    return "image" if project.data_kind == DataKind.IMAGE else "tabular"
+
+
 def pool_data(project: Project) -> tuple[np.ndarray, object]:
     """(item ids, X) of every item of the project in id order: X is an object table (n, n_columns) for tabular
     projects (the feature columns, or every column) and a list of (32, 32[, 3]) arrays for images."""
@@ -132,7 +137,7 @@ def embed_run_execute(*, run_id: int) -> None:
         if len(ids) < 2:
             raise ValueError("At least two items are needed to train an autoencoder.")
         _beat(writes, n_items=len(ids), progress=0.05, message=f"Training on {len(ids)} items")
-        kind = "image" if run.project.data_kind == DataKind.IMAGE else "tabular"
+        kind = engine_kind(run.project)
         epochs = ActiveSelector(kind)._default_ae().max_epochs
 
         def on_epoch_end(epoch: int, loss: float) -> None:
@@ -172,7 +177,8 @@ def embed_run_execute(*, run_id: int) -> None:
         done = _finish(writes, result, artifact=path)
     if run is not None and done:
         _, spec = strategy_current(run.project)
-        _fitted_strategy(path, spec.model_dump_json())  # warm this worker for the ranking that follows
+        # warm this worker for the ranking that follows
+        _fitted_strategy(path, spec.model_dump_json(), engine_kind(run.project))
         ranking_request(project=run.project, reason="embedding")
         _old_artifacts_delete(run.project_id, LearningRun.Kind.EMBED, keep=2)  # rankings may still read the last
 
@@ -196,10 +202,10 @@ def _old_artifacts_delete(project_id: int, kind: str, keep: int) -> None:
 
 
 @lru_cache(maxsize=4)
-def _fitted_strategy(artifact: str, spec_json: str):
+def _fitted_strategy(artifact: str, spec_json: str, data_kind: str):
     """The strategy fitted on an embedding: label independent, so kept per (embedding, spec) in the worker."""
     spec = schemas.StrategySpec.model_validate_json(spec_json)
-    strategy = strategy_from_spec(spec.strategy, spec.mix, spec.exploration_share, spec.random_state)
+    strategy = strategy_from_spec(spec.strategy, spec.mix, spec.exploration_share, spec.random_state, data_kind)
     return strategy.fit(artifacts.load(artifact)["embedding"])
 
 
@@ -237,7 +243,7 @@ def rank_run_execute(*, run_id: int) -> None:
         idx, labels, classes = training_labels(project, ids)
         multilabel = project.task_type == TaskType.MULTI_LABEL
         _beat(writes, n_items=len(ids), n_labels=len(idx), progress=0.1, message=f"Fitting on {len(idx)} labels")
-        strategy = _fitted_strategy(embedding.artifact, spec.model_dump_json())
+        strategy = _fitted_strategy(embedding.artifact, spec.model_dump_json(), engine_kind(project))
         ranking = rank_pool(
             strategy,
             ranking_classifier(spec.random_state),
@@ -431,10 +437,12 @@ def simulate_run_execute(*, run_id: int) -> None:
 
         _beat(writes, n_items=len(idx), n_labels=len(idx), message="Replaying")
 
+        kind = engine_kind(run.project)
+
         def factory(name):  # the project's own settings for its strategy (and any mix); defaults otherwise
             if name == current.strategy:
-                return lambda seed: strategy_from_spec(name, current.mix, current.exploration_share, seed)
-            return lambda seed: strategy_from_spec(name, None, current.exploration_share, seed)
+                return lambda seed: strategy_from_spec(name, current.mix, current.exploration_share, seed, kind)
+            return lambda seed: strategy_from_spec(name, None, current.exploration_share, seed, kind)
 
         results = simulate(
             arrays["features"][idx],

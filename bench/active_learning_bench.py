@@ -34,13 +34,13 @@ from active_learning.autoencoders import ImageAutoencoder, TabularAutoencoder
 from active_learning.classifiers import ProbabilisticClassifier
 from active_learning.simulation import load_bundled, paired_differences, plot_curves, simulate
 from active_learning.strategies import (
-    AdaptiveStrategy,
     KCenterStrategy,
     PoolExhaustedError,
     RandomStrategy,
     Strategy,
     UncertaintyStrategy,
     labeled_mask,
+    make_strategy,
 )
 
 BASELINES = ("random", "margin", "entropy", "kcenter", "typiclust")
@@ -72,9 +72,9 @@ class SkactivemlTypiClust(Strategy):
         return np.asarray(chosen, dtype=np.int64)
 
 
-def strategy_factories() -> dict:
+def strategy_factories(data_kind: str) -> dict:
     return {
-        "adaptive": lambda seed: AdaptiveStrategy(random_state=seed),
+        "adaptive": lambda seed: make_strategy("adaptive", seed, data_kind),
         "random": lambda seed: RandomStrategy(random_state=seed),
         "margin": lambda seed: UncertaintyStrategy("margin", random_state=seed),
         "entropy": lambda seed: UncertaintyStrategy("entropy", random_state=seed),
@@ -153,7 +153,7 @@ def run_quality(args) -> dict:
         results = simulate(
             X,
             y,
-            strategy_factories(),
+            strategy_factories(kind),
             data_kind=kind,
             budget=budget,
             batch_size=batch,
@@ -186,7 +186,7 @@ def _fmt_first(values: list[int | None], budget: int) -> str:
 
 
 def print_quality(out: dict, n_seeds: int) -> None:
-    names = list(strategy_factories())
+    names = list(strategy_factories("tabular"))
     print(f"\n### AULC (test accuracy, points; mean ± std over {n_seeds} seeds)\n")
     print("| data set | labels (batch) | full-data acc | " + " | ".join(names) + " |")
     print("|---|---|---|" + "---|" * len(names))
@@ -330,7 +330,7 @@ def _selection_speed(rng) -> list[tuple[str, float, str, str]]:
     errors = rng.random(n)
     labeled = rng.choice(n, 500, replace=False)
     rows = []
-    strategy = AdaptiveStrategy(random_state=0)
+    strategy = make_strategy("adaptive", 0, "image")  # the costlier kind: its groups weigh typicality too
     seconds = _timed(lambda: strategy.fit(Z))
     rows.append(
         (

@@ -293,7 +293,7 @@ def test_the_why_scores_and_suggestions_are_the_engines(personas):
     embed.refresh_from_db()
     arrays = artifacts.load(embed.artifact)
     idx, y, _ = training.training_labels(project, arrays["item_ids"])
-    strategy = strategy_from_spec("adaptive", random_state=0).fit(arrays["embedding"])
+    strategy = strategy_from_spec("adaptive", random_state=0, data_kind="tabular").fit(arrays["embedding"])
     expected = rank_pool(
         strategy,
         training.ranking_classifier(0),

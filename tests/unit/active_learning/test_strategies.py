@@ -166,6 +166,33 @@ def test_diversity_spreads_a_batch_that_plain_margin_would_bunch():
     assert {int(i >= 10) for i in diverse} == {0, 1}
 
 
+def test_diversity_with_a_typicality_weight_represents_each_group_by_a_typical_uncertain_item():
+    rng = np.random.default_rng(0)
+    blob = 0.05 * rng.normal(size=(9, 2))
+    edge = [[1.5, 0.0]]  # items 9 and 19 lie on their blob's edge
+    X = np.vstack([blob, edge, blob + np.array([10.0, 0.0]), np.add(edge, [10.0, 0.0])]).astype(np.float32)
+    p = np.r_[np.linspace(0.60, 0.62, 9), 0.5, np.linspace(0.60, 0.62, 9), 0.5]  # the edge items are most unsure
+    proba = np.column_stack([p, 1 - p])
+    by_uncertainty = DiversityStrategy(candidate_factor=10, random_state=0).fit(X).select(2, [], None, proba)
+    by_both = DiversityStrategy(candidate_factor=10, typicality_weight=0.5, random_state=0).fit(X)
+    batch = by_both.select(2, [], None, proba)
+
+    assert sorted(by_uncertainty.tolist()) == [9, 19]
+    assert {int(i >= 10) for i in batch} == {0, 1}
+    assert not {9, 19} & set(batch.tolist())
+    assert by_both.reasons_ == ["margin, diversified, representative"] * 2
+    with pytest.raises(ValueError, match="typicality_weight"):
+        DiversityStrategy(typicality_weight=1.5).fit(X)
+
+
+def test_the_adaptive_default_weighs_typicality_on_images_only():
+    assert make_strategy("adaptive", 0, "image").typicality_weight == 0.5
+    assert make_strategy("adaptive", 0, "tabular").typicality_weight == 0.0
+    assert make_strategy("adaptive", 0, "image", typicality_weight=0.2).typicality_weight == 0.2
+    with pytest.raises(ValueError, match="takes no parameters"):
+        make_strategy("margin", 0, exploration_share=0.2)
+
+
 def test_novelty_prefers_an_unseen_dense_group_to_an_isolated_outlier():
     labeled = np.arange(40)  # blobs 0 and 1 labeled; blob 2 (40..59) unseen; 60 is the outlier
     strategy = NoveltyStrategy(guard_quantile=0.05, random_state=0).fit(X_POOL)
@@ -189,16 +216,25 @@ def test_adaptive_starts_cold_then_moves_to_uncertainty_with_an_exploration_shar
     assert len(batch) == 4
 
 
-def test_adaptive_cold_start_is_all_coverage_unless_a_cold_exploration_share_is_asked_for():
-    labeled = np.array([0, 20])
+def test_adaptive_reserves_one_novelty_pick_in_ten_from_the_first_batch_unless_told_otherwise():
     default = AdaptiveStrategy(n_neighbors=5, random_state=0).fit(X_POOL)
-    default.select(4, labeled, Y_POOL[labeled], PROBA, ERRORS)
+    default.select(10, [], None, None, ERRORS)
     assert default.phase_ == "cold_start"
-    assert default.reasons_ == ["typical item of an unlabeled cluster"] * 4
+    assert default.reasons_ == ["typical item of an unlabeled cluster"] * 9 + [default.explore_.reasons_[0]]
+    assert default.reasons_[-1].startswith("novelty")
 
-    exploring = AdaptiveStrategy(n_neighbors=5, cold_exploration_share=0.5, random_state=0).fit(X_POOL)
-    exploring.select(4, labeled, Y_POOL[labeled], PROBA, ERRORS)
-    assert [r.startswith("novelty") for r in exploring.reasons_] == [False, False, True, True]
+    coverage_only = AdaptiveStrategy(n_neighbors=5, cold_exploration_share=0.0, random_state=0).fit(X_POOL)
+    coverage_only.select(10, [], None, None, ERRORS)
+    assert coverage_only.reasons_ == ["typical item of an unlabeled cluster"] * 10
+
+
+def test_adaptive_leaves_the_cold_start_once_a_model_sees_two_classes_by_default():
+    labeled = np.array([0, 20])
+    strategy = AdaptiveStrategy(n_neighbors=5, random_state=0).fit(X_POOL)
+    strategy.select(4, labeled, Y_POOL[labeled], PROBA, ERRORS)
+    assert strategy.phase_ == "uncertainty"
+    strategy.select(4, labeled[:1], Y_POOL[labeled[:1]], None, ERRORS)
+    assert strategy.phase_ == "cold_start"
 
 
 def test_adaptive_stays_cold_while_a_seen_class_has_too_few_labels():
