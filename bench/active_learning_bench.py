@@ -348,7 +348,7 @@ def _selection_speed(rng) -> list[tuple[str, float, str, str]]:
     seconds = _timed(lambda: strategy.select(10, labeled, y[labeled], proba, errors))
     rows.append(
         (
-            "AdaptiveStrategy score + select 10 of 100,000 (margin + diversity + novelty)",
+            "AdaptiveStrategy (images) score + select 10 of 100,000 (margin, typicality, diversity, novelty)",
             seconds,
             "≤ 5 s",
             f"phase: {strategy.phase_}",
@@ -358,7 +358,7 @@ def _selection_speed(rng) -> list[tuple[str, float, str, str]]:
     seconds = _timed(lambda: strategy.select(10, few, y[few], None, errors))
     rows.append(
         (
-            "AdaptiveStrategy score + select 10 of 100,000, cold start (k-means coverage)",
+            "AdaptiveStrategy score + select 10 of 100,000, cold start (k-means coverage, novelty)",
             seconds,
             "≤ 5 s",
             f"phase: {strategy.phase_}",
