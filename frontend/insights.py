@@ -8,7 +8,6 @@ current, so the pages show exactly what the API answers and every write goes thr
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied as PageForbidden
 from django.http import Http404
-from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.urls import reverse
 
@@ -63,11 +62,10 @@ def _links(project: Project, capabilities: frozenset) -> dict:
     }
 
 
-def _config(request, project: Project, capabilities: frozenset, status: dict) -> dict:
+def _config(project: Project, capabilities: frozenset, status: dict) -> dict:
     return {
         "project": {"id": project.id, "name": project.name, "data_kind": project.data_kind},
         "api": f"/api/v1/projects/{project.id}/",
-        "csrf": get_token(request),
         "can_manage": Capability.MANAGE in capabilities,
         "can_review": Capability.REVIEW in capabilities,
         "labels": list(selectors.label_list(project=project).values("id", "name", "color")),
@@ -81,7 +79,7 @@ def _config(request, project: Project, capabilities: frozenset, status: dict) ->
 def dashboard(request, project_id: int):
     project, capabilities = _project(request, project_id)
     status = learning.learning_status(project=project)
-    config = _config(request, project, capabilities, status)
+    config = _config(project, capabilities, status)
     return render(request, "frontend/dashboard.html", {"project": project, "status": status, "config": config})
 
 
@@ -112,7 +110,7 @@ def item(request, project_id: int, item_id: int):
 def strategy(request, project_id: int):
     project, capabilities = _project(request, project_id)
     status = learning.learning_status(project=project)
-    config = _config(request, project, capabilities, status)
+    config = _config(project, capabilities, status)
     context = {
         "project": project,
         "status": status,

@@ -6,15 +6,19 @@ window.Loupe = (function () {
 
   class NetworkError extends Error {}
 
-  /** fetch() a JSON API path. Resolves {status, ok, data}; rejects with NetworkError when no answer came. */
+  /** fetch() an API path with a JSON body (or a FormData one, for uploads). Resolves {status, ok, data} (data:
+   * the parsed answer, null when there is none or it is not JSON); rejects with NetworkError when no answer came. */
   async function call(method, url, body) {
+    const form = body instanceof FormData;
+    const headers = { Accept: "application/json", "X-CSRFToken": csrfToken };
+    if (body !== undefined && !form) headers["Content-Type"] = "application/json";
     let response;
     try {
       response = await fetch(url, {
         method,
         credentials: "same-origin",
-        headers: { Accept: "application/json", "Content-Type": "application/json", "X-CSRFToken": csrfToken },
-        body: body === undefined ? undefined : JSON.stringify(body),
+        headers,
+        body: body === undefined || form ? body : JSON.stringify(body),
       });
     } catch (error) {
       throw new NetworkError(String(error));
@@ -52,14 +56,17 @@ window.Loupe = (function () {
     return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
   }
 
-  /** el("p", {className: "x", text: "hi"}, child...) */
-  function el(tag, props, ...children) {
+  /** el("td", {className: "num", text: "3", dataset: {testid: "t"}, "aria-label": "..."}, child...): `text` is the
+   * node's text, `className` its class, `dataset` its data-* values; every other key is an attribute, present
+   * when true, left out when null, undefined or false. */
+  function el(tag, attrs = {}, ...children) {
     const node = document.createElement(tag);
-    for (const [key, value] of Object.entries(props || {})) {
+    for (const [key, value] of Object.entries(attrs || {})) {
+      if (value === null || value === undefined || value === false) continue;
       if (key === "text") node.textContent = value;
+      else if (key === "className") node.className = value;
       else if (key === "dataset") Object.assign(node.dataset, value);
-      else if (key.startsWith("aria-") || key === "role") node.setAttribute(key, value);
-      else node[key] = value;
+      else node.setAttribute(key, value === true ? "" : value);
     }
     for (const child of children) if (child !== null && child !== undefined) node.append(child);
     return node;

@@ -3,7 +3,8 @@
 (function () {
   "use strict";
 
-  const { config, api, el, pct, when, progressBar } = window.LoupeInsights;
+  const { config, api, pct, when, progressBar } = window.LoupeInsights;
+  const { el } = window.Loupe;
   const labelById = new Map(config.labels.map((label) => [String(label.id), label]));
   const POLL_ACTIVE_MS = 1500;
   const POLL_IDLE_MS = 10000;

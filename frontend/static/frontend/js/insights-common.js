@@ -1,5 +1,6 @@
-// Helpers of the dashboard and the strategy page: their configuration, JSON calls that throw on an error answer
-// (with the API's message), DOM building, progress bars, percentages, and Chart.js defaults. Display only: rules live in Python.
+// Helpers of the dashboard and the strategy page, on top of common.js: their configuration, API calls that throw on
+// an error answer (with the API's message), progress bars, percentages, and Chart.js defaults. Display only: rules
+// live in Python.
 "use strict";
 window.LoupeInsights = (function () {
   const config = JSON.parse(document.getElementById("insights-config").textContent);
@@ -10,42 +11,18 @@ window.LoupeInsights = (function () {
   Chart.defaults.font.family = "system-ui, sans-serif";
   Chart.defaults.plugins.legend.labels.usePointStyle = true; // legends show each series's marker, not only its colour
 
+  const { call, errorText, el } = window.Loupe;
+
   /** The API's answer to `config.api + path`; throws an Error with the API's message, `status` and `body`. */
-  async function api(path, options = {}) {
-    const response = await fetch(config.api + path, {
-      credentials: "same-origin",
-      ...options,
-      headers: { Accept: "application/json", "Content-Type": "application/json", "X-CSRFToken": config.csrf },
-    });
-    const body = response.status === 204 ? null : await response.json().catch(() => null);
-    if (!response.ok) {
-      const error = new Error(errorText(response.status, body));
-      error.status = response.status;
-      error.body = body;
+  async function api(path, { method = "GET", body } = {}) {
+    const result = await call(method, config.api + path, body);
+    if (!result.ok) {
+      const error = new Error(errorText(result));
+      error.status = result.status;
+      error.body = result.data;
       throw error;
     }
-    return body;
-  }
-
-  function errorText(status, body) {
-    if (body && body.detail) return body.detail;
-    if (body && typeof body === "object") {
-      return Object.entries(body).map(([field, messages]) => `${field}: ${[].concat(messages).join(" ")}`).join("; ");
-    }
-    return `The server answered ${status}.`;
-  }
-
-  /** el("td", {className: "num", text: "3", "aria-label": "..."}, child...); null/false attributes are left out. */
-  function el(tag, attrs = {}, ...children) {
-    const node = document.createElement(tag);
-    for (const [key, value] of Object.entries(attrs)) {
-      if (value === null || value === undefined || value === false) continue;
-      if (key === "text") node.textContent = value;
-      else if (key === "className") node.className = value;
-      else node.setAttribute(key, value === true ? "" : value);
-    }
-    for (const child of children) if (child !== null && child !== undefined) node.append(child);
-    return node;
+    return result.data;
   }
 
   /** A progress bar for a run: `share` in 0..1, announced to assistive technology as `label`. */
@@ -66,5 +43,5 @@ window.LoupeInsights = (function () {
   const pct = (x, digits = 1) => (x === null || x === undefined ? "—" : `${(100 * x).toFixed(digits)}%`);
   const when = (iso) => (iso ? new Date(iso).toLocaleString(undefined, { dateStyle: "short", timeStyle: "short" }) : "—");
 
-  return { config, api, el, pct, when, progressBar };
+  return { config, api, pct, when, progressBar };
 })();

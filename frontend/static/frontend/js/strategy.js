@@ -4,7 +4,8 @@
 (function () {
   "use strict";
 
-  const { config, api, el, pct, when, progressBar } = window.LoupeInsights;
+  const { config, api, pct, when, progressBar } = window.LoupeInsights;
+  const { el } = window.Loupe;
   const titles = config.strategies;
   const form = document.getElementById("strategy-form");
   const POLL_MS = 1000;
@@ -92,7 +93,7 @@
     button.disabled = true;
     message.textContent = "Saving…";
     try {
-      const saved = await api("learning/strategy/", { method: "PUT", body: JSON.stringify(spec()) });
+      const saved = await api("learning/strategy/", { method: "PUT", body: spec() });
       message.textContent = `Saved as version ${saved.version}. The next ranking uses it.`;
       await Promise.all([loadHistory(), loadStatus()]);
     } catch (error) {
@@ -312,7 +313,7 @@
     const box = document.getElementById("replay-status");
     box.replaceChildren(el("p", { text: "Asking for a replay…" }));
     try {
-      const run = await api("learning/simulations/", { method: "POST", body: JSON.stringify(body) });
+      const run = await api("learning/simulations/", { method: "POST", body });
       follow(run.id);
     } catch (error) {
       box.replaceChildren(el("p", { className: "form-message error", role: "alert", text: `No replay: ${error.message}` }));

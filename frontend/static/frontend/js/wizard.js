@@ -10,50 +10,24 @@
 
   // --- plumbing -----------------------------------------------------------------------------------
 
-  function csrfToken() {
-    const field = document.querySelector('.wizard input[name="csrfmiddlewaretoken"]');
-    return field ? field.value : "";
-  }
+  const { call, el, NetworkError } = window.Loupe;
 
-  /** One API call; resolves to {ok, status, data} and never throws (a network failure is status 0). */
+  /** One API call; resolves to {ok, status, data} with a `detail` sentence on every failure, and never throws
+   * (a network failure is status 0). */
   async function api(method, url, body) {
-    const options = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
-    if (method !== "GET") options.headers["X-CSRFToken"] = csrfToken();
-    if (body instanceof FormData) {
-      options.body = body;
-    } else if (body !== undefined) {
-      options.body = JSON.stringify(body);
-      options.headers["Content-Type"] = "application/json";
-    }
-    let response;
+    let result;
     try {
-      response = await fetch(url, options);
+      result = await call(method, url, body);
     } catch (error) {
+      if (!(error instanceof NetworkError)) throw error;
       return { ok: false, status: 0, data: { detail: "The server could not be reached. Check the connection and try again." } };
     }
-    let data = null;
-    if (response.status !== 204) {
-      try {
-        data = await response.json();
-      } catch (error) {
-        data = { detail: `The server answered ${response.status} ${response.statusText}.` };
-      }
-    }
-    if (response.status === 401 || response.status === 403) {
+    let data = result.data;
+    if (!result.ok && data === null) data = { detail: `The server answered ${result.status}.` };
+    if (result.status === 401 || result.status === 403) {
       data = { detail: (data && data.detail) || "You are not allowed to do this; are you still logged in?" };
     }
-    return { ok: response.ok, status: response.status, data };
-  }
-
-  function el(tag, attributes = {}, ...children) {
-    const node = document.createElement(tag);
-    for (const [name, value] of Object.entries(attributes)) {
-      if (value === false || value === null || value === undefined) continue;
-      if (name === "text") node.textContent = value;
-      else node.setAttribute(name, value === true ? "" : value);
-    }
-    node.append(...children);
-    return node;
+    return { ok: result.ok, status: result.status, data };
   }
 
   function messagesOf(value) {
