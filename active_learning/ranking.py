@@ -50,7 +50,8 @@ def strategy_from_spec(
     mix: dict[str, float] | None = None,
     exploration_share: float = 0.1,
     random_state: int | None = None,
-    data_kind: str | None = None,
+    *,
+    data_kind: str,
 ) -> Strategy:
     """An unfitted strategy by name: an engine strategy, "adaptive" with its exploration share (tuned for
     ``data_kind``, "image" or "tabular"), or "mix" of named strategies weighted by ``mix``."""

@@ -30,6 +30,15 @@ def _factory(spec: str | StrategyFactory, data_kind: str) -> StrategyFactory:
     return spec
 
 
+def _plain_params(strategy: Strategy) -> dict:
+    """The strategy's own settings that JSON can hold (nested strategies of a mix are left out)."""
+    return {
+        key: value
+        for key, value in strategy.get_params(deep=False).items()
+        if isinstance(value, (bool, int, float, str)) or value is None
+    }
+
+
 def aulc(n_labels: Sequence[int], scores: Sequence[float]) -> float:
     """Area under a learning curve, normalised by its label range, in points (0..100). One point: that score."""
     n, s = np.asarray(n_labels, dtype=np.float64), np.asarray(scores, dtype=np.float64)
@@ -110,8 +119,9 @@ def simulate(
 
     Returns
     -------
-    dict with ``config`` and, per strategy, ``runs`` (one per seed: curves, ``aulc``, ``labels_to_95``,
-    ``first_labeled_at`` per class, ``full_accuracy``) and a ``summary`` across seeds.
+    dict with ``config`` and, per strategy, its ``params`` (the first seed's; ``random_state`` varies), ``runs``
+    (one per seed: curves, ``aulc``, ``labels_to_95``, ``first_labeled_at`` per class, ``full_accuracy``) and a
+    ``summary`` across seeds.
     """
     y = np.asarray(y)
     factories = {
@@ -144,9 +154,11 @@ def simulate(
         full = clone(model).fit(reference.classifier_input_, y[pool])
         full_accuracy = _evaluate(full, test_input, y[test], classes)[0]
         for name, factory in factories.items():
+            strategy = factory(seed)
+            results["strategies"][name].setdefault("params", _plain_params(strategy))
             selector = (
                 clone(reference)
-                .set_params(strategy=factory(seed))
+                .set_params(strategy=strategy)
                 .fit(X_pool, embedding=reference.embedding_, reconstruction_error=reference.reconstruction_error_)
             )
             hook = None if on_round is None else (lambda n, acc, name=name, seed=seed: on_round(name, seed, n, acc))

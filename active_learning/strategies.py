@@ -409,6 +409,7 @@ class DiversityStrategy(Strategy):
             if self.typicality_weight > 0:
                 w = self.typicality_weight
                 pick = (1 - w) * rank_normalize(pick) + w * rank_normalize(self.typicality_[candidates])
+                pick = np.round(pick, 9)  # equal rank sums are ties, whatever the float rounding
                 representative = ", representative"
             # candidates come best first by `total`, so argmax breaks a tie by uncertainty
             chosen = np.array(
@@ -589,11 +590,14 @@ WARM_TYPICALITY_WEIGHT = {"image": 0.5, "tabular": 0.0}
 
 def make_strategy(name: str, random_state: int | None = None, data_kind: str | None = None, **params) -> Strategy:
     """A strategy by name (keys of ``STRATEGIES``), seeded. ``data_kind`` ("image" or "tabular") tunes the
-    adaptive default for it; ``params`` go to AdaptiveStrategy (e.g. ``exploration_share``)."""
+    adaptive default for it (without one, AdaptiveStrategy's own defaults: the tabular behaviour); ``params`` go
+    to AdaptiveStrategy (e.g. ``exploration_share``)."""
     if name not in STRATEGIES:
         raise ValueError(f"unknown strategy {name!r}; choose from {sorted(STRATEGIES)}")
     if name == "adaptive":
         if data_kind is not None:
+            if data_kind not in WARM_TYPICALITY_WEIGHT:
+                raise ValueError(f"unknown data kind {data_kind!r}; choose from {sorted(WARM_TYPICALITY_WEIGHT)}")
             params.setdefault("typicality_weight", WARM_TYPICALITY_WEIGHT[data_kind])
         return AdaptiveStrategy(random_state=random_state, **params)
     if params:

@@ -205,7 +205,9 @@ def _old_artifacts_delete(project_id: int, kind: str, keep: int) -> None:
 def _fitted_strategy(artifact: str, spec_json: str, data_kind: str):
     """The strategy fitted on an embedding: label independent, so kept per (embedding, spec) in the worker."""
     spec = schemas.StrategySpec.model_validate_json(spec_json)
-    strategy = strategy_from_spec(spec.strategy, spec.mix, spec.exploration_share, spec.random_state, data_kind)
+    strategy = strategy_from_spec(
+        spec.strategy, spec.mix, spec.exploration_share, spec.random_state, data_kind=data_kind
+    )
     return strategy.fit(artifacts.load(artifact)["embedding"])
 
 
@@ -441,11 +443,13 @@ def simulate_run_execute(*, run_id: int) -> None:
 
         def factory(name):  # the project's own settings for its strategy (and any mix); defaults otherwise
             if name == current.strategy:
-                return lambda seed: strategy_from_spec(name, current.mix, current.exploration_share, seed, kind)
-            return lambda seed: strategy_from_spec(name, None, current.exploration_share, seed, kind)
+                return lambda seed: strategy_from_spec(
+                    name, current.mix, current.exploration_share, seed, data_kind=kind
+                )
+            return lambda seed: strategy_from_spec(name, None, current.exploration_share, seed, data_kind=kind)
 
-        results = simulate(
-            arrays["features"][idx],
+        results = simulate(  # the stored classifier features as a table (an image project's: its embedding),
+            arrays["features"][idx],  # with the project's own strategy settings, its kind's included
             labels,
             strategies={name: factory(name) for name in spec.strategies},
             data_kind="tabular",

@@ -186,7 +186,7 @@ def _fmt_first(values: list[int | None], budget: int) -> str:
 
 
 def print_quality(out: dict, n_seeds: int) -> None:
-    names = list(strategy_factories("tabular"))
+    names = ["adaptive", *BASELINES]
     print(f"\n### AULC (test accuracy, points; mean ± std over {n_seeds} seeds)\n")
     print("| data set | labels (batch) | full-data acc | " + " | ".join(names) + " |")
     print("|---|---|---|" + "---|" * len(names))

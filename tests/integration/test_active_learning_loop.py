@@ -326,6 +326,34 @@ def test_the_why_scores_and_suggestions_are_the_engines(personas):
     assert set(version.per_class) == {str(label) for label in labels}
 
 
+def test_an_image_projects_ranking_uses_the_image_default(personas):
+    """The worker tunes the adaptive strategy for the project's kind: on images each group's pick weighs typicality."""
+    manager = personas.user("manager")
+    project = make_project(owner=manager, name="Digits", labels=[{"name": str(d)} for d in range(10)])
+    digits = load_digits()
+    labels = label_ids(project)
+    for index, pixels in enumerate(digits.images[:200]):
+        png = digit_png(pixels)
+        item = Item(project=project, external_id=f"digit-{index}", content_hash=hashlib.sha256(png).hexdigest())
+        item.image.save(f"d{index}.png", ContentFile(png), save=False)
+        item.save()
+        if index < 30:
+            Annotation.objects.create(item=item, annotator=manager, schema_version=1).labels.set(
+                [labels[int(digits.target[index])]]
+            )
+            Item.objects.filter(id=item.id).update(annotation_count=1, status="done")
+    embed = services.training_run_request(project=project, reason="request", user=manager, quiet=True)
+    training.embed_run_execute(run_id=embed.id)
+    run = LearningRun.objects.filter(project=project, kind=LearningRun.Kind.RANK).order_by("-id").first()
+    training.rank_run_execute(run_id=run.id)
+
+    batch = Item.objects.filter(id__in=LearningRun.objects.get(id=run.id).result["batch_item_ids"])
+    reasons = sorted(item.insight["reason"] for item in batch)
+    assert len(reasons) == 10
+    assert reasons[:9] == ["margin, diversified, representative"] * 9, reasons
+    assert reasons[9].startswith("novelty")
+
+
 def test_confidently_wrong_labels_go_to_review(personas):
     manager = personas.user("manager")
     project = _wine(manager)

@@ -21,7 +21,7 @@ def blobs():
 def test_the_batch_comes_first_and_labeled_items_last(blobs):
     X, y = blobs
     labeled = np.arange(0, 300, 10)
-    strategy = strategy_from_spec("margin_diversity", random_state=0).fit(X)
+    strategy = strategy_from_spec("margin_diversity", random_state=0, data_kind="tabular").fit(X)
     ranking = rank_pool(strategy, ProbabilisticClassifier(random_state=0), X, labeled, y[labeled], batch_size=8)
     assert len(ranking.batch) == 8
     assert list(ranking.order[:8]) == list(ranking.batch)
@@ -35,7 +35,7 @@ def test_the_batch_comes_first_and_labeled_items_last(blobs):
 
 def test_why_scores_are_fractions_and_uncertainty_needs_a_model(blobs):
     X, y = blobs
-    strategy = strategy_from_spec("adaptive", random_state=0).fit(X)
+    strategy = strategy_from_spec("adaptive", random_state=0, data_kind="tabular").fit(X)
     cold = rank_pool(strategy, ProbabilisticClassifier(random_state=0), X, [], [], batch_size=5, typicality=X[:, 0])
     assert np.isnan(cold.why["uncertainty"]).all()
     assert cold.proba is None
@@ -49,7 +49,7 @@ def test_why_scores_are_fractions_and_uncertainty_needs_a_model(blobs):
 
 def test_everything_labeled_still_gives_a_model_and_no_batch(blobs):
     X, y = blobs
-    strategy = strategy_from_spec("random", random_state=0).fit(X)
+    strategy = strategy_from_spec("random", random_state=0, data_kind="tabular").fit(X)
     ranking = rank_pool(strategy, ProbabilisticClassifier(random_state=0), X, np.arange(300), y, batch_size=5)
     assert ranking.classifier is not None
     assert len(ranking.batch) == 0
@@ -75,7 +75,7 @@ def test_rule_names_come_from_the_strategies_reasons():
 
 
 def test_a_mix_weighs_named_strategies():
-    strategy = strategy_from_spec("mix", {"margin": 0.7, "novelty": 0.3}, random_state=0)
+    strategy = strategy_from_spec("mix", {"margin": 0.7, "novelty": 0.3}, random_state=0, data_kind="tabular")
     assert isinstance(strategy, WeightedStrategy)
     assert [(name, weight) for name, _, weight in strategy.components] == [("margin", 0.7), ("novelty", 0.3)]
 

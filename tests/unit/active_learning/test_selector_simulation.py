@@ -62,6 +62,7 @@ def test_selector_takes_images_of_mixed_sizes():
     images = [rng.integers(0, 255, size=(10 + i % 3, 12, 3), dtype=np.uint8) for i in range(20)]
     ae = ImageAutoencoder(n_components=4, hidden_dims=(4,), max_epochs=1, device="cpu", random_state=0)
     selector = ActiveSelector("image", autoencoder=ae, image_size=8, classifier=FAST_CLF, random_state=0).fit(images)
+    assert selector.strategy_.typicality_weight == 0.5  # the default strategy, tuned for images
     assert selector.classifier_input_.shape == (20, 4)
     assert selector.transform(images[:2]).shape == (2, 4)
     batch = selector.next_batch([0, 1, 2, 3], [0, 1, 0, 1], 3)
@@ -100,6 +101,8 @@ def test_simulate_records_curves_and_summaries(tmp_path):
     assert run["classes_discovered"] == sorted(run["classes_discovered"])
     assert set(run["first_labeled_at"]) == {"0", "1", "2"}
     assert 0 <= results["strategies"]["adaptive"]["summary"]["aulc_mean"] <= 100
+    assert results["strategies"]["adaptive"]["params"]["typicality_weight"] == 0.0  # tuned for tables
+    assert results["strategies"]["adaptive"]["params"]["random_state"] == 0
     diff = paired_differences(results, "adaptive", "random")
     assert len(diff["values"]) == 2
     write_json(results, tmp_path / "r.json")

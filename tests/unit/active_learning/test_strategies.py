@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 
+from active_learning.ranking import strategy_from_spec
 from active_learning.strategies import (
     AdaptiveStrategy,
     DiversityStrategy,
@@ -185,10 +186,26 @@ def test_diversity_with_a_typicality_weight_represents_each_group_by_a_typical_u
         DiversityStrategy(typicality_weight=1.5).fit(X)
 
 
+def test_a_tie_between_uncertainty_and_typicality_goes_to_the_more_uncertain_item():
+    n = 100
+    p = 0.5 + 0.004 * np.arange(n)  # item 0 is the most uncertain, item 1 the next...
+    proba = np.column_stack([p, 1 - p])
+    typicality = np.r_[2, 3, 0, 1, np.arange(4, n)].astype(np.float64)  # ...and both have the best rank sum
+    X = np.random.default_rng(0).normal(size=(n, 2)).astype(np.float32)
+    strategy = DiversityStrategy(candidate_factor=n, typicality_weight=0.5, random_state=0)
+    assert strategy.fit(X, typicality=typicality).select(1, [], None, proba).tolist() == [0]
+
+
 def test_the_adaptive_default_weighs_typicality_on_images_only():
-    assert make_strategy("adaptive", 0, "image").typicality_weight == 0.5
-    assert make_strategy("adaptive", 0, "tabular").typicality_weight == 0.0
+    image = make_strategy("adaptive", 0, "image").fit(X_POOL)
+    assert image.warm_.typicality_weight == 0.5
+    assert image.warm_.typicality_ is image.cold_.typicality_  # one k-NN pass
+    assert make_strategy("adaptive", 0, "tabular").fit(X_POOL).warm_.typicality_weight == 0.0
+    assert strategy_from_spec("adaptive", data_kind="image").typicality_weight == 0.5
+    assert strategy_from_spec("adaptive", exploration_share=0.3, data_kind="tabular").exploration_share == 0.3
     assert make_strategy("adaptive", 0, "image", typicality_weight=0.2).typicality_weight == 0.2
+    with pytest.raises(ValueError, match="unknown data kind"):
+        make_strategy("adaptive", 0, "video")
     with pytest.raises(ValueError, match="takes no parameters"):
         make_strategy("margin", 0, exploration_share=0.2)
 
@@ -233,7 +250,8 @@ def test_adaptive_leaves_the_cold_start_once_a_model_sees_two_classes_by_default
     strategy = AdaptiveStrategy(n_neighbors=5, random_state=0).fit(X_POOL)
     strategy.select(4, labeled, Y_POOL[labeled], PROBA, ERRORS)
     assert strategy.phase_ == "uncertainty"
-    strategy.select(4, labeled[:1], Y_POOL[labeled[:1]], None, ERRORS)
+    one_class = np.array([0, 1])
+    strategy.select(4, one_class, Y_POOL[one_class], PROBA, ERRORS)
     assert strategy.phase_ == "cold_start"
 
 
