@@ -1,26 +1,12 @@
-"""Strategies: score every pool item (higher = more worth labeling) and select a batch.
-
-Every strategy is fitted once on the pool's embedding ``X`` (n_items, n_components), then asked repeatedly::
-
-    strategy.fit(X)
-    idx = strategy.select(batch_size, labeled_idx, labels=labels, proba=proba, reconstruction_error=err)
-
-``labeled_idx`` (n_labeled,) are pool positions already labeled (never selected again); ``labels`` their labels
-((n_labeled,) classes or (n_labeled, n_labels) 0/1 for multi-label); ``proba`` the current model's probabilities
-for every pool item ((n_items, n_classes), or None before a model exists); ``reconstruction_error`` the
-autoencoder's (n_items,) errors. After each call ``scores_`` maps score names to (n_items,) arrays (NaN for
-labeled items) and ``reasons_`` gives, per selected item, the score that picked it, so a UI can say why.
-Ties break towards the lower index, so results are deterministic for a given ``random_state``.
-"""
+"""The building-block strategies: random, uncertainty, typicality, novelty, k-center, diversity, weighted mixes."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
-from sklearn.base import BaseEstimator, clone
-from sklearn.cluster import KMeans, MiniBatchKMeans
+from sklearn.base import clone
+from sklearn.cluster import KMeans
 
 from active_learning.scores import (
     entropy_scores,
@@ -32,6 +18,15 @@ from active_learning.scores import (
     rank_normalize,
     typicality_scores,
 )
+from active_learning.strategies.base import (
+    Strategy,
+    _kmeans,
+    _masked,
+    _random_priority,
+    _unlabeled_or_raise,
+    labeled_mask,
+    top_k,
+)
 
 _MEASURES = {
     "margin": margin_scores,
@@ -39,98 +34,6 @@ _MEASURES = {
     "least_confidence": least_confidence_scores,
     "multilabel": multilabel_uncertainty_scores,
 }
-
-
-class PoolExhaustedError(RuntimeError):
-    """Raised when a batch is asked for but every pool item is already labeled."""
-
-
-def labeled_mask(n_items: int, labeled_idx) -> np.ndarray:
-    """(n_labeled,) pool indices -> (n_items,) bool mask; refuses indices outside the pool."""
-    labeled_idx = np.asarray(labeled_idx if labeled_idx is not None else [], dtype=np.int64).ravel()
-    if labeled_idx.size and (labeled_idx.min() < 0 or labeled_idx.max() >= n_items):
-        raise IndexError(f"labeled indices must lie in [0, {n_items}), got {labeled_idx.min()}..{labeled_idx.max()}")
-    mask = np.zeros(n_items, dtype=bool)
-    mask[labeled_idx] = True
-    return mask
-
-
-def _unlabeled_or_raise(mask: np.ndarray, batch_size: int) -> np.ndarray:
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    unlabeled = np.flatnonzero(~mask)
-    if unlabeled.size == 0:
-        raise PoolExhaustedError(f"all {mask.size} pool items are labeled: nothing left to select")
-    return unlabeled
-
-
-def top_k(scores: np.ndarray, candidates: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the ``k`` best ``candidates`` by ``scores`` (n_items,), highest first, ties to the lower index."""
-    candidates = np.asarray(candidates, dtype=np.int64)
-    order = np.lexsort((candidates, -scores[candidates]))
-    return candidates[order[:k]]
-
-
-def _masked(scores: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    out = np.asarray(scores, dtype=np.float64).copy()
-    out[mask] = np.nan
-    return out
-
-
-def _random_priority(n_items: int, random_state) -> np.ndarray:
-    return np.random.default_rng(random_state).random(n_items)
-
-
-def _kmeans(n_clusters: int, n_items: int, random_state):
-    if n_items > 20_000:
-        return MiniBatchKMeans(n_clusters, n_init=1, batch_size=4096, max_iter=20, random_state=random_state)
-    return KMeans(n_clusters, n_init=1, max_iter=100, random_state=random_state)
-
-
-class Strategy(BaseEstimator):
-    """Base class: subclasses implement ``_score`` (and may override ``select``)."""
-
-    def fit(self, X, y=None):
-        """X: (n_items, n_components) embedding of the whole pool. Returns self."""
-        X = np.asarray(X, dtype=np.float32)
-        if X.ndim != 2 or len(X) == 0:
-            raise ValueError(f"expected a non-empty (n_items, n_components) embedding, got shape {X.shape}")
-        self.X_ = X
-        self.n_items_ = len(X)
-        self._fit_pool()
-        return self
-
-    def _fit_pool(self) -> None:
-        """Label-independent precomputation (typicality, random priorities...)."""
-
-    def _density_reference(self) -> np.ndarray | None:
-        """A seeded sample of `max_reference` pool items to measure densities against (None: the whole pool),
-        so neighbour searches stay bounded on large pools. For subclasses with `max_reference`/`random_state`."""
-        if self.n_items_ <= self.max_reference:
-            return None
-        rng = np.random.default_rng(self.random_state)
-        return self.X_[np.sort(rng.choice(self.n_items_, self.max_reference, replace=False))]
-
-    def _score(self, mask, labels, proba, reconstruction_error) -> dict[str, np.ndarray]:
-        raise NotImplementedError
-
-    def score(self, labeled_idx, labels=None, proba=None, reconstruction_error=None) -> np.ndarray:
-        """-> (n_items,) scores, higher = more worth labeling; NaN for labeled items. Also sets ``scores_``."""
-        mask = labeled_mask(self.n_items_, labeled_idx)
-        parts = self._score(mask, labels, proba, reconstruction_error)
-        self.scores_ = {name: _masked(values, mask) for name, values in parts.items()}
-        return self.scores_["total"]
-
-    def select(self, batch_size: int, labeled_idx, labels=None, proba=None, reconstruction_error=None) -> np.ndarray:
-        """-> (min(batch_size, n_unlabeled),) pool indices, best first. Raises PoolExhaustedError when none is left."""
-        mask = labeled_mask(self.n_items_, labeled_idx)
-        unlabeled = _unlabeled_or_raise(mask, batch_size)
-        total = self.score(labeled_idx, labels, proba, reconstruction_error)
-        chosen = top_k(total, unlabeled, batch_size)
-        self.reasons_ = [self._reason] * len(chosen)
-        return chosen
-
-    _reason = "score"
 
 
 class RandomStrategy(Strategy):
@@ -462,144 +365,3 @@ class WeightedStrategy(Strategy):
             total += weight * ranked
         parts["total"] = total
         return parts
-
-
-class AdaptiveStrategy(Strategy):
-    """The default: typicality/coverage at cold start, then margin uncertainty with diversity, plus a
-    reserved exploration share of outlier-guarded novelty.
-
-    The cold start lasts while there is no model (``proba`` is None), fewer than two classes are seen, or a
-    seen class has fewer than ``min_labels_per_class`` labels while the labels so far are fewer than twice
-    ``min_labels_per_class`` per seen class. ``round(share * batch_size)`` items of every batch come from
-    :class:`NoveltyStrategy` (items the autoencoder reconstructs badly, where unseen classes hide; weight
-    ``novelty_reconstruction_weight`` on the reconstruction error, the rest on the distance to the labels);
-    ``share`` is ``exploration_share`` after the cold start and ``cold_exploration_share`` during it. After the
-    cold start, each diversity group of margin candidates is represented by its best item by uncertainty, or,
-    with ``typicality_weight`` w > 0, by a mix of uncertainty and typicality (see :class:`DiversityStrategy`).
-    Typical items help a classifier that reads the embedding typicality is measured in (images), not one
-    that reads raw columns (tables, where margin is the strategy to beat): :func:`make_strategy` and
-    :class:`~active_learning.selector.ActiveSelector` set w from ``WARM_TYPICALITY_WEIGHT`` by data kind.
-    The defaults (cold start until a model sees two classes, one novelty pick per batch of ten from the first
-    batch, novelty by reconstruction error, w = 0.5 on images) were chosen on design seeds 0..9 and 100..109 of
-    the benchmark and reported on seeds 200..219 (docs/active-learning.md). ``phase_`` tells which phase made
-    the last batch.
-    """
-
-    def __init__(
-        self,
-        min_labels_per_class: int = 1,
-        exploration_share: float = 0.1,
-        cold_exploration_share: float = 0.1,
-        novelty_reconstruction_weight: float = 1.0,
-        typicality_weight: float = 0.0,
-        candidate_factor: int = 10,
-        n_neighbors: int = 5,
-        guard_quantile: float = 0.05,
-        max_clusters: int = 500,
-        random_state: int | None = None,
-    ):
-        self.min_labels_per_class = min_labels_per_class
-        self.exploration_share = exploration_share
-        self.cold_exploration_share = cold_exploration_share
-        self.novelty_reconstruction_weight = novelty_reconstruction_weight
-        self.typicality_weight = typicality_weight
-        self.candidate_factor = candidate_factor
-        self.n_neighbors = n_neighbors
-        self.guard_quantile = guard_quantile
-        self.max_clusters = max_clusters
-        self.random_state = random_state
-
-    def _fit_pool(self):
-        self.cold_ = TypicalityStrategy(
-            self.n_neighbors, max_clusters=self.max_clusters, random_state=self.random_state
-        ).fit(self.X_)
-        self.warm_ = DiversityStrategy(
-            UncertaintyStrategy("auto", random_state=self.random_state),
-            candidate_factor=self.candidate_factor,
-            typicality_weight=self.typicality_weight,
-            random_state=self.random_state,
-        ).fit(self.X_, typicality=self.cold_.typicality_)
-        explore = NoveltyStrategy(
-            self.novelty_reconstruction_weight, guard_quantile=self.guard_quantile, random_state=self.random_state
-        )
-        same = explore.guard_neighbors == self.n_neighbors and explore.max_reference == self.cold_.max_reference
-        self.explore_ = explore.fit(self.X_, density=self.cold_.typicality_ if same else None)  # one k-NN pass
-
-    def _is_cold(self, labels, proba) -> bool:
-        if labels is None or proba is None or len(labels) == 0:
-            return True
-        labels = np.asarray(labels)
-        counts = (
-            labels.sum(axis=0)[labels.sum(axis=0) > 0] if labels.ndim == 2 else np.unique(labels, return_counts=True)[1]
-        )
-        if len(counts) < 2:
-            return True
-        # A class found late (a rare one) does not send a mature project back to the cold start: past twice
-        # the labels the seen classes need, it is left to uncertainty and exploration.
-        young = len(labels) < 2 * self.min_labels_per_class * len(counts)
-        return young and int(counts.min()) < self.min_labels_per_class
-
-    def _score(self, mask, labels, proba, reconstruction_error):
-        main = self.cold_ if self._is_cold(labels, proba) else self.warm_
-        main.score(np.flatnonzero(mask), labels, proba, reconstruction_error)
-        return dict(main.scores_)
-
-    def select(self, batch_size, labeled_idx, labels=None, proba=None, reconstruction_error=None):
-        mask = labeled_mask(self.n_items_, labeled_idx)
-        unlabeled = _unlabeled_or_raise(mask, batch_size)
-        batch_size = min(batch_size, unlabeled.size)
-        cold = self._is_cold(labels, proba)
-        share = self.cold_exploration_share if cold else self.exploration_share
-        n_explore = math.floor(share * batch_size + 0.5)
-        self.phase_ = "cold_start" if cold else "uncertainty"
-        main = self.cold_ if cold else self.warm_
-        chosen = (
-            main.select(batch_size - n_explore, labeled_idx, labels, proba, reconstruction_error)
-            if (batch_size > n_explore)
-            else np.zeros(0, np.int64)
-        )
-        reasons = list(getattr(main, "reasons_", []))[: len(chosen)]
-        scores = dict(main.scores_)
-        if n_explore:
-            taken = np.concatenate([np.flatnonzero(mask), chosen])
-            extra = self.explore_.select(n_explore, taken, labels, proba, reconstruction_error)
-            scores.update({f"novelty_{k}": v for k, v in self.explore_.scores_.items()})
-            chosen = np.concatenate([chosen, extra])
-            reasons += self.explore_.reasons_
-        self.scores_ = {name: _masked(values, mask) for name, values in scores.items()}
-        self.reasons_ = reasons
-        return chosen.astype(np.int64)
-
-
-STRATEGIES = {
-    "adaptive": AdaptiveStrategy,
-    "random": RandomStrategy,
-    "margin": lambda random_state=None: UncertaintyStrategy("margin", random_state=random_state),
-    "entropy": lambda random_state=None: UncertaintyStrategy("entropy", random_state=random_state),
-    "least_confidence": lambda random_state=None: UncertaintyStrategy("least_confidence", random_state=random_state),
-    "typicality": TypicalityStrategy,
-    "novelty": NoveltyStrategy,
-    "kcenter": KCenterStrategy,
-    "margin_diversity": lambda random_state=None: DiversityStrategy(random_state=random_state),
-}
-
-#: AdaptiveStrategy's ``typicality_weight`` by data kind: images' classifier reads the embedding that
-#: typicality is measured in; tables' reads the raw columns (see AdaptiveStrategy).
-WARM_TYPICALITY_WEIGHT = {"image": 0.5, "tabular": 0.0}
-
-
-def make_strategy(name: str, random_state: int | None = None, data_kind: str | None = None, **params) -> Strategy:
-    """A strategy by name (keys of ``STRATEGIES``), seeded. ``data_kind`` ("image" or "tabular") tunes the
-    adaptive default for it (without one, AdaptiveStrategy's own defaults: the tabular behaviour); ``params`` go
-    to AdaptiveStrategy (e.g. ``exploration_share``)."""
-    if name not in STRATEGIES:
-        raise ValueError(f"unknown strategy {name!r}; choose from {sorted(STRATEGIES)}")
-    if name == "adaptive":
-        if data_kind is not None:
-            if data_kind not in WARM_TYPICALITY_WEIGHT:
-                raise ValueError(f"unknown data kind {data_kind!r}; choose from {sorted(WARM_TYPICALITY_WEIGHT)}")
-            params.setdefault("typicality_weight", WARM_TYPICALITY_WEIGHT[data_kind])
-        return AdaptiveStrategy(random_state=random_state, **params)
-    if params:
-        raise ValueError(f"{name} takes no parameters here, got {sorted(params)}")
-    return STRATEGIES[name](random_state=random_state)
