@@ -441,15 +441,13 @@ def simulate_run_execute(*, run_id: int) -> None:
 
         kind = engine_kind(run.project)
 
-        def factory(name):  # the project's own settings for its strategy (and any mix); defaults otherwise
-            if name == current.strategy:
-                return lambda seed: strategy_from_spec(
-                    name, current.mix, current.exploration_share, seed, data_kind=kind
-                )
-            return lambda seed: strategy_from_spec(name, None, current.exploration_share, seed, data_kind=kind)
+        def factory(name):  # the project's own settings and kind (and its mix, for its own strategy)
+            mix = current.mix if name == current.strategy else None
+            return lambda seed: strategy_from_spec(name, mix, current.exploration_share, seed, data_kind=kind)
 
-        results = simulate(  # the stored classifier features as a table (an image project's: its embedding),
-            arrays["features"][idx],  # with the project's own strategy settings, its kind's included
+        # The stored classifier features are replayed as a table (an image project's are its embedding).
+        results = simulate(
+            arrays["features"][idx],
             labels,
             strategies={name: factory(name) for name in spec.strategies},
             data_kind="tabular",

@@ -250,14 +250,30 @@ def _reason(exception) -> str:
     return message if isinstance(message, str) else ""
 
 
+def _error_page(request, status: int, title: str, reason: str, hint: str):
+    return render(request, "frontend/error.html", {"title": title, "reason": reason, "hint": hint}, status=status)
+
+
 def page_not_found(request, exception):
     """handler404: the page frame, the reason when a view gave one, a way back; JSON, as the API speaks, for an
     address under /api/ that no endpoint serves."""
     if request.path.startswith("/api/"):
         return JsonResponse({"detail": _reason(exception) or "No API endpoint at this address."}, status=404)
-    return render(request, "404.html", {"reason": _reason(exception)}, status=404)
+    return _error_page(
+        request,
+        404,
+        "Not found",
+        _reason(exception) or "There is no page at this address.",
+        "It may have been removed, or you are not a member of its project.",
+    )
 
 
 def permission_denied(request, exception):
     """handler403: as page_not_found."""
-    return render(request, "403.html", {"reason": _reason(exception)}, status=403)
+    return _error_page(
+        request,
+        403,
+        "Not allowed",
+        _reason(exception) or "Your role does not allow this page.",
+        "If you need it, ask a manager of the project (or an administrator) for another role.",
+    )

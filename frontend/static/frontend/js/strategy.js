@@ -170,7 +170,6 @@
 
   const replay = { polling: false, id: null };
 
-
   function mean(arrays) {
     const n = Math.min(...arrays.map((a) => a.length));
     return Array.from({ length: n }, (_, i) => arrays.reduce((sum, a) => sum + a[i], 0) / arrays.length);
