@@ -144,7 +144,8 @@ class ActiveSelector(BaseEstimator):
         Parameters
         ----------
         labeled_idx : (n_labeled,) int
-            Pool positions labeled so far.
+            Pool positions labeled so far, oldest first (the default strategy pauses its exploration once its
+            latest novelty picks found no class that an earlier label had not).
         labels : (n_labeled,) or (n_labeled, n_labels)
             Their labels, aligned with ``labeled_idx`` (0/1 indicator rows for multi-label).
         batch_size : int

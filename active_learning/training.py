@@ -16,7 +16,7 @@ from functools import lru_cache
 
 import numpy as np
 from django.core.files.storage import default_storage
-from django.db.models import Max
+from django.db.models import Max, Min
 from django.utils import timezone
 from PIL import Image
 from sklearn.decomposition import PCA
@@ -212,12 +212,19 @@ def _fitted_strategy(artifact: str, spec_json: str, data_kind: str):
 
 
 def training_labels(project: Project, item_ids: np.ndarray):
-    """(positions into item_ids, labels, classes) of the items with a final label: labels are label ids, or 0/1
-    rows over `classes` (the active labels) for multi-label projects."""
+    """(positions into item_ids, labels, classes) of the items with a final label, oldest first (by the item's
+    first answer: the strategies read which label found each class): labels are label ids, or 0/1 rows over
+    `classes` (the active labels) for multi-label projects."""
     finals = final_labels(project)
     position = {int(item_id): i for i, item_id in enumerate(item_ids.tolist())}
-    labeled = [(position[item_id], answer) for item_id, answer in finals.items() if item_id in position]
-    labeled.sort()
+    answered = Annotation.objects.filter(item__project=project).values("item_id").annotate(first=Min("id"))
+    first_answer = {row["item_id"]: row["first"] for row in answered}
+    labeled = sorted(
+        (first_answer.get(item_id, 0), position[item_id], answer)
+        for item_id, answer in finals.items()
+        if item_id in position
+    )
+    labeled = [(p, answer) for _, p, answer in labeled]
     classes = np.array(
         list(Label.objects.filter(project=project, retired_at=None, merged_into=None).values_list("id", flat=True))
     )

@@ -5,7 +5,8 @@ Every strategy is fitted once on the pool's embedding ``X`` (n_items, n_componen
     strategy.fit(X)
     idx = strategy.select(batch_size, labeled_idx, labels=labels, proba=proba, reconstruction_error=err)
 
-``labeled_idx`` (n_labeled,) are pool positions already labeled (never selected again); ``labels`` their labels
+``labeled_idx`` (n_labeled,) are pool positions already labeled (never selected again), oldest first (the
+adaptive strategy reads which label found each class); ``labels`` their labels
 ((n_labeled,) classes or (n_labeled, n_labels) 0/1 for multi-label); ``proba`` the current model's probabilities
 for every pool item ((n_items, n_classes), or None before a model exists); ``reconstruction_error`` the
 autoencoder's (n_items,) errors. After each call ``scores_`` maps score names to (n_items,) arrays (NaN for
@@ -28,8 +29,8 @@ from active_learning.strategies.blocks import (
 )
 
 __all__ = [
+    "KIND_DEFAULTS",
     "STRATEGIES",
-    "WARM_TYPICALITY_WEIGHT",
     "AdaptiveStrategy",
     "DiversityStrategy",
     "KCenterStrategy",
@@ -57,9 +58,13 @@ STRATEGIES = {
     "margin_diversity": lambda random_state=None: DiversityStrategy(random_state=random_state),
 }
 
-#: AdaptiveStrategy's ``typicality_weight`` by data kind: images' classifier reads the embedding that
-#: typicality is measured in; tables' reads the raw columns (see AdaptiveStrategy).
-WARM_TYPICALITY_WEIGHT = {"image": 0.5, "tabular": 0.0}
+#: AdaptiveStrategy's defaults by data kind: images' classifier reads the embedding that typicality is measured
+#: in, so typical items are worth more there (in the first batch and in each diversity group); tables' reads the
+#: raw columns, where margin is the strategy to beat (see AdaptiveStrategy).
+KIND_DEFAULTS = {
+    "image": {"typicality_weight": 0.5, "cold_exploration_share": 0.1},
+    "tabular": {"typicality_weight": 0.0, "cold_exploration_share": 0.2},
+}
 
 
 def make_strategy(name: str, random_state: int | None = None, data_kind: str | None = None, **params) -> Strategy:
@@ -70,9 +75,9 @@ def make_strategy(name: str, random_state: int | None = None, data_kind: str | N
         raise ValueError(f"unknown strategy {name!r}; choose from {sorted(STRATEGIES)}")
     if name == "adaptive":
         if data_kind is not None:
-            if data_kind not in WARM_TYPICALITY_WEIGHT:
-                raise ValueError(f"unknown data kind {data_kind!r}; choose from {sorted(WARM_TYPICALITY_WEIGHT)}")
-            params.setdefault("typicality_weight", WARM_TYPICALITY_WEIGHT[data_kind])
+            if data_kind not in KIND_DEFAULTS:
+                raise ValueError(f"unknown data kind {data_kind!r}; choose from {sorted(KIND_DEFAULTS)}")
+            params = {**KIND_DEFAULTS[data_kind], **params}
         return AdaptiveStrategy(random_state=random_state, **params)
     if params:
         raise ValueError(f"{name} takes no parameters here, got {sorted(params)}")

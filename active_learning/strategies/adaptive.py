@@ -24,25 +24,34 @@ class AdaptiveStrategy(Strategy):
     ``min_labels_per_class`` per seen class. ``round(share * batch_size)`` items of every batch come from
     :class:`NoveltyStrategy` (items the autoencoder reconstructs badly, where unseen classes hide; weight
     ``novelty_reconstruction_weight`` on the reconstruction error, the rest on the distance to the labels);
-    ``share`` is ``exploration_share`` after the cold start and ``cold_exploration_share`` during it. After the
-    cold start, each diversity group of margin candidates is represented by its best item by uncertainty, or,
-    with ``typicality_weight`` w > 0, by a mix of uncertainty and typicality (see :class:`DiversityStrategy`).
-    Typical items help a classifier that reads the embedding typicality is measured in (images), not one
-    that reads raw columns (tables, where margin is the strategy to beat): :func:`make_strategy` and
-    :class:`~active_learning.selector.ActiveSelector` set w from ``WARM_TYPICALITY_WEIGHT`` by data kind.
-    The defaults (cold start until a model sees two classes, one novelty pick per batch of ten from the first
-    batch, novelty by reconstruction error, w = 0.5 on images) were chosen on design seeds 0..9 and 100..109 of
-    the benchmark and reported on seeds 200..219 (docs/active-learning.md). ``phase_`` tells which phase made
-    the last batch.
+    ``share`` is ``exploration_share`` after the cold start and ``cold_exploration_share`` during it.
+    Exploration pauses once it stops finding classes: when the last ``exploration_patience`` items of the
+    *explored head* of the novelty ranking (its best-ranked items, all labeled) each hold a class that an earlier
+    label already had (``labels`` come oldest first); ``None`` never pauses. The head is judged afresh on every
+    call, so new items at the top of the ranking (a pool that grew) are explored again.
+
+    After the cold start, each diversity group of margin candidates is represented by its best item by
+    uncertainty, or, with ``typicality_weight`` w > 0, by a mix of uncertainty and typicality (see
+    :class:`DiversityStrategy`). Typical items help a classifier that reads the embedding typicality is
+    measured in (images), not one that reads raw columns (tables, where margin is the strategy to beat), so
+    :func:`make_strategy` and :class:`~active_learning.selector.ActiveSelector` take w and
+    ``cold_exploration_share`` from ``KIND_DEFAULTS`` by data kind: on images w = 0.5 and one novelty pick in a
+    first batch of ten (the young classifier needs the typical items more), on tables w = 0 and two, as the
+    constructor's defaults.
+    The defaults (cold start until a model sees two classes, one novelty pick per later batch of ten, novelty by
+    reconstruction error, a pause after three fruitless novelty picks, the per-kind values) were chosen on design
+    seeds 0..9, 100..109 and 200..219 of the benchmark and reported on seeds 300..339 (docs/active-learning.md).
+    ``phase_`` tells which phase made the last batch, and whether exploration was paused.
     """
 
     def __init__(
         self,
         min_labels_per_class: int = 1,
         exploration_share: float = 0.1,
-        cold_exploration_share: float = 0.1,
+        cold_exploration_share: float = 0.2,
         novelty_reconstruction_weight: float = 1.0,
         typicality_weight: float = 0.0,
+        exploration_patience: int | None = 3,
         candidate_factor: int = 10,
         n_neighbors: int = 5,
         guard_quantile: float = 0.05,
@@ -54,6 +63,7 @@ class AdaptiveStrategy(Strategy):
         self.cold_exploration_share = cold_exploration_share
         self.novelty_reconstruction_weight = novelty_reconstruction_weight
         self.typicality_weight = typicality_weight
+        self.exploration_patience = exploration_patience
         self.candidate_factor = candidate_factor
         self.n_neighbors = n_neighbors
         self.guard_quantile = guard_quantile
@@ -90,6 +100,25 @@ class AdaptiveStrategy(Strategy):
         young = len(labels) < 2 * self.min_labels_per_class * len(counts)
         return young and int(counts.min()) < self.min_labels_per_class
 
+    def _exploration_stalled(self, mask, labeled_idx, labels, reconstruction_error) -> bool:
+        """Whether the last ``exploration_patience`` items of the novelty ranking's explored head found no class."""
+        patience = self.exploration_patience
+        if patience is None or reconstruction_error is None or labels is None or len(labels) == 0:
+            return False
+        error = np.asarray(reconstruction_error, dtype=np.float64)
+        order = np.lexsort((np.arange(self.n_items_), -error, self.explore_.outlier_))  # the guarded come last
+        unlabeled = np.flatnonzero(~mask[order])
+        head = order[: unlabeled[0] if unlabeled.size else order.size]
+        if head.size < patience:
+            return False
+        labels = np.asarray(labels)
+        if labels.ndim == 2:  # multi-label: a row that holds a label no earlier row has
+            firsts = np.argmax(labels > 0, axis=0)[labels.any(axis=0)]
+        else:
+            firsts = np.unique(labels, return_index=True)[1]
+        found = labeled_mask(self.n_items_, np.asarray(labeled_idx)[firsts])
+        return not found[head[-patience:]].any()
+
     def _score(self, mask, labels, proba, reconstruction_error):
         main = self.cold_ if self._is_cold(labels, proba) else self.warm_
         main.score(np.flatnonzero(mask), labels, proba, reconstruction_error)
@@ -103,6 +132,9 @@ class AdaptiveStrategy(Strategy):
         share = self.cold_exploration_share if cold else self.exploration_share
         n_explore = math.floor(share * batch_size + 0.5)
         self.phase_ = "cold_start" if cold else "uncertainty"
+        if n_explore and self._exploration_stalled(mask, labeled_idx, labels, reconstruction_error):
+            n_explore = 0
+            self.phase_ += ", exploration paused"
         main = self.cold_ if cold else self.warm_
         chosen = (
             main.select(batch_size - n_explore, labeled_idx, labels, proba, reconstruction_error)

@@ -354,6 +354,23 @@ def test_an_image_projects_ranking_uses_the_image_default(personas):
     assert reasons[9].startswith("novelty")
 
 
+def test_the_engine_reads_the_labels_oldest_first(personas):
+    """Which label found each class is part of the strategy's input, so labels come in the order they were given."""
+    manager = personas.user("manager")
+    project = _wine(manager)
+    labels = label_ids(project)
+    items = list(Item.objects.filter(project=project).order_by("id")[:6])
+    for item in reversed(items):  # the last item is answered first
+        Annotation.objects.create(item=item, annotator=manager, schema_version=1).labels.set([labels[truth(item)]])
+        Item.objects.filter(id=item.id).update(annotation_count=1, status="done")
+    item_ids = np.array(list(Item.objects.filter(project=project).order_by("id").values_list("id", flat=True)))
+
+    idx, y, _ = training.training_labels(project, item_ids)
+
+    assert item_ids[idx].tolist() == [item.id for item in reversed(items)]
+    assert y.tolist() == [labels[truth(item)] for item in reversed(items)]
+
+
 def test_confidently_wrong_labels_go_to_review(personas):
     manager = personas.user("manager")
     project = _wine(manager)

@@ -196,7 +196,7 @@ def test_a_tie_between_uncertainty_and_typicality_goes_to_the_more_uncertain_ite
     assert strategy.fit(X, typicality=typicality).select(1, [], None, proba).tolist() == [0]
 
 
-def test_the_adaptive_default_weighs_typicality_on_images_only():
+def test_the_adaptive_default_weighs_typicality_on_images_and_explores_tables_more_at_first():
     image = make_strategy("adaptive", 0, "image").fit(X_POOL)
     assert image.warm_.typicality_weight == 0.5
     assert image.warm_.typicality_ is image.cold_.typicality_  # one k-NN pass
@@ -204,6 +204,9 @@ def test_the_adaptive_default_weighs_typicality_on_images_only():
     assert strategy_from_spec("adaptive", data_kind="image").typicality_weight == 0.5
     assert strategy_from_spec("adaptive", exploration_share=0.3, data_kind="tabular").exploration_share == 0.3
     assert make_strategy("adaptive", 0, "image", typicality_weight=0.2).typicality_weight == 0.2
+    assert make_strategy("adaptive", 0, "image").cold_exploration_share == 0.1
+    assert make_strategy("adaptive", 0, "tabular").cold_exploration_share == 0.2
+    assert strategy_from_spec("adaptive", data_kind="image").cold_exploration_share == 0.1
     with pytest.raises(ValueError, match="unknown data kind"):
         make_strategy("adaptive", 0, "video")
     with pytest.raises(ValueError, match="takes no parameters"):
@@ -233,12 +236,15 @@ def test_adaptive_starts_cold_then_moves_to_uncertainty_with_an_exploration_shar
     assert len(batch) == 4
 
 
-def test_adaptive_reserves_one_novelty_pick_in_ten_from_the_first_batch_unless_told_otherwise():
+def test_adaptive_reserves_novelty_picks_in_the_first_batch_two_in_ten_on_tables_one_on_images():
     default = AdaptiveStrategy(n_neighbors=5, random_state=0).fit(X_POOL)
     default.select(10, [], None, None, ERRORS)
     assert default.phase_ == "cold_start"
-    assert default.reasons_ == ["typical item of an unlabeled cluster"] * 9 + [default.explore_.reasons_[0]]
+    assert default.reasons_ == ["typical item of an unlabeled cluster"] * 8 + [default.explore_.reasons_[0]] * 2
     assert default.reasons_[-1].startswith("novelty")
+    image = make_strategy("adaptive", 0, "image", n_neighbors=5).fit(X_POOL)
+    image.select(10, [], None, None, ERRORS)
+    assert image.reasons_ == ["typical item of an unlabeled cluster"] * 9 + [image.explore_.reasons_[0]]
 
     coverage_only = AdaptiveStrategy(n_neighbors=5, cold_exploration_share=0.0, random_state=0).fit(X_POOL)
     coverage_only.select(10, [], None, None, ERRORS)
@@ -253,6 +259,47 @@ def test_adaptive_leaves_the_cold_start_once_a_model_sees_two_classes_by_default
     one_class = np.array([0, 1])
     strategy.select(4, one_class, Y_POOL[one_class], PROBA, ERRORS)
     assert strategy.phase_ == "cold_start"
+
+
+# Class 1's items 20.. are the worst reconstructed, in that order: the top of the novelty ranking.
+HEAD_ERRORS = np.where(Y_POOL == 1, 2.0 - np.arange(N_ITEMS) / 100, 0.0)
+
+
+def _explores(strategy, labeled) -> bool:
+    labeled = np.asarray(labeled)
+    strategy.select(4, labeled, Y_POOL[labeled], PROBA, HEAD_ERRORS)
+    novelty = [r for r in strategy.reasons_ if r.startswith("novelty")]
+    assert strategy.phase_.endswith("exploration paused") == (not novelty)
+    return bool(novelty)
+
+
+def test_adaptive_pauses_exploration_once_its_latest_novelty_picks_found_no_new_class():
+    strategy = AdaptiveStrategy(exploration_share=0.25, exploration_patience=3, guard_quantile=0.0, random_state=0)
+    strategy.fit(X_POOL)
+    # The explored head of the novelty ranking is 20, 21, 22: item 20 found class 1, so exploration pays.
+    assert _explores(strategy, [0, 40, 20, 21, 22])
+    # Head 20..23: its last three (21, 22, 23) found nothing new, so the share goes back to uncertainty.
+    assert not _explores(strategy, [0, 40, 20, 21, 22, 23])
+    assert strategy.phase_ == "uncertainty, exploration paused"
+    # The labels come oldest first: had 21 been labeled first, it found class 1 and exploration goes on.
+    assert _explores(strategy, [21, 0, 40, 20, 22, 23])
+    # A head shorter than the patience is no evidence; a patience of None never pauses.
+    assert _explores(strategy, [0, 40, 20, 21])
+    never = AdaptiveStrategy(exploration_share=0.25, exploration_patience=None, guard_quantile=0.0, random_state=0)
+    assert _explores(never.fit(X_POOL), [0, 40, 20, 21, 22, 23])
+
+
+def test_adaptive_pauses_exploration_on_multilabel_rows_too():
+    strategy = AdaptiveStrategy(exploration_share=0.25, exploration_patience=2, guard_quantile=0.0, random_state=0)
+    strategy.fit(X_POOL)
+    labeled = np.array([0, 40, 20, 21, 22])
+    rows = np.eye(3, dtype=int)[Y_POOL[labeled]]
+    strategy.select(4, labeled, rows, PROBA, HEAD_ERRORS)
+    assert strategy.phase_ == "uncertainty, exploration paused"  # 21 and 22 hold no label 20 did not
+    rows[-1, 0] = 1  # ...unless item 22 is the first to carry a second label
+    rows[0, 0] = 0
+    strategy.select(4, labeled, rows, PROBA, HEAD_ERRORS)
+    assert strategy.phase_ == "uncertainty"
 
 
 def test_adaptive_stays_cold_while_a_seen_class_has_too_few_labels():
