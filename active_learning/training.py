@@ -432,6 +432,8 @@ def simulate_run_execute(*, run_id: int) -> None:
         spec = schemas.SimulationSpec.model_validate(run.params)
         arrays = artifacts.load(_embedding_of(run).artifact)
         idx, labels, _ = training_labels(run.project, arrays["item_ids"])
+        in_pool_order = np.argsort(idx, kind="stable")  # a replay does not depend on who labeled what first
+        idx, labels = idx[in_pool_order], labels[in_pool_order]
         if labels.ndim != 1 or np.unique(labels).size < 2:
             raise ValueError("A replay needs a single-label project with at least two labeled classes.")
         _, current = strategy_current(run.project)

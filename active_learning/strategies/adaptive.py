@@ -27,8 +27,9 @@ class AdaptiveStrategy(Strategy):
     ``share`` is ``exploration_share`` after the cold start and ``cold_exploration_share`` during it.
     Exploration pauses once it stops finding classes: when the last ``exploration_patience`` items of the
     *explored head* of the novelty ranking (its best-ranked items, all labeled) each hold a class that an earlier
-    label already had (``labels`` come oldest first); ``None`` never pauses. The head is judged afresh on every
-    call, so new items at the top of the ranking (a pool that grew) are explored again.
+    label already had (``labels`` come oldest first); ``None`` never pauses, and neither does a project that has
+    seen one class only. The head is judged afresh on every call, so new items at the top of the ranking (a pool
+    that grew) are explored again.
 
     After the cold start, each diversity group of margin candidates is represented by its best item by
     uncertainty, or, with ``typicality_weight`` w > 0, by a mix of uncertainty and typicality (see
@@ -101,17 +102,22 @@ class AdaptiveStrategy(Strategy):
         return young and int(counts.min()) < self.min_labels_per_class
 
     def _exploration_stalled(self, mask, labeled_idx, labels, reconstruction_error) -> bool:
-        """Whether the last ``exploration_patience`` items of the novelty ranking's explored head found no class."""
+        """Whether the last ``exploration_patience`` items of the novelty ranking's explored head found no class.
+
+        The head is read on the reconstruction-error ranking (guarded items last): the part of the novelty
+        ranking that labels do not move, and all of it at the default ``novelty_reconstruction_weight=1``."""
         patience = self.exploration_patience
         if patience is None or reconstruction_error is None or labels is None or len(labels) == 0:
             return False
+        labels = np.asarray(labels)
+        if (labels.any(axis=0).sum() if labels.ndim == 2 else np.unique(labels).size) < 2:
+            return False  # one class seen: finding a second is what exploration is for
         error = np.asarray(reconstruction_error, dtype=np.float64)
         order = np.lexsort((np.arange(self.n_items_), -error, self.explore_.outlier_))  # the guarded come last
         unlabeled = np.flatnonzero(~mask[order])
         head = order[: unlabeled[0] if unlabeled.size else order.size]
         if head.size < patience:
             return False
-        labels = np.asarray(labels)
         if labels.ndim == 2:  # multi-label: a row that holds a label no earlier row has
             firsts = np.argmax(labels > 0, axis=0)[labels.any(axis=0)]
         else:

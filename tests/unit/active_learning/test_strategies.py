@@ -261,37 +261,48 @@ def test_adaptive_leaves_the_cold_start_once_a_model_sees_two_classes_by_default
     assert strategy.phase_ == "cold_start"
 
 
-# Class 1's items 20.. are the worst reconstructed, in that order: the top of the novelty ranking.
+# Class 1's items 20.. are the worst reconstructed, in that order: the top of the novelty ranking. The outlier 60
+# is reconstructed worse still, but the guard ranks it last.
 HEAD_ERRORS = np.where(Y_POOL == 1, 2.0 - np.arange(N_ITEMS) / 100, 0.0)
+HEAD_ERRORS[60] = 5.0
 
 
-def _explores(strategy, labeled) -> bool:
+def _explores(strategy, labeled, proba=PROBA) -> bool:
     labeled = np.asarray(labeled)
-    strategy.select(4, labeled, Y_POOL[labeled], PROBA, HEAD_ERRORS)
+    strategy.select(4, labeled, Y_POOL[labeled], proba, HEAD_ERRORS)
     novelty = [r for r in strategy.reasons_ if r.startswith("novelty")]
     assert strategy.phase_.endswith("exploration paused") == (not novelty)
     return bool(novelty)
 
 
 def test_adaptive_pauses_exploration_once_its_latest_novelty_picks_found_no_new_class():
-    strategy = AdaptiveStrategy(exploration_share=0.25, exploration_patience=3, guard_quantile=0.0, random_state=0)
-    strategy.fit(X_POOL)
+    strategy = AdaptiveStrategy(exploration_share=0.25, random_state=0).fit(X_POOL)  # default patience: 3
+    assert strategy.explore_.outlier_[60]
     # The explored head of the novelty ranking is 20, 21, 22: item 20 found class 1, so exploration pays.
     assert _explores(strategy, [0, 40, 20, 21, 22])
     # Head 20..23: its last three (21, 22, 23) found nothing new, so the share goes back to uncertainty.
     assert not _explores(strategy, [0, 40, 20, 21, 22, 23])
     assert strategy.phase_ == "uncertainty, exploration paused"
+    # A head exactly as long as the patience, none of it first of its class (25 found class 1), pauses too.
+    assert not _explores(strategy, [25, 0, 40, 20, 21, 22])
     # The labels come oldest first: had 21 been labeled first, it found class 1 and exploration goes on.
     assert _explores(strategy, [21, 0, 40, 20, 22, 23])
     # A head shorter than the patience is no evidence; a patience of None never pauses.
     assert _explores(strategy, [0, 40, 20, 21])
-    never = AdaptiveStrategy(exploration_share=0.25, exploration_patience=None, guard_quantile=0.0, random_state=0)
-    assert _explores(never.fit(X_POOL), [0, 40, 20, 21, 22, 23])
+    never = AdaptiveStrategy(exploration_share=0.25, exploration_patience=None, random_state=0).fit(X_POOL)
+    assert _explores(never, [0, 40, 20, 21, 22, 23])
+
+
+def test_adaptive_never_pauses_exploration_before_a_second_class_is_found():
+    strategy = AdaptiveStrategy(cold_exploration_share=0.25, random_state=0).fit(X_POOL)
+    assert _explores(strategy, [20, 21, 22, 23], proba=None)
+    assert strategy.phase_ == "cold_start"
+    assert not _explores(strategy, [0, 20, 21, 22, 23], proba=None)
+    assert strategy.phase_ == "cold_start, exploration paused"
 
 
 def test_adaptive_pauses_exploration_on_multilabel_rows_too():
-    strategy = AdaptiveStrategy(exploration_share=0.25, exploration_patience=2, guard_quantile=0.0, random_state=0)
-    strategy.fit(X_POOL)
+    strategy = AdaptiveStrategy(exploration_share=0.25, exploration_patience=2, random_state=0).fit(X_POOL)
     labeled = np.array([0, 40, 20, 21, 22])
     rows = np.eye(3, dtype=int)[Y_POOL[labeled]]
     strategy.select(4, labeled, rows, PROBA, HEAD_ERRORS)
