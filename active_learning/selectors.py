@@ -133,6 +133,7 @@ def learning_status(*, project: Project) -> dict:
         "workers_alive": workers,
         "model_version": _version_fields(version),
         "stopping_rule_met": bool(ranked and ranked.result.get("stopping_rule_met")),
+        "ranking_phase": ranked.result.get("phase") if ranked else None,
         "latest_embedding": _run_fields(embed),
         "latest_ranking": _run_fields(rank),
     }

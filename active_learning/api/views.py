@@ -49,7 +49,12 @@ class StrategySettingOutputSerializer(serializers.ModelSerializer):
 class LearningStatusApi(APIView):
     """The model's state for the project: budget, whether the queue's ranking is stale (and why), latest runs."""
 
-    @extend_schema(responses=inline_serializer("LearningStatus", {"stale": serializers.BooleanField()}))
+    @extend_schema(
+        responses=inline_serializer(
+            "LearningStatus",
+            {"stale": serializers.BooleanField(), "ranking_phase": serializers.CharField(allow_null=True)},
+        )
+    )
     def get(self, request, project_id: int):
         project = project_for_user(user=request.user, project_id=project_id, capability=Capability.LABEL)
         return Response(selectors.learning_status(project=project))

@@ -104,6 +104,11 @@ def test_dashboard_draws_every_figure_from_the_models_runs(page, live_server, wi
     assert chart_points(page, "agreement")[0] >= 1
     assert chart_points(page, "throughput") == [2, 2]  # maria and ali
     expect(page.get_by_role("img", name="Learning curve: 3 model versions")).to_be_visible()
+    ranked = LearningRun.objects.filter(project=project, kind="rank", status=JobStatus.DONE).latest("id")
+    assert ranked.result["phase"] == "uncertainty"  # random labels: too few atop the novelty ranking
+    expect(page.get_by_test_id("ranking-phase")).to_have_text(
+        "Latest ranking: the items the model is least sure of, diversified, and a share of novel items."
+    )
 
     # The lists link to items, and match the database.
     novel = page.get_by_test_id("novel-items").get_by_role("link")

@@ -14,7 +14,7 @@ from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
 from sklearn.datasets import load_digits, load_wine
 
-from active_learning import services, training
+from active_learning import artifacts, services, training
 from active_learning.models import LabelIssue, LearningRun, ModelVersion
 from active_learning.tasks import run_rank
 from annotation.demo import _wine, digit_png
@@ -369,6 +369,47 @@ def test_the_engine_reads_the_labels_oldest_first(personas):
 
     assert item_ids[idx].tolist() == [item.id for item in reversed(items)]
     assert y.tolist() == [labels[truth(item)] for item in reversed(items)]
+
+
+def test_a_ranking_says_when_exploration_stopped_finding_classes(personas):
+    """The most novel labeled items found no new class: the next ranking gives its novelty share to uncertainty,
+    and the project's learning status says so."""
+    from active_learning.ranking import strategy_from_spec
+
+    manager = personas.user("manager")
+    project = _wine(manager)
+    embed = services.training_run_request(project=project, reason="request", user=manager, quiet=True)
+    training.embed_run_execute(run_id=embed.id)
+    embed.refresh_from_db()
+    arrays = artifacts.load(embed.artifact)
+    strategy = strategy_from_spec("adaptive", random_state=0, data_kind="tabular").fit(arrays["embedding"])
+    error, guarded = arrays["reconstruction_error"], strategy.explore_.outlier_
+    ranking = np.lexsort((np.arange(len(error)), -error, guarded))  # the novelty ranking, guarded items last
+    items = {item.id: item for item in Item.objects.filter(project=project)}
+    novel = [items[int(arrays["item_ids"][p])] for p in ranking[:4]]
+    others = [item for item in items.values() if item not in novel]
+    # One label per cultivar first, from outside the top of the novelty ranking: what comes after finds nothing new.
+    first = [next(item for item in others if truth(item) == c) for c in range(3)]
+    labels = label_ids(project)
+    api = client_for(manager)
+
+    def label_and_rank(batch):
+        for item in batch:
+            Annotation.objects.create(item=item, annotator=manager, schema_version=1).labels.set([labels[truth(item)]])
+            Item.objects.filter(id=item.id).update(annotation_count=1, status="done")
+        run = services.ranking_request(project=project, reason="request")
+        training.rank_run_execute(run_id=run.id)
+        run.refresh_from_db()
+        return run.result["phase"], [Item.objects.get(id=i).insight["reason"] for i in run.result["batch_item_ids"]]
+
+    phase, reasons = label_and_rank(first + novel[:2])  # two novel items are too few to judge
+    assert phase == "uncertainty"
+    assert any(reason.startswith("novelty") for reason in reasons)
+
+    phase, reasons = label_and_rank(novel[2:])  # the last three of the top four found no new class
+    assert phase == "uncertainty, exploration paused"
+    assert not any(reason.startswith("novelty") for reason in reasons)
+    assert api.get(f"/api/v1/projects/{project.id}/learning/").json()["ranking_phase"] == phase
 
 
 def test_confidently_wrong_labels_go_to_review(personas):

@@ -123,6 +123,22 @@
       `, batches of ${strategy.batch_size}`,
     );
     setText(document.getElementById("labels-since"), `${status.labels_since_ranking} labels since the last ranking`);
+    setText(document.getElementById("ranking-phase"), phaseText(status.ranking_phase, strategy.exploration_share));
+  }
+
+  // The adaptive strategy's phases (other strategies report none of these, and get no line).
+  const PHASES = {
+    cold_start: "typical items of clusters without labels (cold start)",
+    uncertainty: "the items the model is least sure of, diversified",
+  };
+
+  function phaseText(phase, explorationShare) {
+    const [name, paused] = (phase || "").split(", ");
+    if (!(name in PHASES)) return "";
+    // The cold start's novelty share is the data kind's default; the later one is the project's setting.
+    const explores = name === "cold_start" || explorationShare > 0;
+    if (paused) return `Latest ranking: ${PHASES[name]}; exploration is paused, as the latest novel items found no new class.`;
+    return `Latest ranking: ${PHASES[name]}${explores ? ", and a share of novel items" : ""}.`;
   }
 
   async function loadStatus() {
