@@ -12,7 +12,16 @@ from annotation.demo import _wine
 from annotation.labeling import annotation_submit
 from annotation.models import JobStatus
 from tests.e2e.conftest import log_in
-from tests.factories import PASSWORD, Role, UserFactory, add_member, make_annotation, make_image_item, make_project
+from tests.factories import (
+    PASSWORD,
+    Role,
+    UserFactory,
+    add_member,
+    make_annotation,
+    make_image_item,
+    make_project,
+    most_novel_items,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -149,6 +158,32 @@ def test_dashboard_draws_every_figure_from_the_models_runs(page, live_server, wi
 
     page.get_by_test_id("novel-items").get_by_role("link").first.click()
     expect(page.get_by_test_id("item-record")).to_contain_text("alcohol")
+    assert errors == []
+
+
+def test_the_strategy_card_says_when_exploration_is_paused(page, live_server):
+    manager = UserFactory(username="maria", is_staff=True)
+    project = _wine(manager)
+    services.training_run_request(project=project, reason="request", user=manager, quiet=True)
+    run_pending(project, "embed")
+    novel = most_novel_items(project, 4)
+    classes = load_wine().target
+    labels = list(project.labels.order_by("position").values_list("id", flat=True))
+    cultivar = {item.id: int(classes[int(item.external_id.split("-")[1])]) for item in project.items.all()}
+    first = [next(i for i in cultivar if cultivar[i] == c and i not in {n.id for n in novel}) for c in range(3)]
+    # One label per cultivar, then the four most novel items: their last three find nothing new.
+    for item_id in first + [item.id for item in novel]:
+        annotation_submit(user=manager, project=project, item_id=item_id, label_ids=[labels[cultivar[item_id]]])
+    services.ranking_request(project=project, reason="request")
+    run_pending(project, "rank")
+    errors = watch_console(page)
+    log_in(page, live_server, "maria", PASSWORD)
+    page.goto(f"{live_server.url}/projects/{project.id}/dashboard/")
+
+    expect(page.get_by_test_id("ranking-phase")).to_have_text(
+        "Latest ranking: the items the model is least sure of, diversified; "
+        "exploration is paused, as the latest novel items found no new class."
+    )
     assert errors == []
 
 
