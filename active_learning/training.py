@@ -219,12 +219,10 @@ def training_labels(project: Project, item_ids: np.ndarray):
     position = {int(item_id): i for i, item_id in enumerate(item_ids.tolist())}
     answered = Annotation.objects.filter(item__project=project).values("item_id").annotate(first=Min("id"))
     first_answer = {row["item_id"]: row["first"] for row in answered}
-    labeled = sorted(
-        (first_answer.get(item_id, 0), position[item_id], answer)
-        for item_id, answer in finals.items()
-        if item_id in position
+    oldest_first = sorted(
+        (item_id for item_id in finals if item_id in position), key=lambda i: (first_answer.get(i, 0), position[i])
     )
-    labeled = [(p, answer) for _, p, answer in labeled]
+    labeled = [(position[item_id], finals[item_id]) for item_id in oldest_first]
     classes = np.array(
         list(Label.objects.filter(project=project, retired_at=None, merged_into=None).values_list("id", flat=True))
     )

@@ -64,17 +64,16 @@ __all__ = ["PASSWORD", "Role", "UserFactory", "add_member", "make_annotation", "
 def most_novel_items(project: Project, n: int) -> list[Item]:
     """The project's first n items in the default strategy's novelty ranking (worst reconstructed first, outliers
     held back to the end), from its latest embedding: what its exploration picks, in that order."""
-    import numpy as np
-
     from active_learning import artifacts
     from active_learning.models import LearningRun
     from active_learning.ranking import strategy_from_spec
+    from active_learning.training import engine_kind
     from annotation.models import JobStatus
 
     embed = LearningRun.objects.filter(project=project, kind="embed", status=JobStatus.DONE).latest("id")
     arrays = artifacts.load(embed.artifact)
-    strategy = strategy_from_spec("adaptive", random_state=0, data_kind=project.data_kind).fit(arrays["embedding"])
-    error = arrays["reconstruction_error"]
-    ranking = np.lexsort((np.arange(len(error)), -error, strategy.explore_.outlier_))
-    items = Item.objects.in_bulk([int(arrays["item_ids"][p]) for p in ranking[:n]])
-    return [items[int(arrays["item_ids"][p])] for p in ranking[:n]]
+    strategy = strategy_from_spec("adaptive", random_state=0, data_kind=engine_kind(project)).fit(arrays["embedding"])
+    ranking = strategy.explore_.exploration_order(arrays["reconstruction_error"])
+    ids = arrays["item_ids"][ranking[:n]].tolist()
+    items = Item.objects.in_bulk(ids)
+    return [items[item_id] for item_id in ids]

@@ -104,16 +104,15 @@ class AdaptiveStrategy(Strategy):
     def _exploration_stalled(self, mask, labeled_idx, labels, reconstruction_error) -> bool:
         """Whether the last ``exploration_patience`` items of the novelty ranking's explored head found no class.
 
-        The head is read on the reconstruction-error ranking (guarded items last): the part of the novelty
-        ranking that labels do not move, and all of it at the default ``novelty_reconstruction_weight=1``."""
+        The head is read on :meth:`NoveltyStrategy.exploration_order`: the part of the novelty ranking that labels
+        do not move, and all of it at the default ``novelty_reconstruction_weight=1``."""
         patience = self.exploration_patience
         if patience is None or reconstruction_error is None or labels is None or len(labels) == 0:
             return False
         labels = np.asarray(labels)
         if (labels.any(axis=0).sum() if labels.ndim == 2 else np.unique(labels).size) < 2:
             return False  # one class seen: finding a second is what exploration is for
-        error = np.asarray(reconstruction_error, dtype=np.float64)
-        order = np.lexsort((np.arange(self.n_items_), -error, self.explore_.outlier_))  # the guarded come last
+        order = self.explore_.exploration_order(reconstruction_error)
         unlabeled = np.flatnonzero(~mask[order])
         head = order[: unlabeled[0] if unlabeled.size else order.size]
         if head.size < patience:

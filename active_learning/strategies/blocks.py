@@ -184,6 +184,12 @@ class NoveltyStrategy(Strategy):
             density = typicality_scores(self.X_, self.guard_neighbors, self._density_reference())
         self.outlier_ = density < np.quantile(density, self.guard_quantile)
 
+    def exploration_order(self, reconstruction_error) -> np.ndarray:
+        """(n_items,) pool positions in the order reconstruction-error exploration takes them: worst reconstructed
+        first, guarded outliers last, ties to the lower index. Labels do not move it."""
+        error = np.asarray(reconstruction_error, dtype=np.float64)
+        return np.lexsort((np.arange(self.n_items_), -error, self.outlier_))
+
     def _combined(self, distance, reconstruction_error):
         novelty = novelty_scores(reconstruction_error, distance, self.reconstruction_weight)
         return np.where(self.outlier_, novelty - 1.0, novelty)  # guarded: below every other item
