@@ -16,14 +16,16 @@ from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassif
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_score
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 
 def make_candidate(name: str, random_state: int | None = None):
-    """A fresh, unfitted candidate by name: ``logistic``, ``gradient_boosting`` or ``random_forest``."""
+    """A fresh, unfitted candidate by name: ``logistic``, ``gradient_boosting`` or ``random_forest``.
+
+    ``logistic`` expects standardized features and does not rescale them itself: the selector standardizes its
+    input over the whole pool, as a scaler fitted on the labeled items alone would take its scales from a few
+    chosen items (on the generated table this cost every non-random strategy; see docs/active-learning.md)."""
     if name == "logistic":
-        return make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=500))
+        return LogisticRegression(C=1.0, max_iter=500)
     if name == "gradient_boosting":
         return HistGradientBoostingClassifier(max_iter=100, early_stopping=False, random_state=random_state)
     if name == "random_forest":
@@ -64,8 +66,8 @@ class ProbabilisticClassifier(BaseEstimator):
         self.random_state = random_state
 
     def fit(self, X, y):
-        """X: (n_labeled, n_features) floats; y: (n_labeled,) class labels, or (n_labeled, n_labels) 0/1
-        indicators for multi-label (one binary model per label). Returns self."""
+        """X: (n_labeled, n_features) standardized floats (see :func:`make_candidate`); y: (n_labeled,) class
+        labels, or (n_labeled, n_labels) 0/1 indicators for multi-label (one binary model per label). Returns self."""
         X = np.asarray(X, dtype=np.float64)
         y = np.asarray(y)
         if len(X) != len(y) or len(y) == 0:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 from sklearn.base import BaseEstimator, clone
+from sklearn.preprocessing import StandardScaler
 
 from active_learning.autoencoders import ImageAutoencoder, TabularAutoencoder
 from active_learning.classifiers import ProbabilisticClassifier
@@ -39,7 +40,9 @@ class ActiveSelector(BaseEstimator):
         Model on the labels (cloned at each batch); default chooses by cross-validation.
     classifier_features : {"auto", "raw", "embedding"}
         What the classifier sees: "auto" means the preprocessed columns for tabular data and the embedding
-        for images.
+        for images. Either is standardized over the whole pool (``classifier_input_``, and ``transform`` for new
+        items): the labeled items are few and chosen, not drawn at random, so a scale measured on them alone is
+        a biased one (typical items, a cold start's picks, have a small spread).
     image_size : int
         Side length images are resized to.
     random_state : int, optional
@@ -97,7 +100,9 @@ class ActiveSelector(BaseEstimator):
         else:
             self.embedding_ = np.asarray(embedding, dtype=np.float32)
             self.reconstruction_error_ = None if reconstruction_error is None else np.asarray(reconstruction_error)
-        self.classifier_input_ = self._classifier_input(features, self.embedding_)
+        unscaled = self._unscaled_input(features, self.embedding_)
+        self.input_scaler_ = StandardScaler().fit(unscaled)
+        self.classifier_input_ = self.input_scaler_.transform(unscaled).astype(np.float32)
         strategy = self.strategy
         if strategy is None:
             strategy = make_strategy("adaptive", self.random_state, self.data_kind)
@@ -109,15 +114,15 @@ class ActiveSelector(BaseEstimator):
         cls = ImageAutoencoder if self.data_kind == "image" else TabularAutoencoder
         return cls(random_state=self.random_state, device=self.device, on_epoch_end=self.on_epoch_end)
 
-    def _classifier_input(self, features: np.ndarray, embedding: np.ndarray) -> np.ndarray:
+    def _unscaled_input(self, features: np.ndarray, embedding: np.ndarray) -> np.ndarray:
         use_raw = self.classifier_features == "raw" or (
             self.classifier_features == "auto" and self.data_kind == "tabular"
         )
         return features.reshape(len(features), -1) if use_raw else embedding
 
     def transform(self, X) -> np.ndarray:
-        """New items X -> the classifier's input for them (n_items, n_features); needs the autoencoder when
-        the classifier reads embeddings."""
+        """New items X -> the classifier's input for them (n_items, n_features), standardized with the pool's
+        scales; needs the autoencoder when the classifier reads embeddings."""
         features = self._prepare(X)
         embedding = None
         if not (
@@ -126,7 +131,7 @@ class ActiveSelector(BaseEstimator):
             if not hasattr(self, "autoencoder_"):
                 raise RuntimeError("fitted with a given embedding: no autoencoder to embed new items")
             embedding = self.autoencoder_.transform(features)
-        return self._classifier_input(features, embedding)
+        return self.input_scaler_.transform(self._unscaled_input(features, embedding)).astype(np.float32)
 
     def fit_classifier(self, labeled_idx, labels) -> ProbabilisticClassifier | None:
         """Fit a fresh classifier on the labeled pool items; None when nothing is labeled."""

@@ -70,6 +70,44 @@ def test_selector_takes_images_of_mixed_sizes():
     assert min(batch) >= 4
 
 
+@pytest.mark.parametrize("kind", ["tabular", "image"])
+def test_the_classifier_reads_its_input_standardized_over_the_whole_pool(kind):
+    rng = np.random.default_rng(0)
+    if kind == "tabular":
+        X, _ = _table()
+        ae = TabularAutoencoder(**FAST_AE)
+    else:
+        X = [rng.integers(0, 255, size=(8, 8), dtype=np.uint8) for _ in range(30)]
+        ae = ImageAutoencoder(n_components=4, hidden_dims=(4,), max_epochs=1, device="cpu", random_state=0)
+    selector = ActiveSelector(kind, autoencoder=ae, image_size=8, classifier=FAST_CLF, random_state=0).fit(X)
+    spread = selector.classifier_input_.std(axis=0)
+    np.testing.assert_allclose(selector.classifier_input_.mean(axis=0), 0.0, atol=1e-5)
+    np.testing.assert_allclose(spread[spread > 0], 1.0, atol=1e-4)
+    np.testing.assert_allclose(selector.transform(X[:5]), selector.classifier_input_[:5], atol=1e-5)
+
+
+def test_the_model_takes_its_scales_from_the_pool_not_from_the_few_labeled_items():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = _table()
+    selector = ActiveSelector(autoencoder=TabularAutoencoder(**FAST_AE), classifier=FAST_CLF, random_state=0).fit(X)
+    pool = selector.classifier_input_
+    labeled = []
+    for c in range(3):  # per class the two items nearest its centre: typical picks, with a small spread
+        members = np.flatnonzero(y == c)
+        distance = np.linalg.norm(pool[members] - pool[members].mean(axis=0), axis=1)
+        labeled += members[np.argsort(distance)[:2]].tolist()
+    labeled = np.array(labeled)
+    proba = selector.fit_classifier(labeled, y[labeled]).predict_proba(pool)
+    on_pool_scales = LogisticRegression(C=1.0, max_iter=500).fit(pool[labeled], y[labeled]).predict_proba(pool)
+    np.testing.assert_allclose(proba, on_pool_scales, atol=1e-3)
+    on_labeled_scales = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=500))
+    on_labeled_scales = on_labeled_scales.fit(pool[labeled], y[labeled]).predict_proba(pool)
+    assert np.abs(proba - on_labeled_scales).max() > 0.05  # what rescaling on the labeled items would change
+
+
 def test_selector_refuses_mismatched_labels():
     X, _ = _table()
     selector = ActiveSelector(autoencoder=TabularAutoencoder(**FAST_AE), classifier=FAST_CLF).fit(X)
