@@ -23,7 +23,8 @@ def make_candidate(name: str, random_state: int | None = None):
 
     ``logistic`` expects standardized features and does not rescale them itself: the selector standardizes its
     input over the whole pool, as a scaler fitted on the labeled items alone would take its scales from a few
-    chosen items (on the generated table this cost every non-random strategy; see docs/active-learning.md)."""
+    chosen items (typical ones have a small spread: on the generated table this cost the strategies that pick
+    them; see docs/active-learning.md)."""
     if name == "logistic":
         return LogisticRegression(C=1.0, max_iter=500)
     if name == "gradient_boosting":

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.preprocessing import StandardScaler
 
 
 def _as_2d_object(X) -> np.ndarray:
@@ -155,3 +156,10 @@ def images_to_array(images: Sequence[np.ndarray] | np.ndarray, image_size: int =
         pixels = np.asarray(image, dtype=np.float32) / 255.0
         out[i] = pixels.transpose(2, 0, 1) if channels == 3 else pixels[None]
     return out
+
+
+def pool_standardized(X: np.ndarray) -> np.ndarray:
+    """(n_items, n_features) classifier input of a whole pool -> the same, each column standardized over the pool
+    (float32; constant columns centred). What :class:`~active_learning.selector.ActiveSelector` hands the
+    classifier; applied again to input that already is, it changes nothing."""
+    return StandardScaler().fit_transform(np.asarray(X, dtype=np.float64)).astype(np.float32)

@@ -118,7 +118,8 @@ def rank_pool(
     ----------
     strategy : a Strategy already fitted on the pool's embedding (n items).
     classifier : unfitted template (cloned), e.g. ProbabilisticClassifier.
-    features : (n, n_features) the classifier's input for every pool item.
+    features : (n, n_features) the classifier's input for every pool item, standardized over the pool (as
+        ``ActiveSelector.classifier_input_`` and :func:`~active_learning.features.pool_standardized` give it).
     labeled_idx : (n_labeled,) pool positions with a final label; labels : (n_labeled,) classes, or
         (n_labeled, n_labels) 0/1 rows for multi-label.
     batch_size : items the strategy picks as the next batch.

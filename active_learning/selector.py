@@ -15,6 +15,7 @@ from collections.abc import Callable
 import numpy as np
 from sklearn.base import BaseEstimator, clone
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils.validation import check_is_fitted
 
 from active_learning.autoencoders import ImageAutoencoder, TabularAutoencoder
 from active_learning.classifiers import ProbabilisticClassifier
@@ -123,6 +124,7 @@ class ActiveSelector(BaseEstimator):
     def transform(self, X) -> np.ndarray:
         """New items X -> the classifier's input for them (n_items, n_features), standardized with the pool's
         scales; needs the autoencoder when the classifier reads embeddings."""
+        check_is_fitted(self, "input_scaler_")
         features = self._prepare(X)
         embedding = None
         if not (

@@ -25,6 +25,7 @@ from active_learning import artifacts, schemas
 from active_learning.budget import cohen_kappa
 from active_learning.classifiers import ProbabilisticClassifier
 from active_learning.evaluation import cross_validated_metrics, label_issues
+from active_learning.features import pool_standardized
 from active_learning.models import LabelIssue, LearningRun, ModelVersion
 from active_learning.ranking import rank_pool, strategy_from_spec, suggestions
 from active_learning.scores import typicality_scores
@@ -246,7 +247,9 @@ def rank_run_execute(*, run_id: int) -> None:
         seen = Annotation.objects.filter(item__project=project).aggregate(top=Max("id"))["top"] or 0
         embedding = _embedding_of(run)
         arrays = artifacts.load(embedding.artifact)
-        ids, features = arrays["item_ids"], arrays["features"]
+        # Embeddings stored before 2026-12-04 hold features not yet standardized over the pool; later ones are
+        # (the selector's classifier_input_), and standardizing them again changes nothing.
+        ids, features = arrays["item_ids"], pool_standardized(arrays["features"])
         idx, labels, classes = training_labels(project, ids)
         multilabel = project.task_type == TaskType.MULTI_LABEL
         _beat(writes, n_items=len(ids), n_labels=len(idx), progress=0.1, message=f"Fitting on {len(idx)} labels")

@@ -326,6 +326,37 @@ def test_the_why_scores_and_suggestions_are_the_engines(personas):
     assert set(version.per_class) == {str(label) for label in labels}
 
 
+def test_an_embedding_stored_with_unscaled_features_ranks_as_a_current_one(personas):
+    """Embeddings stored before the classifier's input was standardized over the pool (an image project's raw
+    embedding) give the same ranking and suggestions: the worker standardizes the stored features over the pool."""
+    from active_learning import artifacts
+
+    manager = personas.user("manager")
+    project = _wine(manager)
+    embed = services.training_run_request(project=project, reason="request", user=manager, quiet=True)
+    training.embed_run_execute(run_id=embed.id)
+    labels = label_ids(project)
+    for item in Item.objects.filter(project=project).order_by("id")[::4]:
+        Annotation.objects.create(item=item, annotator=manager, schema_version=1).labels.set([labels[truth(item)]])
+        Item.objects.filter(id=item.id).update(annotation_count=1, status="done")
+
+    def rank():
+        run = services.ranking_request(project=project, reason="request")
+        training.rank_run_execute(run_id=run.id)
+        assert LearningRun.objects.get(id=run.id).status == JobStatus.DONE
+        return dict(Item.objects.filter(project=project).values_list("id", "priority"))
+
+    current = rank()
+    embed.refresh_from_db()
+    arrays = dict(artifacts.load(embed.artifact))
+    rng = np.random.default_rng(0)
+    arrays["features"] = arrays["features"] * rng.uniform(5, 50, arrays["features"].shape[1]) + 3.0  # unscaled
+    stored = artifacts.save(project_id=project.id, run_id=embed.id, attempt=embed.attempts, name="embed", **arrays)
+    LearningRun.objects.filter(id=embed.id).update(artifact=stored)
+
+    assert rank() == pytest.approx(current, abs=1e-4)
+
+
 def test_an_image_projects_ranking_uses_the_image_default(personas):
     """The worker tunes the adaptive strategy for the project's kind: on images each group's pick weighs typicality."""
     manager = personas.user("manager")

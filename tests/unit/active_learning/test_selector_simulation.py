@@ -87,25 +87,36 @@ def test_the_classifier_reads_its_input_standardized_over_the_whole_pool(kind):
 
 
 def test_the_model_takes_its_scales_from_the_pool_not_from_the_few_labeled_items():
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
+    from sklearn.base import clone
     from sklearn.preprocessing import StandardScaler
 
     X, y = _table()
     selector = ActiveSelector(autoencoder=TabularAutoencoder(**FAST_AE), classifier=FAST_CLF, random_state=0).fit(X)
-    pool = selector.classifier_input_
+    unscaled = selector.preprocessor_.transform(X)
     labeled = []
     for c in range(3):  # per class the two items nearest its centre: typical picks, with a small spread
         members = np.flatnonzero(y == c)
-        distance = np.linalg.norm(pool[members] - pool[members].mean(axis=0), axis=1)
+        distance = np.linalg.norm(unscaled[members] - unscaled[members].mean(axis=0), axis=1)
         labeled += members[np.argsort(distance)[:2]].tolist()
     labeled = np.array(labeled)
-    proba = selector.fit_classifier(labeled, y[labeled]).predict_proba(pool)
-    on_pool_scales = LogisticRegression(C=1.0, max_iter=500).fit(pool[labeled], y[labeled]).predict_proba(pool)
+
+    proba = selector.fit_classifier(labeled, y[labeled]).predict_proba(selector.classifier_input_)
+
+    pool_scaled = StandardScaler().fit_transform(unscaled)
+    on_pool_scales = clone(FAST_CLF).fit(pool_scaled[labeled], y[labeled]).predict_proba(pool_scaled)
     np.testing.assert_allclose(proba, on_pool_scales, atol=1e-3)
-    on_labeled_scales = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=500))
-    on_labeled_scales = on_labeled_scales.fit(pool[labeled], y[labeled]).predict_proba(pool)
-    assert np.abs(proba - on_labeled_scales).max() > 0.05  # what rescaling on the labeled items would change
+    # the fixture tells the two apart: scales measured on the six labeled items give other probabilities
+    labeled_scaler = StandardScaler().fit(unscaled[labeled])
+    on_labeled_scales = clone(FAST_CLF).fit(labeled_scaler.transform(unscaled[labeled]), y[labeled])
+    assert np.abs(proba - on_labeled_scales.predict_proba(labeled_scaler.transform(unscaled))).max() > 0.05
+
+
+def test_an_unfitted_selector_refuses_to_transform():
+    from sklearn.exceptions import NotFittedError
+
+    X, _ = _table()
+    with pytest.raises(NotFittedError, match="ActiveSelector"):
+        ActiveSelector(autoencoder=TabularAutoencoder(**FAST_AE)).transform(X)
 
 
 def test_selector_refuses_mismatched_labels():
