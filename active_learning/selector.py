@@ -115,11 +115,12 @@ class ActiveSelector(BaseEstimator):
         cls = ImageAutoencoder if self.data_kind == "image" else TabularAutoencoder
         return cls(random_state=self.random_state, device=self.device, on_epoch_end=self.on_epoch_end)
 
-    def _unscaled_input(self, features: np.ndarray, embedding: np.ndarray) -> np.ndarray:
-        use_raw = self.classifier_features == "raw" or (
-            self.classifier_features == "auto" and self.data_kind == "tabular"
-        )
-        return features.reshape(len(features), -1) if use_raw else embedding
+    def _reads_raw(self) -> bool:
+        """Whether the classifier reads the preprocessed features (else the embedding)."""
+        return self.classifier_features == "raw" or (self.classifier_features == "auto" and self.data_kind == "tabular")
+
+    def _unscaled_input(self, features: np.ndarray, embedding: np.ndarray | None) -> np.ndarray:
+        return features.reshape(len(features), -1) if self._reads_raw() else embedding
 
     def transform(self, X) -> np.ndarray:
         """New items X -> the classifier's input for them (n_items, n_features), standardized with the pool's
@@ -127,9 +128,7 @@ class ActiveSelector(BaseEstimator):
         check_is_fitted(self, "input_scaler_")
         features = self._prepare(X)
         embedding = None
-        if not (
-            self.classifier_features == "raw" or (self.classifier_features == "auto" and self.data_kind == "tabular")
-        ):
+        if not self._reads_raw():
             if not hasattr(self, "autoencoder_"):
                 raise RuntimeError("fitted with a given embedding: no autoencoder to embed new items")
             embedding = self.autoencoder_.transform(features)

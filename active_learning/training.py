@@ -212,6 +212,15 @@ def _fitted_strategy(artifact: str, spec_json: str, data_kind: str):
     return strategy.fit(artifacts.load(artifact)["embedding"])
 
 
+@lru_cache(maxsize=4)
+def _classifier_features(artifact: str) -> np.ndarray:
+    """The embedding's classifier features standardized over the pool, once per embedding in the worker: those
+    stored before 2026-12-04 were not; later ones are (the selector's classifier_input_), and stay as they are."""
+    features = pool_standardized(artifacts.load(artifact)["features"])
+    features.setflags(write=False)
+    return features
+
+
 def training_labels(project: Project, item_ids: np.ndarray):
     """(positions into item_ids, labels, classes) of the items with a final label, oldest first (by the item's
     first answer: the strategies read which label found each class): labels are label ids, or 0/1 rows over
@@ -247,9 +256,7 @@ def rank_run_execute(*, run_id: int) -> None:
         seen = Annotation.objects.filter(item__project=project).aggregate(top=Max("id"))["top"] or 0
         embedding = _embedding_of(run)
         arrays = artifacts.load(embedding.artifact)
-        # Embeddings stored before 2026-12-04 hold features not yet standardized over the pool; later ones are
-        # (the selector's classifier_input_), and standardizing them again changes nothing.
-        ids, features = arrays["item_ids"], pool_standardized(arrays["features"])
+        ids, features = arrays["item_ids"], _classifier_features(embedding.artifact)
         idx, labels, classes = training_labels(project, ids)
         multilabel = project.task_type == TaskType.MULTI_LABEL
         _beat(writes, n_items=len(ids), n_labels=len(idx), progress=0.1, message=f"Fitting on {len(idx)} labels")
