@@ -150,6 +150,9 @@ if CELERY_BROKER_URL.startswith("sqla+"):  # kombu hands these to SQLAlchemy's c
 else:  # must stay above the longest task, or Redis hands a running task to a second worker
     CELERY_BROKER_TRANSPORT_OPTIONS = redis_transport_options(env.int("CELERY_VISIBILITY_TIMEOUT_S", default=6 * 3600))
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="loupe")
+# Work is routed by kind: user-facing jobs (imports, exports, rankings, the stale-job sweep) go to the default
+# queue and never wait behind long training (embeddings, replays), which has a queue of its own.
+TASK_QUEUES = {"interactive": CELERY_TASK_DEFAULT_QUEUE, "training": f"{CELERY_TASK_DEFAULT_QUEUE}-training"}
 CELERY_TASK_IGNORE_RESULT = True  # tasks record their outcome on run rows, never in a result backend
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
