@@ -3,7 +3,7 @@
 from datetime import timedelta
 
 import numpy as np
-from django.db.models import Max
+from django.db.models import Max, Prefetch
 from django.utils import timezone
 
 from active_learning import artifacts, schemas
@@ -166,14 +166,15 @@ def learning_runs(*, project: Project, kind: str | None = None):
 def label_issue_list(*, project: Project):
     """Label issues found by the latest rank run that looked for them, worst first, with the item."""
     latest = LabelIssue.objects.filter(run__project=project).aggregate(run=Max("run_id"))["run"]
-    return LabelIssue.objects.filter(run_id=latest).select_related("item").order_by("rank")
+    items = Prefetch("item", queryset=Item.objects.with_ranking())
+    return LabelIssue.objects.filter(run_id=latest).prefetch_related(items).order_by("rank")
 
 
 def novel_items(*, project: Project, limit: int = 100):
     """The most novel unlabeled items of the latest ranking, most novel first."""
     ranked = _latest(project, LearningRun.Kind.RANK, JobStatus.DONE)
     ids = (ranked.result.get("novel_item_ids") or [])[:limit] if ranked else []
-    items = {item.id: item for item in Item.objects.filter(id__in=ids, annotation_count=0)}
+    items = {item.id: item for item in Item.objects.with_ranking().filter(id__in=ids, annotation_count=0)}
     return [items[i] for i in ids if i in items]
 
 

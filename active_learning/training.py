@@ -3,9 +3,11 @@ simulate (replay strategies on the labeled items).
 
 Each run is claimed like an import job (annotation.jobs): a conditional UPDATE takes it, every write is fenced
 by the attempt number, a dead worker's run is taken over after RUN_LEASE, and one that keeps dying stops after
-MAX_ATTEMPTS. Outputs are keyed by run and attempt, so a repeated delivery changes nothing. A rank run writes the
-whole ranking (every item's priority and insight, the model version, the label issues) in one transaction:
-the queue serves either the previous ranking or the new one, never a mix.
+MAX_ATTEMPTS. Outputs are keyed by run and attempt, so a repeated delivery changes nothing.
+
+A rank run writes the head of its order as a new annotation.models.Ranking beside the one being served, then
+makes it current with the model version and the label issues in one small transaction: the queue serves the
+previous ranking or the new one, never a mix, and no item row is locked while a ranking is written.
 """
 
 import json
@@ -34,14 +36,15 @@ from active_learning.selectors import final_labels, strategy_current
 from active_learning.services import latest_embedding, ranking_request, ranking_request_if_due
 from active_learning.simulation import simulate
 from annotation.jobs import Superseded, job_claim, job_writes
-from annotation.models import Annotation, DataKind, Item, JobStatus, Label, Project, TaskType
-from core.db import bulk_update, write_transaction
+from annotation.models import Annotation, DataKind, Item, JobStatus, Label, Project, RankedItem, Ranking, TaskType
+from core.db import bulk_insert, write_transaction
 
 logger = logging.getLogger(__name__)
 IMAGE_SIZE = 32  # side the autoencoder sees
 TYPICALITY_REFERENCE = 20_000  # neighbours searched in a sample this big on larger pools
 NOVEL_KEPT = 200  # novel items listed per ranking
-INSIGHT_KEPT = 5_000  # the first this many queued items get their insight written; deeper ones are reset to null
+RANKING_HEAD = 5_000  # queued items a ranking writes (with their insight); the queue serves beyond them by id
+WRITE_CHUNK = 1_000  # ranking rows per write transaction: each holds SQLite's write lock for milliseconds
 
 
 def ranking_classifier(random_state: int) -> ProbabilisticClassifier:
@@ -304,16 +307,25 @@ def rank_run_execute(*, run_id: int) -> None:
             "rank_seconds": round(ranked - started, 2),
             "annotations_seen": seen,  # answers up to this id are in this ranking
         }
+        last_version = ModelVersion.objects.filter(project=project).aggregate(top=Max("version"))["top"] or 0
+        version_number = last_version + 1 if ranking.classifier is not None else None
+        new = _ranking_write(run, ids, ranking, version_number, classes, multilabel)
         with write_transaction():
-            Project.objects.select_for_update().filter(id=project.id).exists()  # one ranking writes at a time
+            current = (
+                Project.objects.select_for_update().filter(id=project.id).values_list("current_ranking", flat=True)
+            )
+            replaced = current.first()  # the lock makes rankings swap in one at a time
             if not writes.exists():
                 raise Superseded
             version = _model_version_create(project, run, ranking, metrics, classes, multilabel)
-            _insights_write(run, ids, ranking, version, classes, multilabel)
+            if version is not None and version.version != version_number:  # another ranking took the number
+                _ranking_write(run, ids, ranking, version.version, classes, multilabel, into=new)
             LabelIssue.objects.filter(run__project=project).delete()
             LabelIssue.objects.bulk_create(LabelIssue(run=run, **issue) for issue in issues)
+            Project.objects.filter(id=project.id).update(current_ranking=new)
             result["seconds"] = round(time.monotonic() - started, 2)
             _finish(writes, result, artifact=path)
+        _old_rankings_delete(project.id, keep={new.id, replaced})
     if run is not None:
         _old_artifacts_delete(run.project_id, LearningRun.Kind.RANK, keep=2)  # the last two, for the kappa
         ranking_request_if_due(project_id=run.project_id)  # labels that arrived while this run worked
@@ -396,24 +408,25 @@ def _model_version_create(project, run, ranking, metrics, classes, multilabel) -
     )
 
 
-def _insights_write(run, ids, ranking, version, label_ids, multilabel) -> None:
-    """Every embedded item's priority; the insight of the first INSIGHT_KEPT queued items (the rest are reset,
-    so no item shows an insight from an older ranking). `label_ids`: the label of each probability column for
-    multi-label projects. Runs inside the ranking's transaction."""
-    shown = ranking.order[:INSIGHT_KEPT]
+def _ranking_write(run, ids, ranking, model_version, label_ids, multilabel, into: Ranking | None = None) -> Ranking:
+    """The head of the queue's new order (its first RANKING_HEAD unlabeled items, each with its priority and
+    insight) as a new Ranking, written beside the one being served in short transactions of WRITE_CHUNK rows,
+    so the queue is never held up and no item row is locked; it is served once made current. `into`: rewrite
+    that ranking's rows instead. `label_ids`: the label of each probability column for multi-label projects."""
+    head = ranking.order[:RANKING_HEAD]
     rule = np.full(len(ids), "score", dtype=object)
     reason = np.full(len(ids), "ranked by the strategy's score", dtype=object)
     rule[ranking.batch] = ranking.rules
     reason[ranking.batch] = ranking.reasons
     if ranking.proba is not None:
         classes = label_ids if multilabel else ranking.classes
-        suggested, confidence = suggestions(ranking.proba[shown], classes, multilabel)
-    why = {name: np.round(values[shown], 4) for name, values in ranking.why.items()}
+        suggested, confidence = suggestions(ranking.proba[head], classes, multilabel)
+    why = {name: np.round(values[head], 4) for name, values in ranking.why.items()}
     rows = []
-    for j, i in enumerate(shown.tolist()):
+    for j, i in enumerate(head.tolist()):
         insight = {
             "ranking_run": run.id,
-            "model_version": version.version if version else None,
+            "model_version": model_version,
             "rank": j + 1,
             "picked_by": rule[i],
             "reason": reason[i],
@@ -422,12 +435,28 @@ def _insights_write(run, ids, ranking, version, label_ids, multilabel) -> None:
             if ranking.proba is None
             else {"label_ids": [int(c) for c in suggested[j]], "confidence": round(float(confidence[j]), 4)},
         }
-        rows.append((int(ids[i]), insight))
-    bulk_update(Item, "id", ["priority"], list(zip(ids.tolist(), ranking.priority.tolist(), strict=True)))
-    bulk_update(Item, "id", ["insight"], rows)
-    Item.objects.filter(project_id=run.project_id).exclude(insight=None).exclude(insight__ranking_run=run.id).update(
-        insight=None
-    )
+        rows.append((j + 1, int(ids[i]), float(ranking.priority[i]), json.dumps(insight)))
+    if into is not None:
+        with write_transaction():
+            RankedItem.objects.filter(ranking=into).delete()
+            bulk_insert(RankedItem, ["rank", "item", "priority", "insight", "ranking"], [(*r, into.id) for r in rows])
+        return into
+    new = Ranking.objects.create(project_id=run.project_id, run_id=run.id, size=len(rows))
+    for start in range(0, len(rows), WRITE_CHUNK):
+        with write_transaction():
+            chunk = rows[start : start + WRITE_CHUNK]
+            bulk_insert(RankedItem, ["rank", "item", "priority", "insight", "ranking"], [(*r, new.id) for r in chunk])
+    return new
+
+
+def _old_rankings_delete(project_id: int, keep: set) -> None:
+    """Rankings are small (their head only), so the current one and the one it replaced (a request may still be
+    reading it) are kept and older ones deleted; newer ones may be in the middle of being written."""
+    newest = max(k for k in keep if k is not None)
+    old = Ranking.objects.filter(project_id=project_id, id__lt=newest).exclude(id__in=[k for k in keep if k])
+    with write_transaction():
+        RankedItem.objects.filter(ranking__in=old).delete()
+        old.delete()
 
 
 # --- simulate -----------------------------------------------------------------------------------------

@@ -51,7 +51,9 @@ def item_next_for_user(*, user: User, project: Project) -> tuple[Item, Lease] | 
             item_id = _claim_new(user=user, project=project, now=now, expires_at=expires_at, holding=[])
         if item_id is None:
             return None
-    return Item.objects.get(id=item_id), Lease(item_id=item_id, user=user, created_at=now, expires_at=expires_at)
+    return Item.objects.with_ranking().get(id=item_id), Lease(
+        item_id=item_id, user=user, created_at=now, expires_at=expires_at
+    )
 
 
 def items_next_for_user(*, user: User, project: Project, count: int = 2) -> list[tuple[Item, Lease]]:
@@ -72,7 +74,7 @@ def items_next_for_user(*, user: User, project: Project, count: int = 2) -> list
             if claimed is None:
                 break
             ids.append(claimed)
-    items = Item.objects.in_bulk(ids)
+    items = Item.objects.with_ranking().in_bulk(ids)
     return [
         (items[item_id], Lease(item_id=item_id, user=user, created_at=now, expires_at=expires_at)) for item_id in ids
     ]

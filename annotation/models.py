@@ -3,7 +3,7 @@ import random
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery
 from django.db.models.functions import Lower
 
 
@@ -46,6 +46,10 @@ class Project(models.Model):
         default=300, validators=[MinValueValidator(30), MaxValueValidator(3600)]
     )
     columns = models.JSONField(default=list, blank=True)  # schemas.ColumnTypes: the table's typed columns
+    # The ranking the queue serves (see Ranking); a new ranking becomes current by this one small update.
+    current_ranking = models.ForeignKey(
+        "Ranking", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -168,11 +172,21 @@ class ReviewStatus(models.TextChoices):
     CORRECTED = "corrected"
 
 
+class ItemQuerySet(models.QuerySet):
+    def with_ranking(self) -> "ItemQuerySet":
+        """Items with `insight` and `ranked_priority` from their project's current ranking (None outside its head)."""
+        ranked = RankedItem.objects.filter(item_id=OuterRef("pk"), ranking_id=OuterRef("project__current_ranking_id"))
+        return self.annotate(
+            insight=Subquery(ranked.values("insight")[:1], output_field=models.JSONField()),
+            ranked_priority=Subquery(ranked.values("priority")[:1], output_field=models.FloatField()),
+        )
+
+
 class Item(models.Model):
     """One thing to label: an image file, or one record (row) of a table with typed values in `data`.
 
-    `status`, `annotation_count` and `agreement` are kept by the labeling services (never by signals); the queue
-    reads `priority`, which active learning writes (higher first).
+    `status`, `annotation_count` and `agreement` are kept by the labeling services (never by signals). The queue
+    serves the project's current Ranking first; `priority` (higher first) orders the items beyond its head.
     """
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="items")
@@ -189,10 +203,9 @@ class Item(models.Model):
     random_key = models.FloatField(default=random_key)  # a fixed shuffle for QueueOrder.RANDOM
     agreement = models.FloatField(null=True, blank=True)  # share of annotators agreeing with the majority
     review_status = models.CharField(max_length=12, choices=ReviewStatus.choices, default=ReviewStatus.UNREVIEWED)
-    # Written with `priority` by each ranking, in the same transaction: why the item is queued where it is, and
-    # the model's suggestion. schemas.ItemInsight; null until the first ranking.
-    insight = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ItemQuerySet.as_manager()
 
     class Meta:
         ordering = ["id"]
@@ -209,6 +222,20 @@ class Item(models.Model):
                 fields=["project", "content_hash"], condition=~Q(content_hash=""), name="item_content_unique_in_project"
             )
         ]
+
+    @property
+    def insight(self) -> dict | None:
+        """Why the item sits where it does in the current ranking and the model's suggestion (schemas.ItemInsight);
+        None outside the ranking's head. Lists read it with `Item.objects.with_ranking()` (one query for all)."""
+        if "_insight" not in self.__dict__:
+            current = Project.objects.filter(id=self.project_id).values("current_ranking_id")[:1]
+            found = RankedItem.objects.filter(item_id=self.id, ranking_id=Subquery(current))
+            self._insight = found.values_list("insight", flat=True).first()
+        return self._insight
+
+    @insight.setter
+    def insight(self, value: dict | None) -> None:
+        self._insight = value
 
 
 class Lease(models.Model):
@@ -384,3 +411,32 @@ class ExportJob(models.Model):
 
     class Meta:
         ordering = ["-id"]
+
+
+class Ranking(models.Model):
+    """One ordering of a project's queue, written by active learning beside the one being served: its head (the
+    first few thousand unlabeled items, with why each is there) as RankedItem rows, inserted before the ranking
+    becomes current by one update of `Project.current_ranking`. Annotators see the old order or the new, never
+    a mix, and writing a ranking never locks the item rows the queue hands out."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="rankings")
+    run_id = models.BigIntegerField(null=True)  # the learning run that made it
+    size = models.PositiveIntegerField(default=0)  # RankedItem rows
+    created_at = models.DateTimeField(auto_now_add=True)
+
+
+class RankedItem(models.Model):
+    """An item's place in a ranking's head: `rank` 1 is served first."""
+
+    ranking = models.ForeignKey(Ranking, on_delete=models.CASCADE, related_name="entries", db_index=False)
+    rank = models.PositiveIntegerField()
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="+", db_index=False)
+    priority = models.FloatField()
+    insight = models.JSONField(null=True)  # schemas.ItemInsight
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["ranking", "rank"], name="one_item_per_rank"),
+            models.UniqueConstraint(fields=["ranking", "item"], name="one_rank_per_item"),
+        ]
+        indexes = [models.Index(fields=["item"], name="ranked_item_item")]  # item deletion cascades through it

@@ -11,9 +11,22 @@ from datetime import datetime
 
 from django.db import connection
 
-from annotation.models import Annotation, AnnotationStatus, Draft, Item, ItemEvent, ItemStatus, Lease, Skip
+from annotation.models import (
+    Annotation,
+    AnnotationStatus,
+    Draft,
+    Item,
+    ItemEvent,
+    ItemStatus,
+    Lease,
+    Project,
+    QueueOrder,
+    RankedItem,
+    Skip,
+)
 
 ITEM, LEASE, ANNOTATION = Item._meta.db_table, Lease._meta.db_table, Annotation._meta.db_table
+PROJECT, RANKED = Project._meta.db_table, RankedItem._meta.db_table
 ANSWER_LABELS = Annotation.labels.through._meta.db_table
 SKIP, DRAFT, EVENT = Skip._meta.db_table, Draft._meta.db_table, ItemEvent._meta.db_table
 ORDERINGS = {
@@ -72,20 +85,40 @@ def candidate_id(
     *, project_id: int, user_id: int, overlap: int, order: str, now: datetime, exclude: list[int]
 ) -> int | None:
     """The first open item in queue order that the user has neither answered nor skipped and that has a free
-    slot once other people's live leases count. On PostgreSQL the row is locked, skipping rows others hold."""
-    skip_ids = f"AND i.id NOT IN ({', '.join(['%s'] * len(exclude))}) " if exclude else ""
-    lock = " FOR UPDATE OF i SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
-    row = _one(
-        f"SELECT i.id FROM {ITEM} i WHERE i.project_id = %s AND i.status = %s "
+    slot once other people's live leases count. On PostgreSQL the row is locked, skipping rows others hold.
+
+    In priority order: items others have started first (overlap > 1), then the head of the project's current
+    ranking, then every other open item by its stored priority. Rankings live in their own rows, so the only
+    item rows ever locked are the few other annotators hold for a moment: an open item is always found."""
+    free = (
+        f"i.status = %s "
         f"AND NOT EXISTS (SELECT 1 FROM {ANNOTATION} a WHERE a.item_id = i.id AND a.annotator_id = %s "
         f"AND a.status = %s) "
         f"AND NOT EXISTS (SELECT 1 FROM {SKIP} s WHERE s.item_id = i.id AND s.user_id = %s) "
         f"AND i.annotation_count + (SELECT COUNT(*) FROM {LEASE} l WHERE l.item_id = i.id AND l.user_id <> %s "
-        f"AND l.expires_at > %s) < %s {skip_ids}"
-        f"ORDER BY {ORDERINGS[order]} LIMIT 1{lock}",
-        [project_id, ItemStatus.OPEN, user_id, AnnotationStatus.ACTIVE, user_id, user_id, _t(now), overlap, *exclude],
+        f"AND l.expires_at > %s) < %s " + (f"AND i.id NOT IN ({', '.join(['%s'] * len(exclude))}) " if exclude else "")
     )
-    return row[0] if row else None
+    params = [ItemStatus.OPEN, user_id, AnnotationStatus.ACTIVE, user_id, user_id, _t(now), overlap, *exclude]
+    lock = " FOR UPDATE OF i SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    scans = []
+    if order == QueueOrder.PRIORITY:
+        if overlap > 1:
+            scans.append(
+                (f"FROM {ITEM} i WHERE i.project_id = %s AND i.annotation_count > 0 AND {free}", ORDERINGS[order])
+            )
+        scans.append(
+            (
+                f"FROM {PROJECT} p JOIN {RANKED} r ON r.ranking_id = p.current_ranking_id "
+                f"JOIN {ITEM} i ON i.id = r.item_id WHERE p.id = %s AND {free}",
+                "r.rank",
+            )
+        )
+    scans.append((f"FROM {ITEM} i WHERE i.project_id = %s AND {free}", ORDERINGS[order]))
+    for source, ordering in scans:
+        row = _one(f"SELECT i.id {source}ORDER BY {ordering} LIMIT 1{lock}", [project_id, *params])
+        if row is not None:
+            return row[0]
+    return None
 
 
 def has_room(*, item_id: int, user_id: int, overlap: int, now: datetime) -> bool:
@@ -116,10 +149,13 @@ def lease_extend(*, item_id: int, user_id: int, now: datetime, expires_at: datet
 
 
 def item_lock(*, project_id: int, item_id: int) -> tuple[str, int, list[int] | None] | None:
-    """(status, annotation_count, suggested label ids) of the item, row-locked on PostgreSQL."""
-    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    """(status, annotation_count, suggested label ids) of the item, row-locked on PostgreSQL. The suggestion is
+    the current ranking's."""
+    lock = " FOR UPDATE OF i" if connection.features.has_select_for_update else ""
     row = _one(
-        f"SELECT status, annotation_count, insight FROM {ITEM} WHERE id = %s AND project_id = %s{lock}",
+        f"SELECT i.status, i.annotation_count, r.insight FROM {ITEM} i JOIN {PROJECT} p ON p.id = i.project_id "
+        f"LEFT JOIN {RANKED} r ON r.ranking_id = p.current_ranking_id AND r.item_id = i.id "
+        f"WHERE i.id = %s AND i.project_id = %s{lock}",
         [item_id, project_id],
     )
     if row is None:

@@ -47,7 +47,7 @@ def schema_change_list(*, project: Project) -> QuerySet[SchemaChange]:
 
 
 def item_list(*, project: Project, search: str = "") -> QuerySet[Item]:
-    items = Item.objects.filter(project=project)
+    items = Item.objects.filter(project=project).with_ranking()
     if search:
         items = items.filter(external_id__icontains=search)
     return items.order_by("id")

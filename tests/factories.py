@@ -8,7 +8,7 @@ from django.core.files.base import ContentFile
 from PIL import Image
 
 from annotation import services
-from annotation.models import Annotation, DataKind, Item, Membership, Project, Role
+from annotation.models import Annotation, DataKind, Item, Membership, Project, RankedItem, Ranking, Role
 from core.models import User
 
 PASSWORD = "correct-horse-battery-staple"
@@ -77,3 +77,14 @@ def most_novel_items(project: Project, n: int) -> list[Item]:
     ids = arrays["item_ids"][ranking[:n]].tolist()
     items = Item.objects.in_bulk(ids)
     return [items[item_id] for item_id in ids]
+
+
+def rank_queue(project: Project, items: list[Item], insights: dict[int, dict] | None = None) -> Ranking:
+    """Make `items`, in this order, the head of the project's current ranking; `insights`: item id -> insight."""
+    ranking = Ranking.objects.create(project=project, size=len(items))
+    RankedItem.objects.bulk_create(
+        RankedItem(ranking=ranking, rank=rank, item=item, priority=1.0 / rank, insight=(insights or {}).get(item.id))
+        for rank, item in enumerate(items, start=1)
+    )
+    Project.objects.filter(id=project.id).update(current_ranking=ranking)
+    return ranking

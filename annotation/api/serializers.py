@@ -85,6 +85,12 @@ class InvitationOutputSerializer(serializers.ModelSerializer):
 class ItemOutputSerializer(serializers.ModelSerializer):
     image_url = serializers.SerializerMethodField()
     thumbnail_url = serializers.SerializerMethodField()
+    priority = serializers.SerializerMethodField(help_text="The item's priority in the current ranking (higher first).")
+    insight = serializers.JSONField(
+        read_only=True,
+        allow_null=True,
+        help_text="Why the item is queued where it is (ItemInsight); null outside the current ranking's head.",
+    )
 
     class Meta:
         model = Item
@@ -102,6 +108,10 @@ class ItemOutputSerializer(serializers.ModelSerializer):
             "insight",
             "created_at",
         ]
+
+    def get_priority(self, item: Item) -> float:
+        ranked = getattr(item, "ranked_priority", None)
+        return item.priority if ranked is None else ranked
 
     def get_image_url(self, item: Item) -> str | None:
         if not item.image:

@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 from active_learning.models import StrategySetting
 from annotation.models import Annotation, Item, ItemEvent, Label, Lease
 from tests.e2e.conftest import log_in
-from tests.factories import PASSWORD, Role, UserFactory, add_member, make_project
+from tests.factories import PASSWORD, Role, UserFactory, add_member, make_project, rank_queue
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -126,7 +126,7 @@ def test_tabular_items_are_labeled_with_the_keyboard_undo_and_suggestion(
     page, live_server, wine, annotator, browser_errors
 ):
     items, white = wine["items"], wine["labels"]["white"]
-    Item.objects.filter(id=items[4].id).update(insight=insight([white.id], 0.87))
+    rank_queue(wine["project"], items, {items[4].id: insight([white.id], 0.87)})
     StrategySetting.objects.create(project=wine["project"], version=1, spec={"budget": 50})
     name = open_labeling(page, live_server, wine["project"])
     label_button = {label: page.get_by_role("button", name=f"{label} (key") for label in ("red", "white")}
@@ -196,7 +196,7 @@ def test_image_items_are_labeled_with_the_keyboard_zoom_undo_and_suggestion(
     page, live_server, photos, annotator, browser_errors
 ):
     items, labels = photos["items"], photos["labels"]
-    Item.objects.filter(id=items[2].id).update(insight=insight([labels["cat"].id, labels["dog"].id], 0.64))
+    rank_queue(photos["project"], items, {items[2].id: insight([labels["cat"].id, labels["dog"].id], 0.64)})
     name = open_labeling(page, live_server, photos["project"])
     image = page.get_by_role("img", name="Image pet-00.png")
     button = {label: page.get_by_role("button", name=f"{label} (key") for label in ("cat", "dog", "bird")}

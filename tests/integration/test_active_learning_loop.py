@@ -19,7 +19,7 @@ from active_learning.models import LabelIssue, LearningRun, ModelVersion
 from active_learning.tasks import run_rank
 from annotation.demo import _wine, digit_png
 from annotation.jobs import RUN_LEASE
-from annotation.models import Annotation, Item, JobStatus, Role
+from annotation.models import Annotation, Item, JobStatus, RankedItem, Role
 from loupe.celery import app
 from loupe.config import redis_transport_options
 from tests.factories import add_member, make_project, most_novel_items
@@ -137,7 +137,9 @@ def test_a_worker_killed_mid_training_leaves_nothing_stuck(start_worker, persona
     assert finished.id == run.id
     assert finished.attempts == 2
     ranking = done_run(project, LearningRun.Kind.RANK)
-    assert Item.objects.filter(project=project, insight__ranking_run=ranking.id).count() == 400
+    project.refresh_from_db()
+    assert project.current_ranking.run_id == ranking.id
+    assert RankedItem.objects.filter(ranking=project.current_ranking).count() == 400
 
 
 def test_a_duplicated_delivery_changes_nothing(celery_worker, personas):
@@ -157,14 +159,21 @@ def test_a_duplicated_delivery_changes_nothing(celery_worker, personas):
     run_rank.delay(first.id)  # the same message delivered twice
     done = done_run(project, LearningRun.Kind.RANK)
     assert done.id == first.id
-    snapshot = list(Item.objects.filter(project=project).order_by("id").values_list("priority", "insight"))
+    snapshot = list(
+        Item.objects.with_ranking().filter(project=project).order_by("id").values_list("ranked_priority", "insight")
+    )
     run_rank.delay(first.id)  # and once more after it finished
     time.sleep(2)
     done.refresh_from_db()
     assert done.attempts == 1
     assert done.status == JobStatus.DONE
     assert ModelVersion.objects.filter(project=project).count() == 1
-    assert list(Item.objects.filter(project=project).order_by("id").values_list("priority", "insight")) == snapshot
+    assert (
+        list(
+            Item.objects.with_ranking().filter(project=project).order_by("id").values_list("ranked_priority", "insight")
+        )
+        == snapshot
+    )
 
 
 def _free_port() -> int:
@@ -304,7 +313,7 @@ def test_the_why_scores_and_suggestions_are_the_engines(personas):
         arrays["reconstruction_error"],
         arrays["typicality"],
     )
-    shown = dict(Item.objects.filter(project=project).values_list("id", "insight"))
+    shown = dict(Item.objects.with_ranking().filter(project=project).values_list("id", "insight"))
     labeled_ids = set(arrays["item_ids"][idx].tolist())
     for position, item_id in enumerate(arrays["item_ids"].tolist()):
         insight = shown[item_id]
@@ -344,7 +353,8 @@ def test_an_embedding_stored_with_unscaled_features_ranks_as_a_current_one(perso
         run = services.ranking_request(project=project, reason="request")
         training.rank_run_execute(run_id=run.id)
         assert LearningRun.objects.get(id=run.id).status == JobStatus.DONE
-        return dict(Item.objects.filter(project=project).values_list("id", "priority"))
+        ranked = Item.objects.with_ranking().filter(project=project, ranked_priority__isnull=False)
+        return dict(ranked.values_list("id", "ranked_priority"))
 
     current = rank()
     embed.refresh_from_db()

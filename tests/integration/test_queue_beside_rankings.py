@@ -1,0 +1,232 @@
+"""The queue while rankings commit beside it: annotators are never told "empty" while open items remain, never
+wait on a ranking being written, and see the old order or the new, never a mix. Real worker processes, both
+databases."""
+
+import signal
+import threading
+import time
+
+import numpy as np
+import pytest
+from django.db import connection, connections
+
+from active_learning import services, training
+from active_learning.models import LearningRun
+from annotation.models import Annotation, DataKind, Item, ItemStatus, Project, RankedItem, Ranking, Role
+from tests.factories import UserFactory, add_member, make_project
+from tests.integration.conftest import client_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+COLUMNS = [f"x{j}" for j in range(6)]
+
+
+def blobs_project(owner, n_items: int, batch_size: int = 5) -> Project:
+    """A table of three well-separated classes (the label is the blob's index, kept in external_id)."""
+    rng = np.random.default_rng(0)
+    truth = rng.integers(0, 3, n_items)
+    X = rng.normal(size=(n_items, len(COLUMNS))) + 4.0 * np.eye(3, len(COLUMNS))[truth]
+    project = make_project(
+        owner=owner,
+        name="Blobs",
+        data_kind=DataKind.TABULAR,
+        labels=[{"name": f"blob {c}"} for c in range(3)],
+        feature_columns=COLUMNS,
+    )
+    project.columns = [{"name": name, "type": "numeric"} for name in COLUMNS]
+    project.save(update_fields=["columns"])
+    Item.objects.bulk_create(
+        Item(project=project, external_id=f"blob-{t}-{i}", data=dict(zip(COLUMNS, row.tolist(), strict=True)))
+        for i, (t, row) in enumerate(zip(truth, X, strict=True))
+    )
+    client_for(owner).put(
+        f"/api/v1/projects/{project.id}/learning/strategy/", {"batch_size": batch_size}, format="json"
+    )
+    return project
+
+
+def wait_until(condition, timeout: float = 120.0, what: str = "the condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
+
+
+def rankings_done(project) -> int:
+    return LearningRun.objects.filter(project=project, kind=LearningRun.Kind.RANK, status="done").count()
+
+
+def annotators(project, n: int):
+    users = [UserFactory(username=f"annotator{k}") for k in range(n)]
+    for user in users:
+        add_member(project, user, Role.ANNOTATOR)
+    return users
+
+
+def label_loop(project, user, cycles: int, answers: list, empties: list, latencies: list, until=None) -> None:
+    """One annotator: next -> submit with the true label, `cycles` times (or until `until()` holds), over the API."""
+    api = client_for(user)
+    labels = list(project.labels.order_by("position").values_list("id", flat=True))
+    try:
+        for cycle in range(cycles):
+            if until is not None and until():
+                break
+            started = time.monotonic()
+            served = api.post(f"/api/v1/projects/{project.id}/queue/next/")
+            latencies.append(("next", time.monotonic() - started))
+            if served.status_code == 204:
+                empties.append(Item.objects.filter(project=project, status=ItemStatus.OPEN).count())
+                continue
+            item = served.json()["item"]
+            started = time.monotonic()
+            submit = api.post(
+                f"/api/v1/projects/{project.id}/annotations/",
+                {
+                    "item_id": item["id"],
+                    "label_ids": [labels[int(item["external_id"].split("-")[1])]],
+                    "client_key": f"{user.id}-{cycle}",
+                },
+                format="json",
+            )
+            latencies.append(("submit", time.monotonic() - started))
+            answers.append((item["id"], submit.status_code))
+    finally:
+        connection.close()
+
+
+def test_the_queue_never_says_empty_while_rankings_commit(celery_worker, personas):
+    project = blobs_project(personas.manager, n_items=3000)
+    services.training_run_request(project=project, reason="request", user=personas.manager)
+    wait_until(lambda: rankings_done(project) >= 1, what="the first ranking")
+    users = annotators(project, 4)
+    before = rankings_done(project)
+
+    def three_rankings_committed():
+        return rankings_done(project) - before >= 3
+
+    answers, empties, latencies = [], [], []
+    threads = [
+        threading.Thread(
+            target=label_loop, args=(project, user, 500, answers, empties, latencies, three_rankings_committed)
+        )
+        for user in users
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+
+    assert three_rankings_committed(), "fewer than three rankings committed while the annotators worked"
+    assert empties == [], f"told 'empty' with {empties} open items left"
+    assert {status for _, status in answers} == {201}
+    assert len({item_id for item_id, _ in answers}) == len(answers)  # no item handed to two annotators
+    assert Annotation.objects.filter(item__project=project).count() == len(answers)
+
+
+def test_a_ranking_being_made_current_locks_no_item_the_queue_serves(personas):
+    """The swap is one small transaction that touches no item row: held open, annotators still get items and
+    submit (on PostgreSQL; SQLite has one writer at a time, so there the swap must simply be short)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite serialises every write transaction; the swap's length is what matters there")
+    project = blobs_project(personas.manager, n_items=600)
+    embed = services.training_run_request(project=project, reason="request", user=personas.manager, quiet=True)
+    training.embed_run_execute(run_id=embed.id)
+    rank = LearningRun.objects.filter(project=project, kind=LearningRun.Kind.RANK).latest("id")
+    inside, release = threading.Event(), threading.Event()
+    finish = training._finish
+
+    def finish_and_hold(writes, result, **fields):  # the last write of the swap transaction, held open
+        done = finish(writes, result, **fields)
+        inside.set()
+        release.wait(30)
+        return done
+
+    def rank_in_background():
+        try:
+            training.rank_run_execute(run_id=rank.id)
+        finally:
+            connections.close_all()
+
+    training._finish = finish_and_hold
+    worker = threading.Thread(target=rank_in_background)
+    try:
+        worker.start()
+        assert inside.wait(120), "the ranking never reached its swap"
+        answers, empties, latencies = [], [], []
+        for user in annotators(project, 3):
+            label_loop(project, user, 3, answers, empties, latencies)
+    finally:
+        release.set()
+        worker.join(60)
+        training._finish = finish
+    assert empties == []
+    assert {status for _, status in answers} == {201}
+    assert max(seconds for _, seconds in latencies) < 2.0, latencies
+    project.refresh_from_db()
+    assert project.current_ranking.run_id == rank.id
+
+
+def test_the_queue_serves_the_current_ranking_in_order_and_then_every_other_open_item(personas):
+    project = blobs_project(personas.manager, n_items=30)
+    items = list(Item.objects.filter(project=project).order_by("id"))
+    old = Ranking.objects.create(project=project, run_id=None, size=2)
+    new = Ranking.objects.create(project=project, run_id=None, size=3)
+    for ranking, head in ((old, items[:2]), (new, [items[7], items[3], items[5]])):
+        RankedItem.objects.bulk_create(
+            RankedItem(ranking=ranking, rank=r, item=item, priority=1.0 - r / 10, insight={"rank": r})
+            for r, item in enumerate(head, start=1)
+        )
+    Project.objects.filter(id=project.id).update(current_ranking=new)
+    api = client_for(personas.manager)
+
+    served = []
+    for _ in range(5):
+        item = api.post(f"/api/v1/projects/{project.id}/queue/next/").json()["item"]
+        served.append((item["id"], item["insight"]))
+        labels = list(project.labels.values_list("id", flat=True))
+        api.post(
+            f"/api/v1/projects/{project.id}/annotations/",
+            {"item_id": item["id"], "label_ids": labels[:1]},
+            format="json",
+        )
+    assert served[:3] == [(items[7].id, {"rank": 1}), (items[3].id, {"rank": 2}), (items[5].id, {"rank": 3})]
+    assert served[3:] == [(items[0].id, None), (items[1].id, None)]  # beyond the head: by priority, then id
+
+
+def test_old_rankings_are_pruned_and_the_replaced_one_is_kept(personas):
+    project = blobs_project(personas.manager, n_items=200)
+    embed = services.training_run_request(project=project, reason="request", user=personas.manager, quiet=True)
+    training.embed_run_execute(run_id=embed.id)
+    made = []
+    for _ in range(3):
+        run = LearningRun.objects.filter(project=project, kind=LearningRun.Kind.RANK).latest("id")
+        if run.status != "queued":
+            run = services.ranking_request(project=project, reason="request")
+        training.rank_run_execute(run_id=run.id)
+        made.append(run.id)
+    project.refresh_from_db()
+    kept = list(Ranking.objects.filter(project=project).order_by("id").values_list("run_id", flat=True))
+    assert kept == made[-2:]
+    assert project.current_ranking.run_id == made[-1]
+    assert RankedItem.objects.filter(ranking__project=project).count() == 2 * 200
+
+
+def test_a_worker_frozen_mid_ranking_does_not_delay_submits(start_worker, personas):
+    project = blobs_project(personas.manager, n_items=20_000, batch_size=5)
+    worker = start_worker()
+    services.training_run_request(project=project, reason="request", user=personas.manager)
+    wait_until(lambda: rankings_done(project) >= 1, timeout=240, what="the first ranking")
+    rank = services.ranking_request(project=project, reason="request")
+    wait_until(lambda: LearningRun.objects.filter(id=rank.id, status="running").exists(), what="the ranking under way")
+    worker.send_signal(signal.SIGSTOP)
+    try:
+        answers, empties, latencies = [], [], []
+        for user in annotators(project, 2):
+            label_loop(project, user, 5, answers, empties, latencies)
+    finally:
+        worker.send_signal(signal.SIGCONT)
+    assert empties == []
+    assert {status for _, status in answers} == {201}
+    assert max(seconds for _, seconds in latencies) < 2.0, latencies
