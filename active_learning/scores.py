@@ -5,6 +5,8 @@ Uncertainty scores take predicted probabilities, typicality and novelty take the
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 from sklearn.neighbors import NearestNeighbors
 
@@ -72,19 +74,48 @@ def typicality_scores(X: np.ndarray, n_neighbors: int = 20, reference: np.ndarra
 
 def nearest_labeled_distances(X: np.ndarray, labeled_idx: np.ndarray, chunk_size: int = 4096) -> np.ndarray:
     """(n_items, n_components) embedding, (n_labeled,) indices -> (n_items,) Euclidean distance to the nearest
-    labeled item (0 for labeled items; +inf for every item when nothing is labeled). Chunked: bounded memory."""
-    X = np.asarray(X, dtype=np.float64)
-    labeled_idx = np.asarray(labeled_idx, dtype=np.int64)
+    labeled item (0 for labeled items; +inf for every item when nothing is labeled). Chunked: bounded memory.
+
+    Remembered per array (held weakly): asked again for the same `X` with a superset of the labels it was last
+    asked with (a ranking after a few more labels, or the same set twice), only the new items' distances are
+    computed. The answer is the same as a fresh computation; the work falls from n_items x n_labeled to
+    n_items x n_new."""
+    labeled_idx = np.unique(np.asarray(labeled_idx, dtype=np.int64))
     if labeled_idx.size == 0:
         return np.full(len(X), np.inf)
-    centers = X[labeled_idx]
+    known = _nearest_memo.get(id(X)) if _memoizable(X) else None
+    known = known[1:] if known is not None and known[0]() is X else None
+    if known is not None and np.isin(known[0], labeled_idx, assume_unique=True).all():
+        new = np.setdiff1d(labeled_idx, known[0], assume_unique=True)
+        out = known[1].copy() if new.size == 0 else np.minimum(known[1], _nearest_distances(X, new, chunk_size))
+    else:
+        out = _nearest_distances(X, labeled_idx, chunk_size)
+    out[labeled_idx] = 0.0
+    out.setflags(write=False)
+    if _memoizable(X) and (known is None or labeled_idx.size >= known[0].size // 2):  # not a one-item query
+        if id(X) not in _nearest_memo:
+            weakref.finalize(X, _nearest_memo.pop, id(X), None)
+        _nearest_memo[id(X)] = (weakref.ref(X), labeled_idx, out)
+    return out.copy()
+
+
+_nearest_memo: dict[int, tuple] = {}  # id(X) -> (weak reference to X, labeled indices, distances)
+
+
+def _memoizable(X) -> bool:
+    """Only read-only arrays: a writable one could change between calls under the same identity."""
+    return isinstance(X, np.ndarray) and not X.flags.writeable
+
+
+def _nearest_distances(X: np.ndarray, idx: np.ndarray, chunk_size: int) -> np.ndarray:
+    X64 = np.asarray(X, dtype=np.float64)
+    centers = X64[idx]
     center_sq = (centers**2).sum(axis=1)
-    out = np.empty(len(X))
-    for start in range(0, len(X), chunk_size):
-        block = X[start : start + chunk_size]
+    out = np.empty(len(X64))
+    for start in range(0, len(X64), chunk_size):
+        block = X64[start : start + chunk_size]
         sq = (block**2).sum(axis=1)[:, None] - 2.0 * block @ centers.T + center_sq[None, :]
         out[start : start + chunk_size] = np.sqrt(np.clip(sq.min(axis=1), 0.0, None))
-    out[labeled_idx] = 0.0
     return out
 
 

@@ -309,7 +309,10 @@ def rank_run_execute(*, run_id: int) -> None:
         }
         last_version = ModelVersion.objects.filter(project=project).aggregate(top=Max("version"))["top"] or 0
         version_number = last_version + 1 if ranking.classifier is not None else None
+        writing = time.monotonic()
         new = _ranking_write(run, ids, ranking, version_number, classes, multilabel)
+        result["write_seconds"] = round(time.monotonic() - writing, 3)
+        swapping = time.monotonic()
         with write_transaction():
             current = (
                 Project.objects.select_for_update().filter(id=project.id).values_list("current_ranking", flat=True)
@@ -324,6 +327,7 @@ def rank_run_execute(*, run_id: int) -> None:
             LabelIssue.objects.bulk_create(LabelIssue(run=run, **issue) for issue in issues)
             Project.objects.filter(id=project.id).update(current_ranking=new)
             result["seconds"] = round(time.monotonic() - started, 2)
+            result["swap_seconds"] = round(time.monotonic() - swapping, 3)  # the one transaction readers meet
             _finish(writes, result, artifact=path)
         _old_rankings_delete(project.id, keep={new.id, replaced})
     if run is not None:
