@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from queue_bench import PG_BENCH_URL, recreate_postgres  # noqa: E402
 
 N_FEATURES, N_CLASSES, N_LABELS = 16, 4, 500
+EMPTY_ITEM = ("", "", "", "open", 0, 0.0, 0.5, "unreviewed")  # image, thumbnail, hash, status, count, priority...
 
 
 def configure(db: str, scratch: str) -> None:
@@ -72,8 +73,7 @@ def make_project(n_items: int, owner):
     fields += ["annotation_count", "priority", "random_key", "review_status", "created_at"]
     for start in range(0, n_items, 50_000):
         rows = [
-            (project.id, str(i), json.dumps(dict(zip(columns, map(float, X[i]), strict=True))), "", "", "", "open")
-            + (0, 0.0, float(rng.random()), "unreviewed", now)
+            (project.id, str(i), json.dumps(dict(zip(columns, map(float, X[i]), strict=True))), *EMPTY_ITEM, now)
             for i in range(start, min(start + 50_000, n_items))
         ]
         bulk_insert(Item, fields, rows)
