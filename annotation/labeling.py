@@ -33,7 +33,9 @@ from core.db import write_transaction
 from core.errors import Conflict, InvalidInput, NotFound
 from core.models import User
 
-MAX_CLAIM_ATTEMPTS = 5
+# Candidates taken by someone else between our read and our lock, tried before giving up. Giving up answers
+# "nothing left", so the cap is far above what contention produces (32 annotators racing for the same head).
+MAX_CLAIM_ATTEMPTS = 64
 MAX_HELD = 10  # held items a prefetching client gets back at most (repeated undos can pile up leases)
 
 
