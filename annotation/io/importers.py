@@ -15,7 +15,7 @@ from pathlib import Path, PurePosixPath
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import connection, transaction
+from django.db import connection
 from django.utils import timezone
 
 from annotation import schemas
@@ -32,7 +32,7 @@ from annotation.models import (
     Project,
     ReviewStatus,
 )
-from core.db import bulk_insert, in_list, tables_analyze
+from core.db import bulk_insert, in_list, tables_analyze, write_transaction
 
 TABLE_BATCH = 5_000
 IMAGE_BATCH = 200
@@ -265,7 +265,7 @@ def _write_batch(
     """Insert the batch's items and their imported labels in one transaction. Content already in the project
     (or twice in the batch) is not inserted again: the unique content hash skips it and it is reported."""
     now = timezone.now()
-    with transaction.atomic():
+    with write_transaction():  # on SQLite, in line with annotators' writes instead of polling against them
         rows = [_item_row(job.project, item, item.content_hash in answers, now) for item in items]
         fresh = dict(bulk_insert(Item, ITEM_FIELDS, rows, ignore_conflicts=True, returning=["content_hash", "id"]))
         created: set[str] = set()
