@@ -10,16 +10,18 @@ import time
 
 import numpy as np
 import pytest
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db.models import F
 from sklearn.datasets import load_digits, load_wine
 
 from active_learning import services, training
 from active_learning.models import LabelIssue, LearningRun, ModelVersion
 from active_learning.tasks import run_rank
 from annotation.demo import _wine, digit_png
-from annotation.jobs import RUN_LEASE
 from annotation.models import Annotation, Item, JobStatus, Role
+from core.jobs import jobs_requeue_stale
 from loupe.celery import app
 from loupe.config import redis_transport_options
 from tests.factories import add_member, make_project, most_novel_items
@@ -131,8 +133,9 @@ def test_a_worker_killed_mid_training_leaves_nothing_stuck(start_worker, persona
 
     start_worker()
     # Time passes: the heartbeat goes stale, and the periodic requeue (beat) sends the run again.
-    LearningRun.objects.filter(id=run.id).update(heartbeat_at=run.heartbeat_at - RUN_LEASE)
-    assert services.runs_requeue_stale() == 1
+    lapse = settings.JOB_LEASE
+    LearningRun.objects.filter(id=run.id).update(heartbeat_at=F("heartbeat_at") - lapse, sent_at=F("sent_at") - lapse)
+    assert jobs_requeue_stale() == 1
     finished = done_run(project, LearningRun.Kind.EMBED, timeout=120)
     assert finished.id == run.id
     assert finished.attempts == 2
