@@ -82,6 +82,12 @@ class BackgroundJob(models.Model):
         abstract = True
 
     @property
+    def is_orphaned(self) -> bool:
+        """Running, but silent past the lease: its worker died, and the requeue sweep hands it to another."""
+        lease = timezone.now() - settings.JOB_LEASE
+        return self.status == JobStatus.RUNNING and self.heartbeat_at is not None and self.heartbeat_at < lease
+
+    @property
     def task_name(self) -> str:
         """The Celery task that runs this row (its id is the only argument)."""
         raise NotImplementedError
