@@ -103,7 +103,7 @@ class _Heartbeat(threading.Thread):
 
     def stop(self) -> None:
         self.stopped.set()
-        self.join(timeout=self.interval)
+        self.join(timeout=1.0)  # one stuck in a database call ends by itself (a daemon thread)
 
 
 class JobRun:
