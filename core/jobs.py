@@ -66,19 +66,20 @@ def job_writes(model: type[BackgroundJob], job_id: int, attempt: int) -> QuerySe
     return model.objects.filter(id=job_id, status=JobStatus.RUNNING, attempts=attempt)
 
 
-def failure_reason(exc: BaseException) -> str:
-    """Why a job stopped, as a sentence for the person who asked (the exception itself goes to the log)."""
-    if isinstance(exc, JobFailed):
-        return str(exc)
+def failure_reason(exc: BaseException, kept: str = NOTHING_KEPT) -> str:
+    """Why a job stopped and what it left (`kept`), as a sentence for the person who asked; the exception
+    itself goes to the worker's log."""
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return "The server's disk is full"
-    if isinstance(exc, SoftTimeLimitExceeded):
-        return "The job ran past its time limit and was stopped"
-    if isinstance(exc, MemoryError):
-        return "The server ran out of memory"
-    if isinstance(exc, DatabaseError):
-        return "The database failed while the job ran"
-    return "An unexpected error stopped the job (the worker's log has the details)"
+        why = "The server's disk is full"
+    elif isinstance(exc, SoftTimeLimitExceeded):
+        why = "The job ran past its time limit and was stopped"
+    elif isinstance(exc, MemoryError):
+        why = "The server ran out of memory"
+    elif isinstance(exc, DatabaseError):
+        why = "The database failed while the job ran"
+    else:
+        why = "An unexpected error stopped the job (the worker's log has the details)"
+    return f"{why}; {kept}"
 
 
 class _Heartbeat(threading.Thread):
@@ -133,8 +134,8 @@ def job_running(
     model: type[BackgroundJob], job_id: int, *, kept: str = "nothing was saved."
 ) -> Iterator[JobRun | None]:
     """Claim the job and yield its JobRun (None: done, failed, or alive on another worker), beating meanwhile.
-    A Superseded run ends quietly; any other exception marks the job failed, in words ("<why>; <kept>"), and
-    is re-raised for the worker's log."""
+    A Superseded run ends quietly; JobFailed marks the job failed with its message; any other exception marks
+    it failed in words (failure_reason) and is re-raised for the worker's log."""
     attempt = job_claim(model, job_id)
     if attempt is None:
         yield None
@@ -148,9 +149,11 @@ def job_running(
         yield run
     except Superseded:
         return
+    except JobFailed as exc:
+        run.fail(str(exc))
     except Exception as exc:
         logger.exception("%s %s failed (attempt %s)", model.__name__, job_id, attempt)
-        run.fail(f"{failure_reason(exc)}; {kept}")
+        run.fail(failure_reason(exc, kept))
         raise
     finally:
         if run.heartbeat is not None:

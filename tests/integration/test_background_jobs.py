@@ -21,7 +21,7 @@ from django.db.models import F
 from django.utils import timezone
 from sklearn.datasets import load_digits
 
-from active_learning import artifacts, services
+from active_learning import artifacts, services, training
 from active_learning.models import LearningRun
 from annotation.demo import digit_png
 from annotation.jobs import export_job_execute
@@ -221,6 +221,17 @@ def test_learning_status_says_when_a_rankings_worker_died(manager, settings):
 
 
 # --- failures in words ----------------------------------------------------------------------------------
+
+
+def test_a_run_that_cannot_be_done_says_why_in_its_own_words(manager):
+    run = LearningRun.objects.create(project=table_project(manager, 1), kind=LearningRun.Kind.EMBED, reason="request")
+
+    training.embed_run_execute(run_id=run.id)
+    training.embed_run_execute(run_id=run.id)  # a redelivery changes nothing
+
+    run.refresh_from_db()
+    assert (run.status, run.attempts) == (JobStatus.FAILED, 1)
+    assert run.failure == "At least two items are needed to train an autoencoder."
 
 
 def test_an_export_on_a_full_disk_fails_in_words_and_leaves_no_partial_file(manager, monkeypatch):
