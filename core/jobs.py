@@ -99,6 +99,7 @@ class _Heartbeat(threading.Thread):
                         return
                 except DatabaseError:  # a database blip: the next beat may work; if none does, the lease lapses
                     logger.warning("job heartbeat failed", exc_info=True)
+                    connections.close_all()  # the next beat reconnects rather than reuse a broken connection
         finally:
             connections.close_all()  # this thread's own connections
 
@@ -130,9 +131,7 @@ class JobRun:
 
 
 @contextmanager
-def job_running(
-    model: type[BackgroundJob], job_id: int, *, kept: str = "nothing was saved."
-) -> Iterator[JobRun | None]:
+def job_running(model: type[BackgroundJob], job_id: int, *, kept: str = NOTHING_KEPT) -> Iterator[JobRun | None]:
     """Claim the job and yield its JobRun (None: done, failed, or alive on another worker), beating meanwhile.
     A Superseded run ends quietly; JobFailed marks the job failed with its message; any other exception marks
     it failed in words (failure_reason) and is re-raised for the worker's log."""
