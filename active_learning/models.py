@@ -1,7 +1,8 @@
 from django.conf import settings
 from django.db import models
 
-from annotation.models import Item, JobStatus, Project
+from annotation.models import Item, Project
+from core.models import BackgroundJob
 
 
 class StrategySetting(models.Model):
@@ -19,8 +20,8 @@ class StrategySetting(models.Model):
         constraints = [models.UniqueConstraint(fields=["project", "version"], name="one_strategy_per_version")]
 
 
-class LearningRun(models.Model):
-    """Background work of active learning, run by a worker and claimed like import jobs (annotation.jobs):
+class LearningRun(BackgroundJob):
+    """Background work of active learning, run by a worker and claimed like every background job (core.jobs):
 
     - embed: train the project's autoencoder, embed every item; arrays go to storage at `artifact`;
     - rank: refit the classifier on the labels so far, re-rank the queue (Item.priority/insight), a ModelVersion;
@@ -35,7 +36,6 @@ class LearningRun(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="learning_runs")
     kind = models.CharField(max_length=8, choices=Kind.choices)
     reason = models.CharField(max_length=32)  # import, request, labels, embedding, strategy
-    status = models.CharField(max_length=8, choices=JobStatus.choices, default=JobStatus.QUEUED)
     embedding = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     setting = models.ForeignKey(StrategySetting, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     params = models.JSONField(default=dict)  # embed: autoencoder settings; simulate: schemas.SimulationSpec
@@ -45,17 +45,16 @@ class LearningRun(models.Model):
     n_labels = models.PositiveIntegerField(default=0)
     artifact = models.CharField(max_length=500, blank=True)  # embed: .npz in storage, keyed by run id
     result = models.JSONField(default=dict)  # timings, device, loss, batch, novel items, curves...
-    failure = models.TextField(blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]
         indexes = [models.Index(fields=["project", "kind", "status", "-id"], name="learning_run_latest")]
+
+    @property
+    def task_name(self) -> str:
+        tasks = {self.Kind.EMBED: "run_embed", self.Kind.RANK: "run_rank", self.Kind.SIMULATE: "run_simulate"}
+        return f"active_learning.tasks.{tasks[self.kind]}"
 
 
 class ModelVersion(models.Model):

@@ -113,6 +113,8 @@ def learning_status(*, project: Project) -> dict:
     )
     if pending and not stale_reason:
         stale_reason = "A ranking has been waiting for over two minutes."
+    if not stale_reason and rank is not None and rank.is_orphaned:
+        stale_reason = "The worker running the ranking stopped; another worker takes the ranking over shortly."
     curve = list(
         ModelVersion.objects.filter(project=project).order_by("version").values_list("n_labels", "cv_accuracy")
     )

@@ -1,6 +1,6 @@
 """Active learning's writes from the web process: strategy settings and requests for background runs.
 
-A request creates a queued LearningRun and sends its task after the commit. Requests coming from labeling
+A request commits a queued LearningRun, then sends its task (core.jobs). Requests coming from labeling
 (a full batch of new labels) never fail the caller: if the broker is down the run stays queued, the periodic
 requeue sends it later, and the queue keeps serving the last ranking. A person's explicit request gets a clear
 503 instead, and the run it made is marked failed.
@@ -10,47 +10,23 @@ import logging
 from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from active_learning import schemas
 from active_learning.models import LearningRun, StrategySetting
 from active_learning.selectors import labeled_count, strategy_current
-from annotation.jobs import RUN_LEASE
-from annotation.models import Annotation, JobStatus, Project
-from core.errors import Conflict, InvalidInput, ServiceUnavailable
-from core.models import User
+from annotation.models import Annotation, Project
+from core.errors import Conflict, InvalidInput
+from core.jobs import job_send, job_send_or_fail
+from core.models import JobStatus, User
 
 logger = logging.getLogger(__name__)
 PENDING = (JobStatus.QUEUED, JobStatus.RUNNING)
 RESEND_AFTER = timedelta(seconds=60)  # a ranking queued this long ago without starting is sent again
 
 
-def _task_for(kind: str):
-    from active_learning import tasks
-
-    return {LearningRun.Kind.EMBED: tasks.run_embed, LearningRun.Kind.RANK: tasks.run_rank}.get(
-        kind, tasks.run_simulate
-    )
-
-
-def _send(run: LearningRun) -> bool:
-    """Hand the run to the broker now (no retries: callers decide what a failure means)."""
-    try:
-        _task_for(run.kind).apply_async((run.id,), retry=False)
-    except Exception as exc:  # kombu.OperationalError, redis/socket errors: the broker is unreachable
-        logger.warning("Could not queue %s run %s: %s", run.kind, run.id, exc)
-        return False
-    return True
-
-
 def _send_or_fail(run: LearningRun) -> LearningRun:
-    if not _send(run):
-        LearningRun.objects.filter(id=run.id, status=JobStatus.QUEUED).update(
-            status=JobStatus.FAILED, failure="The task broker is unreachable; nothing ran.", finished_at=timezone.now()
-        )
-        raise ServiceUnavailable("The task broker is unreachable, so no training can start now. Labeling goes on.")
-    return run
+    return job_send_or_fail(run, "The task broker is unreachable, so no training can start now. Labeling goes on.")
 
 
 def _create(project: Project, kind: str, *, reason: str, user: User | None = None, **fields) -> LearningRun:
@@ -72,7 +48,7 @@ def training_run_request(*, project: Project, reason: str, user: User | None = N
         return pending
     run = _create(project, LearningRun.Kind.EMBED, reason=reason, user=user)
     if quiet:
-        _send(run)
+        job_send(run)
         return run
     return _send_or_fail(run)
 
@@ -93,12 +69,12 @@ def ranking_request(*, project: Project, reason: str, user: User | None = None, 
     pending = _pending(project.id, LearningRun.Kind.RANK)
     if pending is not None:
         if pending.status == JobStatus.QUEUED and pending.created_at < timezone.now() - RESEND_AFTER:
-            _send(pending)  # the broker was down when it was made, or its message was lost
+            job_send(pending)  # the broker was down when it was made, or its message was lost
         return pending
     setting, _ = strategy_current(project)
     run = _create(project, LearningRun.Kind.RANK, reason=reason, user=user, embedding=embedding, setting=setting)
     if quiet:
-        _send(run)
+        job_send(run)
         return run
     return _send_or_fail(run)
 
@@ -172,15 +148,3 @@ def simulation_run_request(*, project: Project, user: User, spec: dict) -> Learn
         params=checked.model_dump(mode="json"),
     )
     return _send_or_fail(run)
-
-
-def runs_requeue_stale() -> int:
-    """Re-send runs whose worker died (stale heartbeat) and runs never picked up; the claim decides who runs."""
-    cutoff = timezone.now() - RUN_LEASE
-    stale = LearningRun.objects.filter(
-        Q(status=JobStatus.RUNNING, heartbeat_at__lt=cutoff) | Q(status=JobStatus.QUEUED, created_at__lt=cutoff)
-    )
-    count = 0
-    for run in stale:
-        count += _send(run)
-    return count

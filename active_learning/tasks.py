@@ -21,10 +21,3 @@ def run_simulate(run_id: int) -> None:
     from active_learning.training import simulate_run_execute
 
     simulate_run_execute(run_id=run_id)
-
-
-@shared_task
-def requeue_stale_runs() -> int:
-    from active_learning.services import runs_requeue_stale
-
-    return runs_requeue_stale()

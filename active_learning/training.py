@@ -1,9 +1,10 @@
 """Learning runs, executed by workers: embed (autoencoder), rank (classifier + strategy -> the queue's order),
 simulate (replay strategies on the labeled items).
 
-Each run is claimed like an import job (annotation.jobs): a conditional UPDATE takes it, every write is fenced
-by the attempt number, a dead worker's run is taken over after RUN_LEASE, and one that keeps dying stops after
-MAX_ATTEMPTS. Outputs are keyed by run and attempt, so a repeated delivery changes nothing.
+Each run is claimed like every background job (core.jobs): a conditional UPDATE takes it, every write is fenced
+by the attempt number, a heartbeat beats while it works, a dead worker's run is taken over once its lease lapses,
+and one that keeps dying stops after MAX_ATTEMPTS. Outputs are keyed by run and attempt, so a repeated delivery
+changes nothing.
 
 A rank run writes the head of its order as a new annotation.models.Ranking beside the one being served, then
 makes it current with the model version and the label issues in one small transaction: the queue serves the
@@ -19,7 +20,6 @@ from functools import lru_cache
 import numpy as np
 from django.core.files.storage import default_storage
 from django.db.models import Max, Min
-from django.utils import timezone
 from PIL import Image
 from sklearn.decomposition import PCA
 
@@ -35,9 +35,10 @@ from active_learning.selector import ActiveSelector
 from active_learning.selectors import final_labels, strategy_current
 from active_learning.services import latest_embedding, ranking_request, ranking_request_if_due
 from active_learning.simulation import simulate
-from annotation.jobs import Superseded, job_claim, job_writes
-from annotation.models import Annotation, DataKind, Item, JobStatus, Label, Project, RankedItem, Ranking, TaskType
+from annotation.models import Annotation, DataKind, Item, Label, Project, RankedItem, Ranking, TaskType
 from core.db import bulk_insert, write_transaction
+from core.jobs import JobFailed, JobRun, Superseded, job_running
+from core.models import JobStatus
 
 logger = logging.getLogger(__name__)
 IMAGE_SIZE = 32  # side the autoencoder sees
@@ -56,37 +57,22 @@ def ranking_classifier(random_state: int) -> ProbabilisticClassifier:
 
 @contextmanager
 def _run(run_id: int, kind: str):
-    """Claim the run and yield (run, writes) — `writes` is the attempt-fenced queryset; failures are recorded.
-    A task for another kind of run (a stray message) claims nothing."""
+    """Claim the run and yield (run, job) — `job` (core.jobs.JobRun) beats and finishes it, fenced by the
+    attempt; failures are recorded. A task for another kind of run (a stray message) claims nothing."""
     if not LearningRun.objects.filter(id=run_id, kind=kind).exists():
         yield None, None
         return
-    attempt = job_claim(LearningRun, run_id)
-    if attempt is None:
-        yield None, None  # done, failed, or alive on another worker
-        return
-    writes = job_writes(LearningRun, run_id, attempt)
-    writes.update(started_at=timezone.now(), progress=0.0, message="Starting")
-    run = LearningRun.objects.select_related("project", "embedding", "setting").get(id=run_id)
-    try:
-        yield run, writes
-    except Superseded:
-        return
-    except Exception as exc:
-        writes.update(status=JobStatus.FAILED, failure=f"{type(exc).__name__}: {exc}", finished_at=timezone.now())
-        raise
+    with job_running(LearningRun, run_id) as job:
+        if job is None:
+            yield None, None  # done, failed, or alive on another worker
+            return
+        job.beat(progress=0.0, message="Starting")
+        yield LearningRun.objects.select_related("project", "embedding", "setting").get(id=run_id), job
 
 
-def _beat(writes, **fields) -> None:
-    if not writes.update(heartbeat_at=timezone.now(), **fields):
-        raise Superseded
-
-
-def _finish(writes, result: dict, **fields) -> bool:
+def _finish(job: JobRun, result: dict, **fields) -> bool:
     """Mark the run done with its result (and e.g. its `artifact`); False when a newer attempt owns it."""
-    return writes.update(
-        status=JobStatus.DONE, progress=1.0, message="Done", result=result, finished_at=timezone.now(), **fields
-    )
+    return job.finish(progress=1.0, message="Done", result=result, **fields)
 
 
 # --- embed --------------------------------------------------------------------------------------------
@@ -132,25 +118,25 @@ def _is_gray(image: Image.Image) -> bool:
 
 def embed_run_execute(*, run_id: int) -> None:
     done = False
-    with _run(run_id, LearningRun.Kind.EMBED) as (run, writes):
+    with _run(run_id, LearningRun.Kind.EMBED) as (run, job):
         if run is None:
             return
         started = time.monotonic()
-        _beat(writes, message="Reading items")
+        job.beat(message="Reading items")
         ids, X = pool_data(run.project)
         if len(ids) < 2:
-            raise ValueError("At least two items are needed to train an autoencoder.")
-        _beat(writes, n_items=len(ids), progress=0.05, message=f"Training on {len(ids)} items")
+            raise JobFailed("At least two items are needed to train an autoencoder.")
+        job.beat(n_items=len(ids), progress=0.05, message=f"Training on {len(ids)} items")
         kind = engine_kind(run.project)
         epochs = ActiveSelector(kind)._default_ae().max_epochs
 
         def on_epoch_end(epoch: int, loss: float) -> None:
             progress = 0.05 + 0.85 * (epoch + 1) / epochs
-            _beat(writes, progress=progress, message=f"Epoch {epoch + 1}/{epochs}, loss {loss:.4f}")
+            job.beat(progress=progress, message=f"Epoch {epoch + 1}/{epochs}, loss {loss:.4f}")
 
         selector = ActiveSelector(kind, image_size=IMAGE_SIZE, random_state=0, on_epoch_end=on_epoch_end).fit(X)
         trained = time.monotonic()
-        _beat(writes, progress=0.92, message="Measuring typicality and drawing the map")
+        job.beat(progress=0.92, message="Measuring typicality and drawing the map")
         embedding = selector.embedding_
         reference = None
         if len(embedding) > TYPICALITY_REFERENCE:
@@ -178,7 +164,7 @@ def embed_run_execute(*, run_id: int) -> None:
             "train_seconds": round(trained - started, 2),
             "seconds": round(time.monotonic() - started, 2),
         }
-        done = _finish(writes, result, artifact=path)
+        done = _finish(job, result, artifact=path)
     if run is not None and done:
         _, spec = strategy_current(run.project)
         # warm this worker for the ranking that follows
@@ -250,7 +236,7 @@ def training_labels(project: Project, item_ids: np.ndarray):
 
 
 def rank_run_execute(*, run_id: int) -> None:
-    with _run(run_id, LearningRun.Kind.RANK) as (run, writes):
+    with _run(run_id, LearningRun.Kind.RANK) as (run, job):
         if run is None:
             return
         started = time.monotonic()
@@ -262,7 +248,7 @@ def rank_run_execute(*, run_id: int) -> None:
         ids, features = arrays["item_ids"], _classifier_features(embedding.artifact)
         idx, labels, classes = training_labels(project, ids)
         multilabel = project.task_type == TaskType.MULTI_LABEL
-        _beat(writes, n_items=len(ids), n_labels=len(idx), progress=0.1, message=f"Fitting on {len(idx)} labels")
+        job.beat(n_items=len(ids), n_labels=len(idx), progress=0.1, message=f"Fitting on {len(idx)} labels")
         strategy = _fitted_strategy(embedding.artifact, spec.model_dump_json(), engine_kind(project))
         ranking = rank_pool(
             strategy,
@@ -275,7 +261,7 @@ def rank_run_execute(*, run_id: int) -> None:
             arrays["typicality"],
         )
         ranked = time.monotonic()
-        _beat(writes, progress=0.6, message="Cross-validating the model")
+        job.beat(progress=0.6, message="Cross-validating the model")
         metrics, issues = None, []
         if ranking.classifier is not None:
             chosen = ranking.classifier.chosen_ or "logistic"
@@ -289,7 +275,7 @@ def rank_run_execute(*, run_id: int) -> None:
             cohen_kappa(previous, predictions) if previous is not None and len(previous) == len(predictions) else None
         )
         stable = _stable_streak(project, run, kappa, spec)
-        _beat(writes, progress=0.8, message="Writing the ranking")
+        job.beat(progress=0.8, message="Writing the ranking")
         path = artifacts.save(
             project_id=project.id, run_id=run.id, attempt=run.attempts, name="rank", predictions=predictions
         )
@@ -318,7 +304,7 @@ def rank_run_execute(*, run_id: int) -> None:
                 Project.objects.select_for_update().filter(id=project.id).values_list("current_ranking", flat=True)
             )
             replaced = current.first()  # the lock makes rankings swap in one at a time
-            if not writes.exists():
+            if not job.writes.exists():
                 raise Superseded
             version = _model_version_create(project, run, ranking, metrics, classes, multilabel)
             if version is not None and version.version != version_number:  # another ranking took the number
@@ -328,7 +314,7 @@ def rank_run_execute(*, run_id: int) -> None:
             Project.objects.filter(id=project.id).update(current_ranking=new)
             result["seconds"] = round(time.monotonic() - started, 2)
             result["swap_seconds"] = round(time.monotonic() - swapping, 3)  # the one transaction readers meet
-            _finish(writes, result, artifact=path)
+            _finish(job, result, artifact=path)
         _old_rankings_delete(project.id, keep={new.id, replaced})
     if run is not None:
         _old_artifacts_delete(run.project_id, LearningRun.Kind.RANK, keep=2)  # the last two, for the kappa
@@ -467,7 +453,7 @@ def _old_rankings_delete(project_id: int, keep: set) -> None:
 
 
 def simulate_run_execute(*, run_id: int) -> None:
-    with _run(run_id, LearningRun.Kind.SIMULATE) as (run, writes):
+    with _run(run_id, LearningRun.Kind.SIMULATE) as (run, job):
         if run is None:
             return
         spec = schemas.SimulationSpec.model_validate(run.params)
@@ -476,7 +462,7 @@ def simulate_run_execute(*, run_id: int) -> None:
         in_pool_order = np.argsort(idx, kind="stable")  # a replay does not depend on who labeled what first
         idx, labels = idx[in_pool_order], labels[in_pool_order]
         if labels.ndim != 1 or np.unique(labels).size < 2:
-            raise ValueError("A replay needs a single-label project with at least two labeled classes.")
+            raise JobFailed("A replay needs a single-label project with at least two labeled classes.")
         _, current = strategy_current(run.project)
         budget = spec.budget or min(current.budget or len(idx), int(len(idx) * 0.7))
         budget = max(min(budget, int(len(idx) * 0.7)), spec.batch_size)
@@ -485,9 +471,9 @@ def simulate_run_execute(*, run_id: int) -> None:
 
         def on_round(name, seed, n_labels, accuracy):
             done[0] += 1
-            _beat(writes, progress=min(0.99, done[0] / steps), message=f"{name}, seed {seed}: {n_labels} labels")
+            job.beat(progress=min(0.99, done[0] / steps), message=f"{name}, seed {seed}: {n_labels} labels")
 
-        _beat(writes, n_items=len(idx), n_labels=len(idx), message="Replaying")
+        job.beat(n_items=len(idx), n_labels=len(idx), message="Replaying")
 
         kind = engine_kind(run.project)
 
@@ -508,4 +494,4 @@ def simulate_run_execute(*, run_id: int) -> None:
             on_round=on_round,
         )
         plain = json.loads(json.dumps(results, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
-        _finish(writes, plain)
+        _finish(job, plain)

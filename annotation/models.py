@@ -6,6 +6,8 @@ from django.db import models
 from django.db.models import OuterRef, Q, Subquery
 from django.db.models.functions import Lower
 
+from core.models import BackgroundJob, JobStatus  # noqa: F401  (JobStatus: re-exported for older imports)
+
 
 class DataKind(models.TextChoices):
     IMAGE = "image", "Images"
@@ -350,14 +352,7 @@ class ItemEvent(models.Model):
         indexes = [models.Index(fields=["item", "id"])]
 
 
-class JobStatus(models.TextChoices):
-    QUEUED = "queued"
-    RUNNING = "running"
-    DONE = "done"
-    FAILED = "failed"
-
-
-class ImportJob(models.Model):
+class ImportJob(BackgroundJob):
     """An import of files or a table into a project, run by a worker; progress and errors are kept here."""
 
     class Kind(models.TextChoices):
@@ -374,7 +369,6 @@ class ImportJob(models.Model):
     mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.ALL_OR_NOTHING)
     options = models.JSONField(default=dict)  # schemas.ImportOptions
     source_dir = models.CharField(max_length=500)  # where the uploaded files wait, in storage
-    status = models.CharField(max_length=8, choices=JobStatus.choices, default=JobStatus.QUEUED)
     total = models.PositiveIntegerField(default=0)
     processed = models.PositiveIntegerField(default=0)
     created_count = models.PositiveIntegerField(default=0)
@@ -382,35 +376,36 @@ class ImportJob(models.Model):
     annotation_count = models.PositiveIntegerField(default=0)
     errors = models.JSONField(default=list)  # [{"where": "line 7" | "cats/a.png", "reason": "..."}], capped
     error_count = models.PositiveIntegerField(default=0)
-    failure = models.TextField(blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]
 
+    @property
+    def task_name(self) -> str:
+        return "annotation.tasks.run_import"
 
-class ExportJob(models.Model):
+    @classmethod
+    def sweepable(cls) -> Q:
+        return ~Q(source_dir="")  # command-line imports run in their own process, never on a worker
+
+
+class ExportJob(BackgroundJob):
     """An export of a project (or a filtered part of it) to a file in storage, run by a worker."""
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="export_jobs")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     format = models.CharField(max_length=16)  # annotation.io.exporters.FORMATS
     filters = models.JSONField(default=dict)  # schemas.ExportFilters
-    status = models.CharField(max_length=8, choices=JobStatus.choices, default=JobStatus.QUEUED)
     total = models.PositiveIntegerField(default=0)
     processed = models.PositiveIntegerField(default=0)
     file = models.FileField(upload_to="exports/", blank=True, max_length=500)
-    failure = models.TextField(blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]
+
+    @property
+    def task_name(self) -> str:
+        return "annotation.tasks.run_export"
 
 
 class Ranking(models.Model):

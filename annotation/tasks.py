@@ -14,10 +14,3 @@ def run_export(job_id: int) -> None:
     from annotation.jobs import export_job_execute
 
     export_job_execute(job_id=job_id)
-
-
-@shared_task
-def requeue_stale_jobs() -> int:
-    from annotation.jobs import jobs_requeue_stale
-
-    return jobs_requeue_stale()

@@ -55,3 +55,44 @@ class BrokerProbe(models.Model):
     sent_at = models.DateTimeField(auto_now_add=True)
     received_at = models.DateTimeField(null=True, blank=True)
     received_by = models.CharField(max_length=255, blank=True)
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class BackgroundJob(models.Model):
+    """Work the web process asks for and a worker does (imports, exports, learning runs), claimed and fenced
+    by core.jobs. `sent_at`: when its task message last went to the broker (null: never), so the requeue
+    sweep re-sends what was never sent or was lost, without flooding a busy queue."""
+
+    status = models.CharField(max_length=8, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    failure = models.TextField(blank=True)  # why it failed, in words for the person who asked
+    attempts = models.PositiveSmallIntegerField(default=0)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def is_orphaned(self) -> bool:
+        """Running, but silent past the lease: its worker died, and the requeue sweep hands it to another."""
+        lease = timezone.now() - settings.JOB_LEASE
+        return self.status == JobStatus.RUNNING and self.heartbeat_at is not None and self.heartbeat_at < lease
+
+    @property
+    def task_name(self) -> str:
+        """The Celery task that runs this row (its id is the only argument)."""
+        raise NotImplementedError
+
+    @classmethod
+    def sweepable(cls) -> models.Q:
+        """The rows a worker runs (and the requeue sweep may re-send); all of them unless a kind says otherwise."""
+        return models.Q()

@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from kombu import Queue
 
 from loupe.config import database_config, redis_transport_options, secret_key_from_data_dir, storages_config
 
@@ -135,7 +136,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "ItemStatusEnum": "annotation.models.ItemStatus",
-        "JobStatusEnum": "annotation.models.JobStatus",
+        "JobStatusEnum": "core.models.JobStatus",
         "AnnotationStatusEnum": "annotation.models.AnnotationStatus",
     },
 }
@@ -160,9 +161,29 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_SOFT_TIME_LIMIT_S", default=3600)
 CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 60
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+_INTERACTIVE, _TRAINING = {"queue": TASK_QUEUES["interactive"]}, {"queue": TASK_QUEUES["training"]}
+CELERY_TASK_QUEUES = [Queue(name) for name in TASK_QUEUES.values()]  # a worker without -Q consumes both
+CELERY_TASK_ROUTES = {
+    "active_learning.tasks.run_embed": _TRAINING,
+    "active_learning.tasks.run_simulate": _TRAINING,
+    "active_learning.tasks.run_rank": _INTERACTIVE,
+    "annotation.tasks.run_import": _INTERACTIVE,
+    "annotation.tasks.run_export": _INTERACTIVE,
+    "core.tasks.requeue_stale_jobs": _INTERACTIVE,
+    "core.tasks.receive_broker_probe": _INTERACTIVE,
+}
+# A job whose worker died is taken over within JOB_LEASE + JOB_SWEEP_INTERVAL (+ the pick-up) of its last
+# heartbeat: 40 s + 15 s by default, inside the promised minute. A running job beats every JOB_HEARTBEAT_INTERVAL
+# whatever it is doing, so the lease covers four missed beats.
+JOB_HEARTBEAT_INTERVAL = timedelta(seconds=env.float("JOB_HEARTBEAT_INTERVAL_S", default=10.0))
+JOB_LEASE = timedelta(seconds=env.float("JOB_LEASE_S", default=40.0))
+JOB_SWEEP_INTERVAL = timedelta(seconds=env.float("JOB_SWEEP_INTERVAL_S", default=15.0))
 CELERY_BEAT_SCHEDULE = {  # run by `celery beat` (or a worker started with -B, as `make run` does)
-    "requeue-stale-jobs": {"task": "annotation.tasks.requeue_stale_jobs", "schedule": 120.0},
-    "requeue-stale-learning-runs": {"task": "active_learning.tasks.requeue_stale_runs", "schedule": 120.0},
+    "requeue-stale-jobs": {
+        "task": "core.tasks.requeue_stale_jobs",
+        "schedule": JOB_SWEEP_INTERVAL.total_seconds(),
+        "options": {"expires": JOB_SWEEP_INTERVAL.total_seconds()},  # a late sweep is replaced by the next one
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 WORKER_HEARTBEAT_INTERVAL = timedelta(seconds=env.float("WORKER_HEARTBEAT_INTERVAL_S", default=10.0))

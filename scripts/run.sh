@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One command to run Loupe on the embedded default (SQLite + embedded broker), or on whatever the
-# environment configures: install, migrate, first admin, demo projects, one Celery worker, the web server.
+# environment configures: install, migrate, first admin, demo projects, two Celery workers, the web server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh requirements.txt
@@ -15,10 +15,15 @@ $py manage.py collectstatic --noinput --verbosity 0
 $py manage.py ensure_admin
 $py manage.py load_demo
 
-.venv/bin/celery -A loupe worker --beat --loglevel INFO --concurrency "${WORKER_CONCURRENCY:-1}" \
-  --without-gossip --without-mingle &
-worker=$!
-trap 'kill $worker 2>/dev/null; wait $worker 2>/dev/null' EXIT INT TERM
+# Two workers, one per queue (loupe/settings.py TASK_QUEUES), so imports, exports and rankings never wait
+# behind an embedding; the interactive one also runs beat (the stale-job sweep), which must run only once.
+queue=${CELERY_QUEUE:-loupe}
+celery=(.venv/bin/celery -A loupe worker --loglevel INFO --without-gossip --without-mingle)
+"${celery[@]}" --beat --queues "$queue" --hostname "interactive@%h" --concurrency "${WORKER_CONCURRENCY:-1}" &
+interactive=$!
+"${celery[@]}" --queues "$queue-training" --hostname "training@%h" --concurrency "${TRAINING_CONCURRENCY:-1}" &
+training=$!
+trap 'kill $interactive $training 2>/dev/null; wait $interactive $training 2>/dev/null' EXIT INT TERM
 
 echo
 echo "Loupe is starting at http://$host:$port/  (log in with the admin above; API docs at /api/docs/)"

@@ -2,6 +2,8 @@ import random
 from pathlib import Path
 
 import pytest
+from celery import current_app
+from kombu.exceptions import OperationalError
 from playwright.sync_api import expect
 from sklearn.datasets import load_wine
 from threadpoolctl import threadpool_limits
@@ -191,7 +193,11 @@ def test_train_now_shows_why_when_the_broker_is_down(page, live_server, monkeypa
     manager = UserFactory(username="maria", is_staff=True)
     project = make_project(owner=manager, name="Cats")
     make_image_item(project, "a.png")
-    monkeypatch.setattr(services, "_send", lambda run: False)  # the broker refuses every message
+
+    def refuse(*args, **kwargs):
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(current_app, "send_task", refuse)  # the broker refuses every message
     errors = watch_console(page)
     page.set_viewport_size(VIEWPORT)
     log_in(page, live_server, "maria", PASSWORD)

@@ -66,14 +66,18 @@ def _database_url() -> str:
 @pytest.fixture
 def start_worker(transactional_db, tmp_path, settings):
     """Start real Celery worker processes on the test database, the configured broker and this test's media
-    folder: `start_worker()` returns a running process (stopped at the end of the test if still alive)."""
+    folder: `start_worker()` returns a running process (stopped at the end of the test if still alive) that
+    consumes every queue; `start_worker(queues=["training"])` one that consumes only those (settings.TASK_QUEUES
+    keys); `env={...}` adds environment variables (a shorter job lease, say) and `beat=True` runs the periodic
+    tasks (the stale-job sweep) inside it."""
     media = settings.STORAGES["default"]["OPTIONS"]["location"]
-    env = {**os.environ, "DATABASE_URL": _database_url(), "WORKER_HEARTBEAT_INTERVAL_S": "1", "LOUPE_MEDIA_ROOT": media}
+    base_env = {"DATABASE_URL": _database_url(), "WORKER_HEARTBEAT_INTERVAL_S": "1", "LOUPE_MEDIA_ROOT": media}
     started = []
     app.control.purge()  # messages left by earlier tests name rows of their own database, not this one's
 
-    def start():
+    def start(queues=tuple(settings.TASK_QUEUES), env=None, beat=False):
         hostname = f"test-{uuid.uuid4().hex[:8]}@localhost"
+        consumed = ",".join(settings.TASK_QUEUES[name] for name in queues)
         log_path = tmp_path / f"worker-{len(started)}.log"
         log = log_path.open("w")
         process = subprocess.Popen(
@@ -90,9 +94,11 @@ def start_worker(transactional_db, tmp_path, settings):
                 "--without-mingle",
                 "--without-heartbeat",
                 f"--hostname={hostname}",
+                f"--queues={consumed}",
+                *(["--beat", f"--schedule={tmp_path / 'beat-schedule'}"] if beat else []),
             ],
             cwd=ROOT,
-            env=env,
+            env={**os.environ, **base_env, **(env or {})},
             stdout=log,
             stderr=subprocess.STDOUT,
         )

@@ -18,8 +18,7 @@ from active_learning import services, training
 from active_learning.models import LabelIssue, LearningRun, ModelVersion
 from active_learning.tasks import run_rank
 from annotation.demo import _wine, digit_png
-from annotation.jobs import RUN_LEASE
-from annotation.models import Annotation, Item, JobStatus, RankedItem, Role
+from annotation.models import Annotation, Item, JobStatus, Role
 from loupe.celery import app
 from loupe.config import redis_transport_options
 from tests.factories import add_member, make_project, most_novel_items
@@ -106,40 +105,6 @@ def test_the_loop_runs_end_to_end_with_a_real_worker(celery_worker, personas):
     status = api.get(f"/api/v1/projects/{project.id}/learning/").json()
     assert status["stale"] is False, status["stale_reason"]
     assert status["budget"]["used"] == 5
-
-
-def test_a_worker_killed_mid_training_leaves_nothing_stuck(start_worker, personas):
-    manager = personas.user("manager")
-    project = make_project(owner=manager, name="Digits", labels=[{"name": str(d)} for d in range(10)])
-    for index, pixels in enumerate(load_digits().images[:400]):
-        png = digit_png(pixels)
-        item = Item(project=project, external_id=f"digit-{index}", content_hash=hashlib.sha256(png).hexdigest())
-        item.image.save(f"d{index}.png", ContentFile(png), save=False)
-        item.save()
-    worker = start_worker()
-    run = services.training_run_request(project=project, reason="request", user=manager)
-    wait_for(
-        lambda: LearningRun.objects.filter(id=run.id, status=JobStatus.RUNNING).exists(),
-        what="the run under way",
-        interval=0.02,
-    )
-    worker.send_signal(signal.SIGKILL)
-    worker.wait(timeout=10)
-    run.refresh_from_db()
-    assert run.status == JobStatus.RUNNING
-    assert run.attempts == 1
-
-    start_worker()
-    # Time passes: the heartbeat goes stale, and the periodic requeue (beat) sends the run again.
-    LearningRun.objects.filter(id=run.id).update(heartbeat_at=run.heartbeat_at - RUN_LEASE)
-    assert services.runs_requeue_stale() == 1
-    finished = done_run(project, LearningRun.Kind.EMBED, timeout=120)
-    assert finished.id == run.id
-    assert finished.attempts == 2
-    ranking = done_run(project, LearningRun.Kind.RANK)
-    project.refresh_from_db()
-    assert project.current_ranking.run_id == ranking.id
-    assert RankedItem.objects.filter(ranking=project.current_ranking).count() == 400
 
 
 def test_a_duplicated_delivery_changes_nothing(celery_worker, personas):

@@ -23,7 +23,7 @@ def insights_to_rankings(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("annotation", "0005_item_insight_and_suggestions"),
+        ("annotation", "0006_background_job_fields"),
     ]
 
     operations = [
