@@ -166,9 +166,7 @@ def embed_run_execute(*, run_id: int) -> None:
         }
         done = _finish(job, result, artifact=path)
     if run is not None and done:
-        _, spec = strategy_current(run.project)
-        # warm this worker for the ranking that follows
-        _fitted_strategy(path, spec.model_dump_json(), engine_kind(run.project))
+        # Rankings run on the interactive queue's worker, which fits the strategy on this embedding once and keeps it.
         ranking_request(project=run.project, reason="embedding")
         _old_artifacts_delete(run.project_id, LearningRun.Kind.EMBED, keep=2)  # rankings may still read the last
 
