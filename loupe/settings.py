@@ -8,7 +8,12 @@ from pathlib import Path
 
 import environ
 
-from loupe.config import database_config, redis_transport_options, secret_key_from_data_dir, storages_config
+from loupe.config import (
+    database_config,
+    redis_transport_options,
+    secret_key_from_data_dir,
+    storages_config,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.FileAwareEnv()  # every variable X may instead be given as a file path in X_FILE
@@ -57,6 +62,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "core.middleware.ServiceFaultsMiddleware",  # 503 before the session table is read; 503/507 for any view
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -145,10 +151,16 @@ CELERY_BROKER_URL = env.str(
     "CELERY_BROKER_URL", default=env.str("REDIS_URL", default=f"sqla+sqlite:///{DATA_DIR / 'broker.sqlite3'}")
 )
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A broker that hangs is treated like one that refuses: connects and publishes give up after this, once retried.
+BROKER_TIMEOUT_S = env.float("CELERY_BROKER_TIMEOUT_S", default=2.0)
+CELERY_BROKER_CONNECTION_TIMEOUT = BROKER_TIMEOUT_S
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 if CELERY_BROKER_URL.startswith("sqla+"):  # kombu hands these to SQLAlchemy's create_engine
     CELERY_BROKER_TRANSPORT_OPTIONS = {"connect_args": {"timeout": 20}}
 else:  # must stay above the longest task, or Redis hands a running task to a second worker
-    CELERY_BROKER_TRANSPORT_OPTIONS = redis_transport_options(env.int("CELERY_VISIBILITY_TIMEOUT_S", default=6 * 3600))
+    CELERY_BROKER_TRANSPORT_OPTIONS = redis_transport_options(
+        env.int("CELERY_VISIBILITY_TIMEOUT_S", default=6 * 3600), BROKER_TIMEOUT_S
+    )
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="loupe")
 # Work is routed by kind: user-facing jobs (imports, exports, rankings, the stale-job sweep) go to the default
 # queue and never wait behind long training (embeddings, replays), which has a queue of its own.

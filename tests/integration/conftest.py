@@ -22,6 +22,16 @@ def api():
     return APIClient()
 
 
+def wait_until(check, timeout_s: float = 30.0, what: str = "condition", interval_s: float = 0.1):
+    """Poll `check` until it returns something true (returned), failing the test after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while not (result := check()):
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout_s:g} s waiting for {what}")
+        time.sleep(interval_s)
+    return result
+
+
 def client_for(user) -> APIClient:
     client = APIClient()
     if user is not None:
@@ -66,13 +76,14 @@ def _database_url() -> str:
 @pytest.fixture
 def start_worker(transactional_db, tmp_path, settings):
     """Start real Celery worker processes on the test database, the configured broker and this test's media
-    folder: `start_worker()` returns a running process (stopped at the end of the test if still alive)."""
+    folder: `start_worker()` returns a running process (stopped at the end of the test if still alive), consuming
+    every queue of settings.TASK_QUEUES unless `queues` names some."""
     media = settings.STORAGES["default"]["OPTIONS"]["location"]
     env = {**os.environ, "DATABASE_URL": _database_url(), "WORKER_HEARTBEAT_INTERVAL_S": "1", "LOUPE_MEDIA_ROOT": media}
     started = []
     app.control.purge()  # messages left by earlier tests name rows of their own database, not this one's
 
-    def start():
+    def start(queues: list[str] | None = None):
         hostname = f"test-{uuid.uuid4().hex[:8]}@localhost"
         log_path = tmp_path / f"worker-{len(started)}.log"
         log = log_path.open("w")
@@ -90,6 +101,7 @@ def start_worker(transactional_db, tmp_path, settings):
                 "--without-mingle",
                 "--without-heartbeat",
                 f"--hostname={hostname}",
+                f"--queues={','.join(queues or settings.TASK_QUEUES.values())}",
             ],
             cwd=ROOT,
             env=env,
