@@ -5,7 +5,7 @@ from rest_framework import exceptions, permissions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.faults import DATABASE_RETRY_AFTER_S
+from core.faults import DATABASE_RETRY_AFTER_S, MIGRATIONS_RETRY_AFTER_S
 from core.selectors import api_token_list, health_report
 from core.services import api_token_create, api_token_revoke, user_create
 
@@ -155,10 +155,12 @@ class HealthApi(APIView):
         if not _is_staff(request):
             report["checks"] = {name: {"ok": check["ok"]} for name, check in report["checks"].items()}
         if report["status"] == "down":
+            database_ok = report["checks"]["database"]["ok"]
+            retry_after = MIGRATIONS_RETRY_AFTER_S if database_ok else DATABASE_RETRY_AFTER_S
             return Response(
                 HealthOutputSerializer(report).data,
                 status=status.HTTP_503_SERVICE_UNAVAILABLE,
-                headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)},
+                headers={"Retry-After": str(retry_after)},
             )
         return Response(HealthOutputSerializer(report).data)
 

@@ -1,10 +1,8 @@
 """Health and the worker, with a real Celery worker process on the configured broker and database."""
 
 import os
-import socket
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
@@ -92,26 +90,6 @@ def test_unreachable_broker_degrades_health_while_the_web_tier_stays_ready(setti
     assert staff.data["checks"]["broker"]["ok"] is False
     assert staff.data["checks"]["database"]["ok"] is True
     assert anonymous.data["checks"]["broker"] == {"ok": False}  # the error text is for staff
-
-
-@pytest.fixture
-def paused_broker():
-    """A "Redis" that accepts connections and never answers, like a paused or wedged server."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    held = []
-
-    def accept():
-        while True:
-            try:
-                held.append(listener.accept()[0])
-            except OSError:  # closed at the end of the test
-                return
-
-    threading.Thread(target=accept, daemon=True).start()
-    yield f"redis://127.0.0.1:{listener.getsockname()[1]}/0"
-    listener.close()
-    for conn in held:
-        conn.close()
 
 
 @pytest.mark.django_db

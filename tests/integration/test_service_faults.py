@@ -149,6 +149,21 @@ def test_submit_behind_a_stuck_writer_answers_503_within_the_lock_timeout(labeli
     assert Annotation.objects.filter(item=labeling["item"]).count() == 1
 
 
+def test_training_request_on_a_hung_broker_answers_503_with_retry_after_within_seconds(
+    labeling, paused_broker, celery_broker
+):
+    celery_broker(paused_broker)
+    manager = client_for(labeling["manager"])
+
+    started = time.monotonic()
+    response = manager.post(f"/api/v1/projects/{labeling['project'].id}/learning/train/")
+    elapsed = time.monotonic() - started
+
+    assert response.status_code == 503, response.content
+    assert int(response["Retry-After"]) > 0
+    assert elapsed < 6
+
+
 def test_domain_503_carries_retry_after():
     from core.api.exceptions import exception_handler
 
