@@ -12,7 +12,6 @@ from kombu import Connection
 
 from core.models import ApiToken, User, WorkerHeartbeat
 
-BROKER_TIMEOUT_S = 2.0
 HEARTBEATS_MISSED_BEFORE_DEAD = 3
 MIGRATIONS_RECHECK_S = 5.0
 
@@ -46,9 +45,10 @@ def _database() -> dict[str, Any]:
 def _broker() -> dict[str, Any]:
     # The transport options carry the socket timeouts: a broker that accepts connections and never answers (a
     # paused Redis) fails this check within about BROKER_TIMEOUT_S instead of holding the request.
+    timeout_s = settings.BROKER_TIMEOUT_S
     options = {**settings.CELERY_BROKER_TRANSPORT_OPTIONS, "max_retries": 0}
-    with Connection(settings.CELERY_BROKER_URL, connect_timeout=BROKER_TIMEOUT_S, transport_options=options) as conn:
-        conn.ensure_connection(max_retries=1, timeout=BROKER_TIMEOUT_S)
+    with Connection(settings.CELERY_BROKER_URL, connect_timeout=timeout_s, transport_options=options) as conn:
+        conn.ensure_connection(max_retries=1, timeout=timeout_s)
         return {"transport": str(conn.transport_cls)}
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import environ
 
+from loupe.config import BROKER_TIMEOUT_S as DEFAULT_BROKER_TIMEOUT_S
 from loupe.config import (
     database_config,
     redis_transport_options,
@@ -152,7 +153,7 @@ CELERY_BROKER_URL = env.str(
 )
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A broker that hangs is treated like one that refuses: connects and publishes give up after this, once retried.
-BROKER_TIMEOUT_S = env.float("CELERY_BROKER_TIMEOUT_S", default=2.0)
+BROKER_TIMEOUT_S = env.float("CELERY_BROKER_TIMEOUT_S", default=DEFAULT_BROKER_TIMEOUT_S)
 CELERY_BROKER_CONNECTION_TIMEOUT = BROKER_TIMEOUT_S
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 if CELERY_BROKER_URL.startswith("sqla+"):  # kombu hands these to SQLAlchemy's create_engine

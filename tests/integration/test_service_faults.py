@@ -320,3 +320,16 @@ def test_concurrent_migrate_runs_both_succeed(tmp_path):
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+
+def test_database_failure_outside_any_view_answers_503_not_500(rf):
+    """A middleware (the session's save) failing after the view: handler500 still says "retry"."""
+    from core.middleware import server_error
+
+    try:
+        raise OperationalError("server closed the connection unexpectedly")
+    except OperationalError:
+        response = server_error(rf.get("/", HTTP_ACCEPT="text/html"))
+
+    assert response.status_code == 503
+    assert response["Retry-After"] == str(DATABASE_RETRY_AFTER_S)
