@@ -333,3 +333,71 @@ def test_database_failure_outside_any_view_answers_503_not_500(rf):
 
     assert response.status_code == 503
     assert response["Retry-After"] == str(DATABASE_RETRY_AFTER_S)
+
+
+@pytest.mark.django_db
+def test_database_sessions_carry_the_configured_timeouts():
+    """The timeouts of database_config reach every new session (what a web request gets)."""
+    fresh = connections.create_connection("default")
+    options = fresh.settings_dict["OPTIONS"]
+    try:
+        with fresh.cursor() as cursor:
+            if fresh.vendor == "postgresql":
+                expected = dict(part.split("=") for part in options["options"].replace("-c ", "").split())
+                cursor.execute("SELECT name, setting FROM pg_settings WHERE name = ANY(%s)", [list(expected)])
+                actual = dict(cursor.fetchall())
+            else:
+                expected = {"busy_timeout": round(options["timeout"] * 1000)}
+                cursor.execute("PRAGMA busy_timeout")
+                actual = {"busy_timeout": cursor.fetchone()[0]}
+    finally:
+        fresh.close()
+
+    assert actual == expected
+    assert len(expected) == (3 if fresh.vendor == "postgresql" else 1)  # lock, statement, idle in transaction
+
+
+FROZEN_WORKER = """
+import os, sys, time
+import django
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "loupe.settings")
+django.setup()
+from django.db import transaction
+from annotation.models import Item
+with transaction.atomic():
+    list(Item.objects.select_for_update().filter(id=int(sys.argv[-1])))
+    print("locked", flush=True)
+    time.sleep(120)  # frozen, its transaction open
+"""
+
+
+def test_worker_frozen_in_a_transaction_loses_its_locks_and_submits_go_on(labeling, tmp_path):
+    if connection.vendor != "postgresql":
+        pytest.skip("idle_in_transaction_session_timeout is PostgreSQL's; SQLite's stuck writer gets a 503 instead")
+    script = tmp_path / "frozen.py"
+    script.write_text(FROZEN_WORKER)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "DATABASE_URL": database_url(),
+        "DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_S": "1",
+    }
+    frozen = subprocess.Popen(
+        [sys.executable, str(script), str(labeling["item"].id)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert frozen.stdout.readline().strip() == "locked"
+        started = time.monotonic()
+        submitted = labeling["submit"]("key-1")
+        waited = time.monotonic() - started
+    finally:
+        frozen.kill()
+        frozen.wait()
+
+    assert submitted.status_code == 201, submitted.content
+    assert waited < 4  # the idle timeout (1 s) ended the frozen transaction before the lock timeout (5 s)
+    assert Annotation.objects.filter(item=labeling["item"]).count() == 1
