@@ -183,7 +183,12 @@ WORKER_HEARTBEAT_INTERVAL = timedelta(seconds=env.float("WORKER_HEARTBEAT_INTERV
 # Shared by all web processes (throttling counters): Redis when configured, else files in the data directory.
 CACHES = {
     "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": env.str("REDIS_URL")}
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": env.str("REDIS_URL"),
+            # A Redis that hangs must not hold a web thread here either.
+            "OPTIONS": {"socket_timeout": BROKER_TIMEOUT_S, "socket_connect_timeout": BROKER_TIMEOUT_S},
+        }
         if env.str("REDIS_URL", default="")
         else {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(DATA_DIR / "cache")}
     )
