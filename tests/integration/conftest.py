@@ -24,16 +24,6 @@ def api():
     return APIClient()
 
 
-def wait_until(check, timeout_s: float = 30.0, what: str = "condition", interval_s: float = 0.1):
-    """Poll `check` until it returns something true (returned), failing the test after `timeout_s`."""
-    deadline = time.monotonic() + timeout_s
-    while not (result := check()):
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout_s:g} s waiting for {what}")
-        time.sleep(interval_s)
-    return result
-
-
 def client_for(user) -> APIClient:
     client = APIClient()
     if user is not None:
