@@ -29,6 +29,14 @@ class Conflict(DomainError):
 
 
 class ServiceUnavailable(DomainError):
-    """A dependency (the task broker) cannot be reached; the request changed nothing and can be retried."""
+    """A dependency (the task broker) cannot be reached; the request changed nothing and can be retried.
+    The answer carries `Retry-After: retry_after` (seconds)."""
 
     status_code = 503
+    retry_after = 10
+
+
+class InsufficientStorage(DomainError):
+    """Storage is full: nothing was kept, and the same request can succeed once space is freed."""
+
+    status_code = 507

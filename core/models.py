@@ -44,9 +44,14 @@ class WorkerHeartbeat(models.Model):
     started_at = models.DateTimeField()
     last_seen_at = models.DateTimeField(db_index=True)
     stopped_at = models.DateTimeField(null=True, blank=True)
+    queues = models.CharField(max_length=1000, blank=True, help_text="The queues it consumes, comma-separated.")
 
     def __str__(self) -> str:
         return self.hostname
+
+    @property
+    def queue_names(self) -> list[str]:
+        return [name for name in self.queues.split(",") if name]
 
 
 class BrokerProbe(models.Model):

@@ -52,9 +52,9 @@ def user_create(
     return user
 
 
-def worker_heartbeat_record(*, hostname: str, pid: int, starting: bool = False) -> None:
+def worker_heartbeat_record(*, hostname: str, pid: int, queues: list[str], starting: bool = False) -> None:
     now = timezone.now()
-    defaults = {"pid": pid, "last_seen_at": now, "stopped_at": None}
+    defaults = {"pid": pid, "last_seen_at": now, "stopped_at": None, "queues": ",".join(sorted(queues))}
     if starting:
         defaults["started_at"] = now
     WorkerHeartbeat.objects.update_or_create(

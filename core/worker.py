@@ -1,5 +1,6 @@
-"""A worker bootstep that keeps a WorkerHeartbeat row fresh, so the web process can tell workers are alive
-without talking to them (the embedded broker has no broadcast channel for Celery's own ping)."""
+"""A worker bootstep that keeps a WorkerHeartbeat row fresh, with the queues the worker consumes, so the web
+process can tell which queues have a live worker without talking to them (the embedded broker has no broadcast
+channel for Celery's own ping)."""
 
 import logging
 import os
@@ -15,10 +16,12 @@ class HeartbeatStep(bootsteps.StartStopStep):
     def __init__(self, worker, **kwargs):
         super().__init__(worker, **kwargs)
         self.tref = None
+        self.queues: list[str] = []
 
     def start(self, worker):
         from django.conf import settings
 
+        self.queues = sorted(worker.app.amqp.queues.consume_from)  # -Q, or the default queue
         self._beat(worker, starting=True)
         interval = settings.WORKER_HEARTBEAT_INTERVAL.total_seconds()
         self.tref = worker.timer.call_repeatedly(interval, self._beat, (worker,), priority=10)
@@ -41,6 +44,6 @@ class HeartbeatStep(bootsteps.StartStopStep):
 
         close_old_connections()
         try:
-            worker_heartbeat_record(hostname=worker.hostname, pid=os.getpid(), starting=starting)
+            worker_heartbeat_record(hostname=worker.hostname, pid=os.getpid(), queues=self.queues, starting=starting)
         except Exception:  # a database blip must not kill the worker; the heartbeat goes stale instead
             logger.exception("worker heartbeat failed")

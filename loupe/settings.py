@@ -9,7 +9,13 @@ from pathlib import Path
 import environ
 from kombu import Queue
 
-from loupe.config import database_config, redis_transport_options, secret_key_from_data_dir, storages_config
+from loupe.config import BROKER_TIMEOUT_S as DEFAULT_BROKER_TIMEOUT_S
+from loupe.config import (
+    database_config,
+    redis_transport_options,
+    secret_key_from_data_dir,
+    storages_config,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.FileAwareEnv()  # every variable X may instead be given as a file path in X_FILE
@@ -58,6 +64,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "core.middleware.ServiceFaultsMiddleware",  # 503 before the session table is read; 503/507 for any view
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -146,10 +153,16 @@ CELERY_BROKER_URL = env.str(
     "CELERY_BROKER_URL", default=env.str("REDIS_URL", default=f"sqla+sqlite:///{DATA_DIR / 'broker.sqlite3'}")
 )
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A broker that hangs is treated like one that refuses: connects and publishes give up after this, once retried.
+BROKER_TIMEOUT_S = env.float("CELERY_BROKER_TIMEOUT_S", default=DEFAULT_BROKER_TIMEOUT_S)
+CELERY_BROKER_CONNECTION_TIMEOUT = BROKER_TIMEOUT_S
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 if CELERY_BROKER_URL.startswith("sqla+"):  # kombu hands these to SQLAlchemy's create_engine
     CELERY_BROKER_TRANSPORT_OPTIONS = {"connect_args": {"timeout": 20}}
 else:  # must stay above the longest task, or Redis hands a running task to a second worker
-    CELERY_BROKER_TRANSPORT_OPTIONS = redis_transport_options(env.int("CELERY_VISIBILITY_TIMEOUT_S", default=6 * 3600))
+    CELERY_BROKER_TRANSPORT_OPTIONS = redis_transport_options(
+        env.int("CELERY_VISIBILITY_TIMEOUT_S", default=6 * 3600), BROKER_TIMEOUT_S
+    )
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="loupe")
 # Work is routed by kind: user-facing jobs (imports, exports, rankings, the stale-job sweep) go to the default
 # queue and never wait behind long training (embeddings, replays), which has a queue of its own.
@@ -191,7 +204,12 @@ WORKER_HEARTBEAT_INTERVAL = timedelta(seconds=env.float("WORKER_HEARTBEAT_INTERV
 # Shared by all web processes (throttling counters): Redis when configured, else files in the data directory.
 CACHES = {
     "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": env.str("REDIS_URL")}
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": env.str("REDIS_URL"),
+            # A Redis that hangs must not hold a web thread here either.
+            "OPTIONS": {"socket_timeout": BROKER_TIMEOUT_S, "socket_connect_timeout": BROKER_TIMEOUT_S},
+        }
         if env.str("REDIS_URL", default="")
         else {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(DATA_DIR / "cache")}
     )

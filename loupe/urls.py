@@ -17,3 +17,4 @@ urlpatterns = [
 
 handler404 = "frontend.views.page_not_found"
 handler403 = "frontend.views.permission_denied"
+handler500 = "core.middleware.server_error"

@@ -6,7 +6,7 @@ def _media_in_tmp(settings, tmp_path):
     """Files a test writes land in its own temporary directory, never in the data directory."""
     settings.STORAGES = {
         **settings.STORAGES,
-        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(tmp_path)}},
+        "default": {"BACKEND": "core.storage.FileSystemStorage", "OPTIONS": {"location": str(tmp_path)}},
     }
 
 

@@ -1,4 +1,5 @@
-"""One error shape for the whole API: {"detail": message} or {"field": [messages]}, always a 4xx for bad input."""
+"""One error shape for the whole API: {"detail": message} or {"field": [messages]}, always a 4xx for bad input;
+a 503 with `Retry-After` when a dependency is down, a 507 when storage is full (core.faults)."""
 
 from typing import Any
 
@@ -9,8 +10,10 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
 
 from core.errors import DomainError
+from core.faults import domain_retry_after, fault_for
 
 
 def pydantic_errors(error: pydantic.ValidationError, prefix: str = "") -> dict[str, list[str]]:
@@ -31,7 +34,15 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         )
     if isinstance(exc, DomainError):
         body = {exc.field: [exc.message]} if exc.field else {"detail": exc.message}
-        return Response(body, status=exc.status_code)
+        retry_after = domain_retry_after(exc)
+        return Response(
+            body, status=exc.status_code, headers={"Retry-After": str(retry_after)} if retry_after else None
+        )
+    fault = fault_for(exc)
+    if fault is not None:
+        set_rollback()
+        headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else None
+        return Response({"detail": fault.message}, status=fault.status, headers=headers)
     if isinstance(exc, pydantic.ValidationError):
         return Response(pydantic_errors(exc), status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, DjangoValidationError):

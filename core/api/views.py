@@ -1,9 +1,11 @@
 from django.contrib.auth import get_user_model
+from django.db import DatabaseError
 from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import permissions, serializers, status
+from rest_framework import exceptions, permissions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.faults import DATABASE_RETRY_AFTER_S, MIGRATIONS_RETRY_AFTER_S
 from core.selectors import api_token_list, health_report
 from core.services import api_token_create, api_token_revoke, user_create
 
@@ -88,16 +90,83 @@ class ApiTokenDetailApi(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+class HealthCheckSerializer(serializers.Serializer):
+    ok = serializers.BooleanField()
+    error = serializers.CharField(required=False, help_text="Staff only: why the check failed.")
+    latency_ms = serializers.FloatField(required=False, help_text="Staff only.")
+
+
+class DatabaseCheckSerializer(HealthCheckSerializer):
+    vendor = serializers.CharField(required=False, help_text="Staff only: sqlite or postgresql.")
+
+
+class MigrationsCheckSerializer(HealthCheckSerializer):
+    unapplied_apps = serializers.ListField(
+        child=serializers.CharField(), required=False, help_text="Staff only (`reasons` names them for everyone)."
+    )
+
+
+class BrokerCheckSerializer(HealthCheckSerializer):
+    transport = serializers.CharField(required=False, help_text="Staff only.")
+
+
+class QueueLivenessSerializer(serializers.Serializer):
+    name = serializers.CharField(help_text="The Celery queue.")
+    workers = serializers.IntegerField(help_text="Live workers consuming it.")
+
+
+class WorkersCheckSerializer(HealthCheckSerializer):
+    count = serializers.IntegerField(required=False, help_text="Staff only: live workers.")
+    hostnames = serializers.ListField(child=serializers.CharField(), required=False, help_text="Staff only.")
+    queues = serializers.DictField(
+        child=QueueLivenessSerializer(), required=False, help_text="Staff only: each kind of work's queue."
+    )
+
+
+class HealthChecksSerializer(serializers.Serializer):
+    database = DatabaseCheckSerializer()
+    migrations = MigrationsCheckSerializer()
+    broker = BrokerCheckSerializer()
+    workers = WorkersCheckSerializer()
+
+
+class HealthOutputSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(
+        choices=["ok", "degraded", "down"],
+        help_text="down (HTTP 503): the database is unreachable or migrations are not applied. degraded: labeling "
+        "works, background jobs wait (broker unreachable, or no live worker on a queue).",
+    )
+    reasons = serializers.ListField(child=serializers.CharField(), help_text="Why not ok, in words.")
+    checks = HealthChecksSerializer()
+
+
 class HealthApi(APIView):
-    """For load balancers and the UI: 200 while the web process can serve, 503 when it cannot.
-    Details (errors, worker names) only go to staff."""
+    """For load balancers and the UI: 200 while the web process can serve labeling (ok or degraded), 503 when it
+    cannot. Details (errors, worker names) only go to staff."""
 
     permission_classes = [permissions.AllowAny]
 
-    @extend_schema(responses={200: dict, 503: dict})
+    def perform_authentication(self, request) -> None:
+        """Lazily, in get(): with the database down, the report must still come back."""
+
+    @extend_schema(responses={200: HealthOutputSerializer, 503: HealthOutputSerializer})
     def get(self, request):
         report = health_report()
-        if not (request.user.is_authenticated and request.user.is_staff):
+        if not _is_staff(request):
             report["checks"] = {name: {"ok": check["ok"]} for name, check in report["checks"].items()}
-        code = status.HTTP_503_SERVICE_UNAVAILABLE if report["status"] == "down" else status.HTTP_200_OK
-        return Response(report, status=code)
+        if report["status"] == "down":
+            database_ok = report["checks"]["database"]["ok"]
+            retry_after = MIGRATIONS_RETRY_AFTER_S if database_ok else DATABASE_RETRY_AFTER_S
+            return Response(
+                HealthOutputSerializer(report).data,
+                status=status.HTTP_503_SERVICE_UNAVAILABLE,
+                headers={"Retry-After": str(retry_after)},
+            )
+        return Response(HealthOutputSerializer(report).data)
+
+
+def _is_staff(request) -> bool:
+    try:
+        return request.user.is_authenticated and request.user.is_staff
+    except (DatabaseError, exceptions.APIException):  # no database to read the session from, or a bad token
+        return False

@@ -1,6 +1,8 @@
 import os
+import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -123,3 +125,41 @@ def start_worker(transactional_db, tmp_path, settings):
 def celery_worker(start_worker):
     """One real Celery worker process for the test."""
     return start_worker()
+
+
+@pytest.fixture
+def paused_broker():
+    """The URL of a "Redis" that accepts connections and never answers, like a paused or wedged server."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    held = []
+
+    def accept():
+        while True:
+            try:
+                held.append(listener.accept()[0])
+            except OSError:  # closed at the end of the test
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield f"redis://127.0.0.1:{listener.getsockname()[1]}/0"
+    listener.close()
+    for conn in held:
+        conn.close()
+
+
+@pytest.fixture
+def celery_broker(monkeypatch):
+    """`celery_broker(url)` points this process's Celery app (what the web publishes with) at another broker, with
+    the transport options settings would give it; the configured broker comes back after the test."""
+    from loupe.config import redis_transport_options
+
+    previous = app.conf.broker_url, app.conf.broker_transport_options
+
+    def use(url, options):
+        monkeypatch.setenv("CELERY_BROKER_URL", url)  # Celery reads it before its configuration
+        app.conf.broker_url, app.conf.broker_transport_options = url, options
+        app._pool = None
+        app.amqp._producer_pool = None
+
+    yield lambda url: use(url, redis_transport_options(3600))
+    use(*previous)
