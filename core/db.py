@@ -2,19 +2,24 @@
 
 SQLite allows one writer at a time; a waiting writer polls in SQLite's busy handler, sleeping longer and longer
 between tries, so under contention a few unlucky requests wait seconds (seen here: p99 of 2.5 s with 8
-annotators). Writers on hot paths first take an exclusive `flock` on a file beside the database: the kernel
-wakes a waiter as soon as the lock is released, so they queue instead of sleeping. On PostgreSQL this is a
-plain `transaction.atomic()`: row locks do the work there.
+annotators). Writers on hot paths first take an exclusive `flock` on a file beside the database, retried every
+millisecond or two, so they queue closely instead of sleeping for long. A writer that cannot have it within the
+database's lock timeout (a process frozen while holding it) gets the same OperationalError SQLite's own busy
+timeout gives, which the API answers with 503. On PostgreSQL this is a plain `transaction.atomic()`: row locks
+do the work there.
 """
 
 import fcntl
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
+
+_POLL_S = (0.0005, 0.002)  # first and longest pause between tries for the write lock
 
 _local = threading.local()  # one lock-file descriptor per thread: flock conflicts between descriptors
 
@@ -35,12 +40,25 @@ def write_transaction() -> Iterator[None]:
             yield
         return
     lock = _lock_file(connection.settings_dict["NAME"])
-    fcntl.flock(lock, fcntl.LOCK_EX)
+    _flock_within(lock, connection.settings_dict.get("OPTIONS", {}).get("timeout", 5))
     try:
         with transaction.atomic():
             yield
     finally:
         fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _flock_within(lock, timeout_s: float) -> None:
+    deadline, pause = time.monotonic() + timeout_s, _POLL_S[0]
+    while True:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise OperationalError("database is locked: another writer held it too long") from None
+            time.sleep(pause)
+            pause = min(pause * 2, _POLL_S[1])
 
 
 def tables_analyze(*models) -> None:

@@ -149,6 +149,41 @@ def test_submit_behind_a_stuck_writer_answers_503_within_the_lock_timeout(labeli
     assert Annotation.objects.filter(item=labeling["item"]).count() == 1
 
 
+def test_submit_behind_a_frozen_holder_of_the_sqlite_write_queue_answers_503_within_the_lock_timeout(
+    labeling, tmp_path
+):
+    """A process frozen while it holds the write queue's lock (inside write_transaction) cannot hold web writers
+    for longer than the lock timeout."""
+    if connection.vendor != "sqlite":
+        pytest.skip("the write queue's file lock exists on SQLite only")
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, sys, time; f = open(sys.argv[1], 'a'); fcntl.flock(f, fcntl.LOCK_EX); "
+            "print('held', flush=True); time.sleep(60)",
+            connection.settings_dict["NAME"] + ".writelock",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        started = time.monotonic()
+        blocked = labeling["submit"]("key-1")
+        waited = time.monotonic() - started
+    finally:
+        holder.kill()
+        holder.wait()
+    retried = labeling["submit"]("key-1")
+
+    assert blocked.status_code == 503, blocked.content
+    assert blocked["Retry-After"]
+    assert connection.settings_dict["OPTIONS"]["timeout"] <= waited < connection.settings_dict["OPTIONS"]["timeout"] + 2
+    assert retried.status_code == 201
+    assert Annotation.objects.filter(item=labeling["item"]).count() == 1
+
+
 def test_training_request_on_a_hung_broker_answers_503_with_retry_after_within_seconds(
     labeling, paused_broker, celery_broker
 ):
