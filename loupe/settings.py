@@ -162,7 +162,8 @@ CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_SOFT_TIME_LIMIT_S", default=3600)
 CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 60
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 _INTERACTIVE, _TRAINING = {"queue": TASK_QUEUES["interactive"]}, {"queue": TASK_QUEUES["training"]}
-CELERY_TASK_QUEUES = [Queue(name) for name in TASK_QUEUES.values()]  # a worker without -Q consumes both
+# Each queue binds its own routing key (by default both would bind the default queue's key on one exchange).
+CELERY_TASK_QUEUES = [Queue(name, routing_key=name) for name in TASK_QUEUES.values()]  # a worker without -Q: both
 CELERY_TASK_ROUTES = {
     "active_learning.tasks.run_embed": _TRAINING,
     "active_learning.tasks.run_simulate": _TRAINING,

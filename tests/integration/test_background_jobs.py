@@ -317,6 +317,21 @@ def test_jobs_asked_for_with_the_broker_down_answer_503_and_never_run(manager, s
 # --- real workers: queues by kind of work, a dead worker's job taken over ----------------------------------
 
 
+def test_work_is_routed_by_kind(settings):
+    kinds = {
+        "active_learning.tasks.run_embed": "training",
+        "active_learning.tasks.run_simulate": "training",
+        "active_learning.tasks.run_rank": "interactive",
+        "annotation.tasks.run_import": "interactive",
+        "annotation.tasks.run_export": "interactive",
+        "core.tasks.requeue_stale_jobs": "interactive",
+        "core.tasks.receive_broker_probe": "interactive",
+    }
+    for task, kind in kinds.items():
+        queue = app.amqp.router.route({}, task, (1,), {})["queue"]
+        assert (queue.name, queue.routing_key) == (settings.TASK_QUEUES[kind], settings.TASK_QUEUES[kind]), task
+
+
 def fake_embedding(project: Project, owner) -> LearningRun:
     """A finished embed run with arrays of the right shapes, as an earlier embedding left them."""
     ids = np.array(list(Item.objects.filter(project=project).order_by("id").values_list("id", flat=True)))
