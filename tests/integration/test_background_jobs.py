@@ -198,7 +198,7 @@ def test_the_default_timings_take_a_dead_workers_job_over_within_a_minute():
     env = {key: value for key, value in os.environ.items() if not key.startswith("JOB_")}
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
     beat, lease, sweep, scheduled = map(float, out.stdout.split())
-    assert lease + sweep + 5 <= TAKEOVER_PROMISE_S
+    assert lease + sweep + 10 <= TAKEOVER_PROMISE_S  # 10 s for the pick-up and a late sweep
     assert 3 * beat <= lease
     assert scheduled == sweep
 
