@@ -18,7 +18,10 @@ $py manage.py load_demo
 # Two workers, one per queue (loupe/settings.py TASK_QUEUES), so imports, exports and rankings never wait
 # behind an embedding; the interactive one also runs beat (the stale-job sweep), which must run only once.
 queue=${CELERY_QUEUE:-loupe}
-celery=(.venv/bin/celery -A loupe worker --loglevel INFO --without-gossip --without-mingle)
+# Workers read whole pools in one statement (an embedding of a million items): a longer statement limit than the
+# web's, which stays short so no request waits on a stuck writer.
+celery=(env DATABASE_STATEMENT_TIMEOUT_S="${WORKER_STATEMENT_TIMEOUT_S:-900}"
+  .venv/bin/celery -A loupe worker --loglevel INFO --without-gossip --without-mingle)
 "${celery[@]}" --beat --queues "$queue" --hostname "interactive@%h" --concurrency "${WORKER_CONCURRENCY:-1}" &
 interactive=$!
 "${celery[@]}" --queues "$queue-training" --hostname "training@%h" --concurrency "${TRAINING_CONCURRENCY:-1}" &
