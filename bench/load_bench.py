@@ -10,7 +10,9 @@ One phase per annotator count, on the same project (the queue is not reset betwe
 next / submit latency, false "empty" answers (204 while open items remain), duplicates, lost submits, 5xx
 answers, the rankings that ran (their write time, and label -> new ranking served latency), and the resident
 memory of the web and worker processes. The annotators are driven by the shared load generator
-(`annotator_load.py`, standard library only; --load-tool).
+(`annotator_load.py`, standard library only; LOUPE_LOAD_TOOL), which stops an annotator at its first 204. That
+204 was false if items that existed when the phase began are still open, unanswered and unleased at its end (a
+count that only falls during a phase); each 204 is listed with the ranking that was writing in that second.
 
 A scratch install, never real data: its own LOUPE_DATA_DIR; SQLite with the embedded broker, or PostgreSQL
 database `loupe_loadbench` on 127.0.0.1:5432 (dropped and recreated) with Redis db 14 (flushed) as broker.
@@ -272,14 +274,20 @@ class Processes:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
 
+    def web_log(self, start: int = 0) -> str:
+        with open(self.scratch / "web.log", "rb") as log:
+            log.seek(start)
+            return log.read().decode(errors="replace")
+
     def web_log_5xx(self, start: int = 0) -> tuple[int, int, list[str]]:
         """(5xx answers in the access log after byte `start`, the log's size, the first few such lines)."""
-        path = self.scratch / "web.log"
-        with open(path, "rb") as log:
-            log.seek(start)
-            text = log.read().decode(errors="replace")
-        lines = [line for line in text.splitlines() if re.search(r'" 5\d\d ', line)]
-        return len(lines), path.stat().st_size, lines[:5]
+        lines = [line for line in self.web_log(start).splitlines() if re.search(r'" 5\d\d ', line)]
+        return len(lines), (self.scratch / "web.log").stat().st_size, lines[:5]
+
+    def empty_answers_at(self, start: int = 0) -> list[datetime]:
+        """When the queue answered 204 (the access log's second)."""
+        found = re.findall(r'\[([^\]]+)\] "POST [^"]*/queue/next/[^"]*" 204 ', self.web_log(start))
+        return [datetime.strptime(stamp, "%d/%b/%Y:%H:%M:%S %z") for stamp in found]
 
 
 def _children(pid: int) -> list[int]:
@@ -634,6 +642,26 @@ def ranking_figures(install: Install, start: Mark, until: datetime) -> dict:
     }
 
 
+def _empty_answers_explained(install: Install, processes: Processes, start: Mark) -> list[str]:
+    """Each 204 of the phase, with the ranking that was writing in that second, if any."""
+    from datetime import timedelta
+
+    from active_learning.models import LearningRun
+
+    runs = LearningRun.objects.filter(project_id=install.project_id, kind="rank", finished_at__gt=start.at)
+    lines = []
+    for at in processes.empty_answers_at(start.log_offset):
+        second = (at, at + timedelta(seconds=1))
+        writing = [r for r in runs if r.heartbeat_at and r.heartbeat_at < second[1] and r.finished_at >= second[0]]
+        during = ", ".join(f"ranking {r.id} writing {_hms(r.heartbeat_at)}-{_hms(r.finished_at)}" for r in writing)
+        lines.append(f"204 at {at:%H:%M:%S}: {during or 'no ranking writing'}")
+    return lines
+
+
+def _hms(moment: datetime) -> str:
+    return f"{moment:%H:%M:%S.%f}"[:-3]
+
+
 def _write_seconds(run) -> float | None:
     """The run's own figure if it records one; else from its last heartbeat, which a rank run writes as it starts
     writing the ranking (message "Writing the ranking"), to done."""
@@ -690,7 +718,8 @@ def phase_report(
         f"  resubmit {_lat(result['latency_ms']['resubmit'])}",
         f"  {result['annotations']:,} annotations in {wall:.1f} s ({result['throughput_annotations_per_s']:.0f}/s); "
         f"stops: {result['stop_reasons']}; statuses: {statuses}",
-        f"  false empty: {false_empty} (empty answers {empties}; open unleased items left {available_after:,})",
+        f"  false empty: {false_empty} (empty answers {empties}; open unleased items left {available_after:,})"
+        + "".join(f"\n    {line}" for line in _empty_answers_explained(install, processes, start)),
         f"  duplicates: {duplicates} (items answered by >1 annotator "
         f"{result['items_annotated_by_multiple_annotators']}, "
         f"items over overlap {checks['items_over_overlap']}, resubmit created a duplicate: "
