@@ -131,6 +131,7 @@ def main() -> None:
     parser.add_argument("--import-rows", type=int, default=100_000)
     parser.add_argument("--export-every", type=float, default=30.0)
     parser.add_argument("--kill-at", type=float, default=0.35, help="share of --seconds: SIGKILL the worker")
+    parser.add_argument("--kill-worker", help="which worker (with --per-queue-workers: a queue kind); default first")
     parser.add_argument("--redis-restart-at", type=float, default=0.6, help="share of --seconds: restart Redis")
     parser.add_argument("--no-redis-restart", action="store_true")
     parser.add_argument("--settle-s", type=float, default=180.0, help="time the jobs get to finish at the end")
@@ -184,7 +185,7 @@ def main() -> None:
         for share, what in sorted(schedule):
             time.sleep(max(0.0, t0 + share * args.seconds - time.monotonic()))
             if what == "kill":
-                name = next(iter(processes.workers))
+                name = args.kill_worker or next(iter(processes.workers))
                 processes.kill_worker(name)
                 event(f"worker {name!r} SIGKILLed (with its pool and beat)")
                 time.sleep(2.0)
