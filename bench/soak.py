@@ -187,7 +187,7 @@ def main() -> None:
             if what == "kill":
                 name = args.kill_worker or next(iter(processes.workers))
                 processes.kill_worker(name)
-                event(f"worker {name!r} SIGKILLed (with its pool and beat)")
+                event(f"worker {name!r} SIGKILLed with all its processes")
                 time.sleep(2.0)
                 processes.restart_worker(name)
                 event(f"worker {name!r} restarted")
