@@ -1,5 +1,6 @@
 """How good the model is on the labels so far, which given labels look wrong, and what more labels would buy.
-Pure numpy/scikit-learn/cleanlab, no Django."""
+Pure numpy/scikit-learn/cleanlab, no Django. scikit-learn is imported by the cross-validation alone: web processes
+project learning curves for the learning status and must not load it."""
 
 from __future__ import annotations
 
@@ -7,11 +8,6 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import curve_fit
-from sklearn.base import clone
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
-from sklearn.model_selection import KFold, StratifiedKFold
 
 
 @dataclass
@@ -38,6 +34,11 @@ def cross_validated_metrics(estimator, X: np.ndarray, y: np.ndarray, cv: int = 5
     cross-validated and are left out, reported with their support only). Multi-label (y of 0/1 rows): plain
     folds, subset accuracy and macro-F1 over labels.
     """
+    from sklearn.base import clone
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
+    from sklearn.model_selection import KFold, StratifiedKFold
+
     X, y = np.asarray(X, dtype=np.float64), np.asarray(y)
     metrics = Metrics(n_labels=len(y))
     multilabel = y.ndim == 2
@@ -110,22 +111,48 @@ def _power_law(n, a, b, c):
     return a - b * np.power(n, -c)
 
 
+A_BOUNDS, B_BOUNDS = (0.0, 1.0), (0.0, 100.0)
+C_GRID = np.linspace(0.0, 3.0, 601)  # the exponent, in steps of 0.005
+
+
 def projected_score(n_labels, scores, at: int) -> float | None:
     """Extrapolate a learning curve (score after n labels) to ``at`` labels with an inverse power law
-    ``a - b * n^-c`` (a in [0, 1]), the usual shape of learning curves. None with fewer than three points or
-    when the fit fails; clipped to [0, 1]."""
+    ``a - b * n^-c`` (a in [0, 1], b in [0, 100], c in [0, 3]), the usual shape of learning curves. None with
+    fewer than three points; clipped to [0, 1]."""
     n = np.asarray(n_labels, dtype=np.float64)
     s = np.asarray(scores, dtype=np.float64)
     keep = np.isfinite(s) & (n > 0)
     n, s = n[keep], s[keep]
     if np.unique(n).size < 3:
         return None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            params, _ = curve_fit(
-                _power_law, n, s, p0=(min(1.0, s.max() + 0.05), 1.0, 0.5), bounds=([0, 0, 0], [1, 100, 3]), maxfev=5000
-            )
-    except (RuntimeError, ValueError):
-        return None
-    return float(np.clip(_power_law(float(at), *params), 0.0, 1.0))
+    a, b, c = _power_law_fit(n, s)
+    return float(np.clip(_power_law(float(at), a, b, c), 0.0, 1.0))
+
+
+def _power_law_fit(n: np.ndarray, s: np.ndarray) -> tuple[float, float, float]:
+    """Least squares within the bounds, in numpy alone (scipy's optimizer costs a web process ~40 MB): for each c
+    on a fine grid, s ~ a - b * x with x = n^-c is a bounded linear fit in (a, b), solved exactly: the best of
+    the unbounded optimum (when inside the box) and the optimum along each edge of the box.
+
+    n, s : (n_points,) label counts and scores. Returns (a, b, c).
+    """
+    x = np.power(n[None, :], -C_GRID[:, None])  # (n_grid, n_points)
+    xm, sm = x.mean(axis=1), s.mean()
+    sxx = ((x - xm[:, None]) ** 2).sum(axis=1)
+    sxs = ((x - xm[:, None]) * (s - sm)).sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        b_free = np.where(sxx > 1e-12, -sxs / sxx, np.nan)
+    inside = (b_free >= B_BOUNDS[0]) & (b_free <= B_BOUNDS[1]) & (sm + b_free * xm >= A_BOUNDS[0])
+    inside &= sm + b_free * xm <= A_BOUNDS[1]
+    candidates = [(np.where(inside, sm + b_free * xm, np.nan), np.where(inside, b_free, np.nan))]
+    for a in A_BOUNDS:  # a on an edge: the best b for it
+        b = np.clip((x * (a - s)).sum(axis=1) / (x**2).sum(axis=1), *B_BOUNDS)
+        candidates.append((np.full_like(b, a), b))
+    for b in B_BOUNDS:  # b on an edge: the best a for it
+        a = np.clip((s + b * x).mean(axis=1), *A_BOUNDS)
+        candidates.append((a, np.full_like(a, b)))
+    a_all = np.stack([a for a, _ in candidates])  # (n_candidates, n_grid)
+    b_all = np.stack([b for _, b in candidates])
+    sse = ((a_all[:, :, None] - b_all[:, :, None] * x[None] - s) ** 2).sum(axis=2)
+    k, j = np.unravel_index(np.nanargmin(sse), sse.shape)
+    return float(a_all[k, j]), float(b_all[k, j]), float(C_GRID[j])

@@ -4,8 +4,6 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from active_learning.strategies import STRATEGIES
-
 StrategyName = Literal[
     "adaptive",
     "random",
@@ -18,7 +16,9 @@ StrategyName = Literal[
     "margin_diversity",
     "mix",
 ]
-assert set(StrategyName.__args__) - {"mix"} == set(STRATEGIES), "StrategyName must list the engine's strategies"
+# The engine's strategies by name, without importing the engine (scikit-learn): web processes validate specs but
+# never rank. A unit test checks that this list matches `active_learning.strategies.STRATEGIES`.
+STRATEGY_NAMES = frozenset(StrategyName.__args__) - {"mix"}
 
 
 class _Strict(BaseModel):
@@ -48,9 +48,10 @@ class StrategySpec(_Strict):
         if self.strategy == "mix":
             if not self.mix:
                 raise ValueError("a mix needs weights, e.g. {'margin': 0.7, 'novelty': 0.3}")
-            unknown = sorted(set(self.mix) - set(STRATEGIES) | ({"adaptive"} & set(self.mix)))
+            unknown = sorted(set(self.mix) - STRATEGY_NAMES | ({"adaptive"} & set(self.mix)))
             if unknown:
-                raise ValueError(f"mix: unknown or unmixable strategies {unknown}; choose from {sorted(STRATEGIES)}")
+                choices = sorted(STRATEGY_NAMES)
+                raise ValueError(f"mix: unknown or unmixable strategies {unknown}; choose from {choices}")
             if any(w < 0 for w in self.mix.values()) or sum(self.mix.values()) <= 0:
                 raise ValueError("mix weights must be >= 0 with a positive sum")
         elif self.mix:

@@ -7,7 +7,6 @@ from django.db.models import Max, Prefetch
 from django.utils import timezone
 
 from active_learning import artifacts, schemas
-from active_learning.evaluation import projected_score
 from active_learning.models import LabelIssue, LearningRun, ModelVersion, StrategySetting
 from annotation.agreement import final_answer
 from annotation.models import Item, JobStatus, Label, Lease, Project, Review, ReviewStatus
@@ -120,6 +119,8 @@ def learning_status(*, project: Project) -> dict:
     )
     projected = None
     if spec.budget and curve:
+        from active_learning.evaluation import projected_score  # scipy and scikit-learn: only when there is a curve
+
         projected = projected_score([n for n, _ in curve], [a for _, a in curve], spec.budget)
     return {
         "strategy": {"version": setting.version if setting else 0, **spec.model_dump(mode="json")},

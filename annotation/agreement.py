@@ -2,17 +2,15 @@
 (Krippendorff's alpha; Fleiss' kappa where every item has the same number of ratings; Cohen's kappa per pair).
 
 Pure functions over plain lists; the statistics come from well-kept libraries (krippendorff, statsmodels,
-scikit-learn).
+scikit-learn), imported by `project_agreement` alone: the labeling path uses this module on every submit and
+must not load them into every web process.
 """
 
 from collections import Counter
 from collections.abc import Sequence
 from itertools import combinations
 
-import krippendorff
 import numpy as np
-from sklearn.metrics import cohen_kappa_score
-from statsmodels.stats.inter_rater import aggregate_raters, fleiss_kappa
 
 Answer = Sequence[int]  # the label ids one annotator chose for one item, sorted
 MIN_SHARED_ITEMS = 2  # Cohen's kappa for a pair needs at least this many items both rated
@@ -51,6 +49,10 @@ def project_agreement(ratings: dict[int, dict[int, Answer]]) -> dict:
     Returns alpha (nominal, over whole answers), fleiss_kappa (None unless every kept item has the same
     number of answers), per-label alpha (label present / absent), and Cohen's kappa per annotator pair.
     """
+    import krippendorff
+    from sklearn.metrics import cohen_kappa_score
+    from statsmodels.stats.inter_rater import aggregate_raters, fleiss_kappa
+
     items = {item: by_user for item, by_user in ratings.items() if len(by_user) >= 2}
     annotators = sorted({user for by_user in items.values() for user in by_user})
     codes = {answer: i for i, answer in enumerate(sorted({tuple(a) for r in items.values() for a in r.values()}))}

@@ -3,6 +3,9 @@
 Formats: csv, jsonl, parquet (any project: original columns or file name, final labels, per-annotator answers,
 agreement, timestamps, time spent); imagefolder, coco, hf_parquet (image projects); loupe (a lossless project
 archive that `archive_import` reads back).
+
+pyarrow is imported by the Parquet writers alone, so that the web processes that import this module for its
+formats never load it.
 """
 
 import csv
@@ -13,8 +16,6 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import IO, Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 from django.core.files.storage import default_storage
 from django.db.models import Exists, OuterRef, Q
 
@@ -275,27 +276,27 @@ def _jsonl(project, filters, out, progress) -> int:
     return rows.count
 
 
-ARROW_TYPES = {
-    "numeric": pa.float64(),
-    "boolean": pa.bool_(),
-    "datetime": pa.string(),
-    "categorical": pa.string(),
-    "text": pa.string(),
-}
-ANSWER = pa.struct(
-    [
-        ("annotator", pa.string()),
-        ("labels", pa.list_(pa.string())),
-        ("created_at", pa.string()),
-        ("time_spent_ms", pa.int64()),
-    ]
-)
+def _parquet_schema(project: Project):
+    import pyarrow as pa
 
-
-def _parquet_schema(project: Project) -> pa.Schema:
+    arrow_types = {
+        "numeric": pa.float64(),
+        "boolean": pa.bool_(),
+        "datetime": pa.string(),
+        "categorical": pa.string(),
+        "text": pa.string(),
+    }
+    answer = pa.struct(
+        [
+            ("annotator", pa.string()),
+            ("labels", pa.list_(pa.string())),
+            ("created_at", pa.string()),
+            ("time_spent_ms", pa.int64()),
+        ]
+    )
     fields = [("item_id", pa.int64()), ("external_id", pa.string())]
     if project.data_kind == DataKind.TABULAR:
-        fields += [(data_column(c["name"]), ARROW_TYPES[c["type"]]) for c in project.columns]
+        fields += [(data_column(c["name"]), arrow_types[c["type"]]) for c in project.columns]
     else:
         fields += [("file", pa.string()), ("width", pa.int64()), ("height", pa.int64())]
     fields += [
@@ -303,7 +304,7 @@ def _parquet_schema(project: Project) -> pa.Schema:
         ("status", pa.string()),
         ("review_status", pa.string()),
         ("agreement", pa.float64()),
-        ("annotations", pa.list_(ANSWER)),
+        ("annotations", pa.list_(answer)),
         ("first_annotated_at", pa.string()),
         ("last_annotated_at", pa.string()),
         ("time_spent_ms", pa.int64()),
@@ -312,6 +313,9 @@ def _parquet_schema(project: Project) -> pa.Schema:
 
 
 def _parquet(project, filters, out, progress) -> int:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     schema = _parquet_schema(project)
     batch = []
     with pq.ParquetWriter(out, schema) as writer:
@@ -381,6 +385,9 @@ def _coco(project, filters, out, progress) -> int:
 
 def _hf_parquet(project, filters, out, progress) -> int:
     """The layout Hugging Face `datasets` loads as Image + ClassLabel features (from the schema metadata)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     names = list(Label.objects.filter(project=project).order_by("id").values_list("name", flat=True))
     index = {name: n for n, name in enumerate(names)}
     multi = project.task_type == TaskType.MULTI_LABEL

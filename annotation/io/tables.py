@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import pandas as pd
-import pyarrow.parquet as pq
+# pandas and pyarrow are imported inside the functions that read a table: web processes load this module for its
+# names and formats, and only the few requests that preview a table need them.
 
 MISSING = frozenset({"", "na", "n/a", "nan", "null", "none", "-"})
 TRUE, FALSE = frozenset({"true", "yes", "y", "t"}), frozenset({"false", "no", "n", "f"})
@@ -157,6 +157,8 @@ def _reject_constant(name: str) -> None:
 
 
 def _parquet(data: bytes) -> tuple[list[str], list[list[Any]]]:
+    import pyarrow.parquet as pq
+
     # Plain column data only: no pandas metadata, no extension types (pyarrow never unpickles them).
     try:
         table = pq.read_table(io.BytesIO(data))
@@ -227,6 +229,8 @@ def _is_missing(value: Any) -> bool:
 
 def _infer(cells: list[Any]) -> tuple[str, list[Any], list[int]]:
     """(type, typed values with None for missing, indices of cells that cannot be stored)."""
+    import pandas as pd
+
     missing = [_is_missing(v) for v in cells]
     present = [(i, v.strip() if isinstance(v, str) else v) for i, v in enumerate(cells) if not missing[i]]
     values: list[Any] = [None] * len(cells)

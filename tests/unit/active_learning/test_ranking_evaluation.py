@@ -1,5 +1,9 @@
 """The ranking of a whole pool, model figures, label issues and learning-curve projection (pure core)."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from pydantic import ValidationError
@@ -10,6 +14,8 @@ from active_learning.evaluation import cross_validated_metrics, label_issues, pr
 from active_learning.ranking import rank_pool, rule_of, strategy_from_spec, suggestions
 from active_learning.schemas import StrategySpec
 from active_learning.strategies import WeightedStrategy
+
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")
@@ -121,6 +127,19 @@ def test_a_learning_curve_is_projected_to_the_budget():
     scores = 0.95 - 0.5 * n**-0.5
     assert projected_score(n, scores, 400) == pytest.approx(0.95 - 0.5 * 400**-0.5, abs=0.01)
     assert projected_score(n[:2], scores[:2], 400) is None
+
+
+def test_a_learning_curve_flat_from_the_start_projects_its_level():
+    assert projected_score([10, 20, 40, 80], [0.7, 0.7, 0.7, 0.7], 1000) == pytest.approx(0.7, abs=1e-6)
+
+
+def test_projecting_a_learning_curve_loads_neither_scipy_nor_scikit_learn():
+    code = (
+        "import sys; from active_learning.evaluation import projected_score; "
+        "projected_score([10, 20, 40], [0.5, 0.6, 0.65], 100); print('scipy' in sys.modules, 'sklearn' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False False"
 
 
 def test_the_adaptive_strategy_measures_density_once_with_the_same_outliers(blobs):

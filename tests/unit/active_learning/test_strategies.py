@@ -359,3 +359,10 @@ def test_density_on_a_large_pool_uses_a_seeded_reference_sample(strategy_class):
     assert reference.shape == (60, 4)
     np.testing.assert_array_equal(reference, again._density_reference())
     assert strategy_class(max_reference=1_000).fit(X)._density_reference() is None
+
+
+def test_strategy_names_the_api_accepts_are_the_engines_strategies():
+    from active_learning.schemas import STRATEGY_NAMES
+    from active_learning.strategies import STRATEGIES
+
+    assert set(STRATEGIES) == STRATEGY_NAMES
