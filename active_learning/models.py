@@ -50,6 +50,13 @@ class LearningRun(BackgroundJob):
     class Meta:
         ordering = ["-id"]
         indexes = [models.Index(fields=["project", "kind", "status", "-id"], name="learning_run_latest")]
+        constraints = [  # concurrent requests (submits completing the same batch) share one run
+            models.UniqueConstraint(
+                fields=["project", "kind"],
+                condition=models.Q(kind__in=["embed", "rank"], status__in=["queued", "running"]),
+                name="one_pending_embed_or_rank_run",
+            )
+        ]
 
     @property
     def task_name(self) -> str:

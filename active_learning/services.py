@@ -9,7 +9,7 @@ requeue sends it later, and the queue keeps serving the last ranking. A person's
 import logging
 from datetime import timedelta
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from active_learning import schemas
@@ -30,8 +30,16 @@ def _send_or_fail(run: LearningRun) -> LearningRun:
 
 
 def _create(project: Project, kind: str, *, reason: str, user: User | None = None, **fields) -> LearningRun:
-    with transaction.atomic():
-        return LearningRun.objects.create(project=project, kind=kind, reason=reason, created_by=user, **fields)
+    """A new run; for embed and rank runs, the project's pending one if another request made it meanwhile (a
+    unique constraint allows one pending run of each)."""
+    try:
+        with transaction.atomic():
+            return LearningRun.objects.create(project=project, kind=kind, reason=reason, created_by=user, **fields)
+    except IntegrityError:
+        pending = _pending(project.id, kind)
+        if pending is None:
+            raise
+        return pending
 
 
 def _pending(project_id: int, kind: str) -> LearningRun | None:

@@ -191,14 +191,36 @@ def job_models() -> list[type[BackgroundJob]]:
 
 def jobs_requeue_stale() -> int:
     """Re-send jobs whose worker died (stale heartbeat; once per lapse), jobs never sent, and sent jobs that
-    never started; returns how many were sent."""
+    never started (after RESEND_UNSTARTED, or at once when the broker restarted and lost its messages since the
+    last sweep); returns how many were sent."""
     now = timezone.now()
     cutoff = now - settings.JOB_LEASE
-    resend = Q(sent_at__isnull=True) | Q(sent_at__lt=now - RESEND_UNSTARTED)
+    unstarted_since = now if _broker_restarted() else now - RESEND_UNSTARTED
+    resend = Q(sent_at__isnull=True) | Q(sent_at__lt=unstarted_since)
     dead = Q(status=JobStatus.RUNNING, heartbeat_at__lt=cutoff) & (resend | Q(sent_at__lt=F("heartbeat_at")))
-    waiting = Q(status=JobStatus.QUEUED, created_at__lt=cutoff) & resend
+    waiting = Q(status=JobStatus.QUEUED) & (Q(created_at__lt=cutoff) | Q(sent_at__lt=unstarted_since)) & resend
     count = 0
     for model in job_models():
         for job in model.objects.filter(dead | waiting).filter(model.sweepable()).order_by("id"):
             count += job_send(job)
     return count
+
+
+_broker_seen: dict[str, str] = {}  # broker URL -> the server run id the last sweep in this process saw
+
+
+def _broker_restarted() -> bool:
+    """Whether the broker is a Redis server that restarted since this process last looked (its run id changed):
+    a Redis that keeps nothing on disk comes back empty, so every message sent before is gone. False the first
+    time, for other brokers, and when the broker cannot be asked (the sends below will fail and say so)."""
+    url = settings.CELERY_BROKER_URL
+    if not url.startswith(("redis://", "rediss://")):
+        return False
+    try:
+        with current_app.connection_for_write() as conn:
+            run_id = conn.default_channel.client.info("server")["run_id"]
+    except Exception as exc:  # a broker that is down or hangs: the sweep's sends report it
+        logger.warning("Could not ask the broker whether it restarted: %s", exc)
+        return False
+    previous, _broker_seen[url] = _broker_seen.get(url), run_id
+    return previous is not None and previous != run_id

@@ -26,6 +26,7 @@ from active_learning.models import LearningRun
 from annotation.demo import digit_png
 from annotation.jobs import export_job_execute
 from annotation.models import DataKind, ExportJob, ImportJob, Item, Project, RankedItem
+from core import jobs as core_jobs
 from core.jobs import BROKER_DOWN, MAX_ATTEMPTS, Superseded, job_claim, job_running, job_writes, jobs_requeue_stale
 from core.models import BrokerProbe, JobStatus, WorkerHeartbeat
 from core.tasks import receive_broker_probe
@@ -185,6 +186,23 @@ def test_the_sweep_resends_dead_and_unsent_jobs_of_every_kind_once(manager, sett
     )
     assert jobs_requeue_stale() == 0  # sent once; the claim decides who runs
     assert command_line.id not in [job_id for name, job_id in sent if name.endswith("run_import")]
+
+
+def test_after_a_redis_restart_the_sweep_resends_every_job_sent_but_not_started(manager, settings, sent):
+    """A Redis that keeps nothing on disk comes back empty: jobs sent before it went are sent again at the next
+    sweep, not minutes later. The restart is seen as a new server run id; here the sweep is told it last saw
+    another one."""
+    if not settings.CELERY_BROKER_URL.startswith("redis://"):
+        pytest.skip("the embedded broker keeps its messages in its database file")
+    project = table_project(manager, 3)
+    waiting = export_job(project, manager)
+    ExportJob.objects.filter(id=waiting.id).update(sent_at=timezone.now())  # sent a moment ago, not started
+
+    assert jobs_requeue_stale() == 0  # the first sweep learns the server's run id
+    core_jobs._broker_seen[settings.CELERY_BROKER_URL] = "a server that is gone"
+    assert jobs_requeue_stale() == 1
+    assert sent == [("annotation.tasks.run_export", waiting.id)]
+    assert jobs_requeue_stale() == 0  # the same server since: nothing more
 
 
 def test_the_default_timings_take_a_dead_workers_job_over_within_a_minute():

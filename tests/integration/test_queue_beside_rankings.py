@@ -230,3 +230,28 @@ def test_a_worker_frozen_mid_ranking_does_not_delay_submits(start_worker, person
     assert empties == []
     assert {status for _, status in answers} == {201}
     assert max(seconds for _, seconds in latencies) < 2.0, latencies
+
+
+def test_submits_completing_a_batch_together_queue_one_ranking(personas):
+    """Concurrent requests each pass the "is one pending?" read before any has written: the database keeps one."""
+    project = blobs_project(personas.manager, n_items=50)
+    embed = services.training_run_request(project=project, reason="request", user=personas.manager, quiet=True)
+    training.embed_run_execute(run_id=embed.id)
+    LearningRun.objects.filter(project=project, kind=LearningRun.Kind.RANK).delete()
+    start, made = threading.Barrier(6), []
+
+    def request():
+        try:
+            start.wait()
+            made.append(services.ranking_request(project=project, reason="labels").id)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=request) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(made) == 6
+    assert set(made) == set(LearningRun.objects.filter(project=project, kind="rank").values_list("id", flat=True))
+    assert len(set(made)) == 1
