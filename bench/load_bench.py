@@ -206,18 +206,19 @@ def web_command(host: str, port: int, workers: int) -> list[str]:
     ]
 
 
-def worker_commands(per_queue: bool) -> dict[str, list[str]]:
-    """As scripts/run.sh starts the workers: name -> command. Today one worker (with beat) consumes everything;
-    `per_queue` starts one worker per queue of settings.TASK_QUEUES instead (beat in the first)."""
-    base = [str(VENV_BIN / "celery"), "-A", "loupe", "worker", "--loglevel", "INFO", "--concurrency", "1"]
-    base += ["--without-gossip", "--without-mingle"]
-    if not per_queue:
-        return {"worker": [*base, "--beat"]}
+def worker_commands(single: bool = False) -> dict[str, list[str]]:
+    """As scripts/run.sh starts the workers: name -> command, one worker per queue of settings.TASK_QUEUES
+    (beat in the interactive one), with the workers' statement limit; `single`: one worker for every queue."""
     from django.conf import settings
 
+    base = ["env", "DATABASE_STATEMENT_TIMEOUT_S=900", str(VENV_BIN / "celery"), "-A", "loupe", "worker"]
+    base += ["--loglevel", "INFO", "--concurrency", "1", "--without-gossip", "--without-mingle"]
+    if single:
+        return {"worker": [*base, "--beat"]}
     commands = {}
-    for n, (kind, queue) in enumerate(settings.TASK_QUEUES.items()):
-        commands[kind] = [*base, "-Q", queue, "--hostname", f"{kind}@%h", *(["--beat"] if n == 0 else [])]
+    for kind, queue in settings.TASK_QUEUES.items():
+        beat = ["--beat"] if kind == "interactive" else []
+        commands[kind] = [*base, "--queues", queue, "--hostname", f"{kind}@%h", *beat]
     return commands
 
 
@@ -778,7 +779,7 @@ def start_install(args, scratch: Path) -> tuple[Install, Processes, str]:
 
     connections.close_all()
     processes = Processes(
-        scratch, env, web_command("127.0.0.1", args.port, args.web_workers), worker_commands(args.per_queue_workers)
+        scratch, env, web_command("127.0.0.1", args.port, args.web_workers), worker_commands(args.single_worker)
     )
     processes.start_web(base_url)
     processes.start_workers()
@@ -790,7 +791,9 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--batch-size", type=int, default=20, help="the strategy's batch: labels per ranking")
     parser.add_argument("--web-workers", type=int, default=2, help="gunicorn processes (make run: 2)")
-    parser.add_argument("--per-queue-workers", action="store_true", help="one worker per settings.TASK_QUEUES")
+    parser.add_argument(
+        "--single-worker", action="store_true", help="one worker for every queue (make run starts one per queue)"
+    )
     parser.add_argument("--port", type=int, default=8791)
     parser.add_argument("--timeout-s", type=float, default=30.0, help="annotators' HTTP timeout")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory (logs) afterwards")

@@ -131,7 +131,10 @@ def main() -> None:
     parser.add_argument("--import-rows", type=int, default=100_000)
     parser.add_argument("--export-every", type=float, default=30.0)
     parser.add_argument("--kill-at", type=float, default=0.35, help="share of --seconds: SIGKILL the worker")
-    parser.add_argument("--kill-worker", help="which worker (with --per-queue-workers: a queue kind); default first")
+    parser.add_argument(
+        "--kill-worker",
+        help="which worker: interactive or training ('worker' with --single-worker); default the first",
+    )
     parser.add_argument("--redis-restart-at", type=float, default=0.6, help="share of --seconds: restart Redis")
     parser.add_argument("--no-redis-restart", action="store_true")
     parser.add_argument("--settle-s", type=float, default=180.0, help="time the jobs get to finish at the end")
