@@ -208,10 +208,12 @@ def web_command(host: str, port: int, workers: int) -> list[str]:
 
 def worker_commands(single: bool = False) -> dict[str, list[str]]:
     """As scripts/run.sh starts the workers: name -> command, one worker per queue of settings.TASK_QUEUES
-    (beat in the interactive one), with the workers' statement limit; `single`: one worker for every queue."""
+    (beat in the interactive one), at its lower CPU priority and with its statement limit; `single`: one worker
+    for every queue."""
     from django.conf import settings
 
-    base = ["env", "DATABASE_STATEMENT_TIMEOUT_S=900", str(VENV_BIN / "celery"), "-A", "loupe", "worker"]
+    base = ["nice", "-n", "10", "env", "DATABASE_STATEMENT_TIMEOUT_S=900", str(VENV_BIN / "celery"), "-A", "loupe"]
+    base += ["worker"]
     base += ["--loglevel", "INFO", "--concurrency", "1", "--without-gossip", "--without-mingle"]
     if single:
         return {"worker": [*base, "--beat"]}

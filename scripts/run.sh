@@ -19,8 +19,9 @@ $py manage.py load_demo
 # behind an embedding; the interactive one also runs beat (the stale-job sweep), which must run only once.
 queue=${CELERY_QUEUE:-loupe}
 # Workers read whole pools in one statement (an embedding of a million items): a longer statement limit than the
-# web's, which stays short so no request waits on a stuck writer.
-celery=(env DATABASE_STATEMENT_TIMEOUT_S="${WORKER_STATEMENT_TIMEOUT_S:-900}"
+# web's, which stays short so no request waits on a stuck writer. They run at a lower CPU priority, so on a
+# small machine a ranking or an embedding takes the cores the web is not using instead of slowing annotators.
+celery=(nice -n "${WORKER_NICE:-10}" env DATABASE_STATEMENT_TIMEOUT_S="${WORKER_STATEMENT_TIMEOUT_S:-900}"
   .venv/bin/celery -A loupe worker --loglevel INFO --without-gossip --without-mingle)
 "${celery[@]}" --beat --queues "$queue" --hostname "interactive@%h" --concurrency "${WORKER_CONCURRENCY:-1}" &
 interactive=$!
