@@ -7,7 +7,8 @@ measured while the ranking is written.
 
 Prints per size: the embedding time (once), then for a cold and a warm rank run (cold: the strategy is fitted on
 the embedding first, as in a worker new to it): total, scoring, ranking write and swap seconds, and the peak RSS
-of this process. `--profile` adds the top functions of the warm run by cumulative time.
+of this process. The rank runs at a worker's CPU priority (nice 10, as make run starts workers), the queue's
+reader at a web process's. `--profile` adds the top functions of the warm run by cumulative time.
 
 Scratch databases only (a temporary SQLite file, or PostgreSQL `loupe_bench` on 127.0.0.1:5432, dropped and
 recreated): never point it at real data.
@@ -34,6 +35,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from queue_bench import PG_BENCH_URL, recreate_postgres  # noqa: E402
 
 N_FEATURES, N_CLASSES, N_LABELS = 16, 4, 500
+WORKER_NICE = 10
 EMPTY_ITEM = ("", "", "", "open", 0, 0.0, 0.5, "unreviewed")  # image, thumbnail, hash, status, count, priority...
 
 
@@ -102,6 +104,7 @@ def next_latencies(project, user, stop, out) -> None:
     from annotation.models import Lease
 
     connections.close_all()  # the parent's connections stay the parent's
+    os.setpriority(os.PRIO_PROCESS, 0, 0)  # a web process's priority; the ranking runs at a worker's
     while not stop.is_set():
         started = time.perf_counter()
         labeling.item_next_for_user(user=user, project=project)
@@ -125,6 +128,7 @@ def rank_once(project, embed, owner, profile: bool):
     connections.close_all()
     reading = context.Process(target=next_latencies, args=(project, reader, stop, shared))
     reading.start()
+    os.setpriority(os.PRIO_PROCESS, 0, WORKER_NICE)  # as make run starts its workers
     profiler = cProfile.Profile() if profile else None
     started = time.monotonic()
     if profiler:
