@@ -76,30 +76,34 @@ def nearest_labeled_distances(X: np.ndarray, labeled_idx: np.ndarray, chunk_size
     """(n_items, n_components) embedding, (n_labeled,) indices -> (n_items,) Euclidean distance to the nearest
     labeled item (0 for labeled items; +inf for every item when nothing is labeled). Chunked: bounded memory.
 
-    Remembered per array (held weakly): asked again for the same `X` with a superset of the labels it was last
-    asked with (a ranking after a few more labels, or the same set twice), only the new items' distances are
-    computed. The answer is the same as a fresh computation; the work falls from n_items x n_labeled to
-    n_items x n_new."""
+    Remembered per read-only array (held weakly), for the last few label sets it was asked with: asked again for
+    the same `X` with a superset of one of them (a ranking after a few more labels, a batch's picks added, or the
+    same set twice), only the new items' distances are computed. The answer is the same as a fresh computation;
+    the work falls from n_items x n_labeled to n_items x n_new."""
     labeled_idx = np.unique(np.asarray(labeled_idx, dtype=np.int64))
     if labeled_idx.size == 0:
         return np.full(len(X), np.inf)
-    known = _nearest_memo.get(id(X)) if _memoizable(X) else None
-    known = known[1:] if known is not None and known[0]() is X else None
-    if known is not None and np.isin(known[0], labeled_idx, assume_unique=True).all():
-        new = np.setdiff1d(labeled_idx, known[0], assume_unique=True)
-        out = known[1].copy() if new.size == 0 else np.minimum(known[1], _nearest_distances(X, new, chunk_size))
+    entry = _nearest_memo.get(id(X)) if _memoizable(X) else None
+    known = entry[1] if entry is not None and entry[0]() is X else []
+    subsets = [(idx, dist) for idx, dist in known if np.isin(idx, labeled_idx, assume_unique=True).all()]
+    if subsets:
+        base_idx, base = max(subsets, key=lambda pair: pair[0].size)
+        new = np.setdiff1d(labeled_idx, base_idx, assume_unique=True)
+        out = base.copy() if new.size == 0 else np.minimum(base, _nearest_distances(X, new, chunk_size))
     else:
         out = _nearest_distances(X, labeled_idx, chunk_size)
     out[labeled_idx] = 0.0
     out.setflags(write=False)
-    if _memoizable(X) and (known is None or labeled_idx.size >= known[0].size // 2):  # not a one-item query
-        if id(X) not in _nearest_memo:
+    if _memoizable(X) and labeled_idx.size > 1:  # one-item queries (a greedy pick's update) are not worth keeping
+        if entry is None or entry[0]() is not X:
             weakref.finalize(X, _nearest_memo.pop, id(X), None)
-        _nearest_memo[id(X)] = (weakref.ref(X), labeled_idx, out)
+        kept = [(idx, dist) for idx, dist in known if not np.array_equal(idx, labeled_idx)]
+        _nearest_memo[id(X)] = (weakref.ref(X), [*kept[-(NEAREST_KEPT - 1) :], (labeled_idx, out)])
     return out.copy()
 
 
-_nearest_memo: dict[int, tuple] = {}  # id(X) -> (weak reference to X, labeled indices, distances)
+NEAREST_KEPT = 4  # label sets remembered per embedding (an 8 MB array each at a million items)
+_nearest_memo: dict[int, tuple] = {}  # id(X) -> (weak reference to X, [(labeled indices, distances), ...])
 
 
 def _memoizable(X) -> bool:
@@ -140,8 +144,12 @@ def rank_normalize(scores: np.ndarray) -> np.ndarray:
     if n <= 1:
         return np.ones(n)
     order = np.argsort(scores, kind="stable")
+    ordered = scores[order]
+    # Runs of equal values in sorted order (one sort, no second pass by np.unique): each gets its mean rank.
+    same = (ordered[1:] == ordered[:-1]) | (np.isnan(ordered[1:]) & np.isnan(ordered[:-1]))
+    starts = np.flatnonzero(np.concatenate([[True], ~same]))
+    ends = np.append(starts[1:], n)
+    mean_rank = (starts + ends - 1) / 2.0
     ranks = np.empty(n)
-    ranks[order] = np.arange(n, dtype=np.float64)
-    _, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
-    sums = np.bincount(inverse, weights=ranks)
-    return (sums / counts)[inverse] / (n - 1)
+    ranks[order] = np.repeat(mean_rank, ends - starts)
+    return ranks / (n - 1)

@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 import pytest
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 
 from active_learning import services, training
 from active_learning.models import LearningRun
@@ -214,13 +214,16 @@ def test_old_rankings_are_pruned_and_the_replaced_one_is_kept(personas):
 
 
 def test_a_worker_frozen_mid_ranking_does_not_delay_submits(start_worker, personas):
+    """Frozen while it computes (on SQLite a process frozen inside a write holds every writer until the lock
+    timeout answers 503: the ranking's writes are kept to milliseconds for that reason)."""
     project = blobs_project(personas.manager, n_items=20_000, batch_size=5)
     worker = start_worker()
     services.training_run_request(project=project, reason="request", user=personas.manager)
     wait_until(lambda: rankings_done(project) >= 1, timeout=240, what="the first ranking")
     rank = services.ranking_request(project=project, reason="request")
     wait_until(lambda: LearningRun.objects.filter(id=rank.id, status="running").exists(), what="the ranking under way")
-    worker.send_signal(signal.SIGSTOP)
+    with transaction.atomic():  # on SQLite this holds the write lock: the worker is frozen outside a write of its own
+        worker.send_signal(signal.SIGSTOP)
     try:
         answers, empties, latencies = [], [], []
         for user in annotators(project, 2):

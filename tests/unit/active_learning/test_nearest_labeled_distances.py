@@ -26,3 +26,14 @@ def test_an_answer_can_be_changed_by_the_caller_without_changing_the_next_one():
     first = nearest_labeled_distances(X, [0, 1, 2])
     first[:] = -1.0
     assert (nearest_labeled_distances(X, [0, 1, 2]) >= 0).all()
+
+
+def test_a_ranking_sequence_of_label_sets_matches_fresh_computations():
+    """As a worker asks: the labels, the labels with a batch's picks, one-item updates, then more labels."""
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(1500, 5))
+    X.setflags(write=False)
+    labeled = rng.choice(1500, 30, replace=False)
+    picks = np.setdiff1d(rng.choice(1500, 12, replace=False), labeled)[:8]
+    for idx in (labeled, [*labeled, *picks], [int(picks[0])], labeled, [*labeled, *picks[:5]], [*labeled, *picks]):
+        np.testing.assert_allclose(nearest_labeled_distances(X, idx), _fresh(X, idx))

@@ -82,3 +82,7 @@ def test_novelty_scores_rank_far_and_badly_reconstructed_first():
 
 def test_rank_normalize_shares_ties_and_spans_zero_to_one():
     np.testing.assert_allclose(rank_normalize([3.0, 1.0, 1.0, np.inf]), [2 / 3, 1 / 6, 1 / 6, 1.0])
+
+
+def test_rank_normalize_gives_missing_values_one_shared_rank_above_every_number():
+    np.testing.assert_allclose(rank_normalize([np.nan, 2.0, np.nan, 0.0, 2.0]), [7 / 8, 3 / 8, 7 / 8, 0.0, 3 / 8])
