@@ -15,6 +15,8 @@ from typing import Any
 import pandas as pd
 import pyarrow.parquet as pq
 
+from core.validation import MAX_COLUMN_NAME_CHARS, MAX_COLUMNS, name_key, name_normalised, name_problem
+
 MISSING = frozenset({"", "na", "n/a", "nan", "null", "none", "-"})
 TRUE, FALSE = frozenset({"true", "yes", "y", "t"}), frozenset({"false", "no", "n", "f"})
 ENCODINGS = ("utf-8-sig", "cp1252", "latin-1")
@@ -190,12 +192,21 @@ def _flat_arrow_type(arrow_type) -> bool:
 
 
 def _column_names(header: list[str]) -> list[str]:
-    names = [str(name).strip() for name in header]
+    """The header's names, NFC; refused when empty, invisible, too many, or alike once case folded."""
+    if len(header) > MAX_COLUMNS:
+        raise TableError(f"The table has {len(header):,} columns; the limit is {MAX_COLUMNS:,}.")
+    names = [name_normalised(str(name).strip()) for name in header]
     if not names or any(not name for name in names):
         raise TableError("Every column needs a name in the header.")
-    duplicates = sorted({name for name in names if names.count(name) > 1})
+    for position, name in enumerate(names, start=1):
+        too_long = len(name) > MAX_COLUMN_NAME_CHARS
+        problem = name_problem(name) or (f"is longer than {MAX_COLUMN_NAME_CHARS} characters" if too_long else None)
+        if problem:
+            raise TableError(f"The name of column {position} {problem}.")
+    keys = [name_key(name) for name in names]
+    duplicates = sorted({name for name, key in zip(names, keys, strict=True) if keys.count(key) > 1})
     if duplicates:
-        raise TableError(f"Columns named twice: {', '.join(duplicates)}")
+        raise TableError(f"Columns named twice (ignoring case): {', '.join(duplicates)}")
     return names
 
 
