@@ -206,7 +206,7 @@ def _column_names(header: list[str]) -> list[str]:
     keys = [name_key(name) for name in names]
     duplicates = sorted({name for name, key in zip(names, keys, strict=True) if keys.count(key) > 1})
     if duplicates:
-        raise TableError(f"Columns named twice (ignoring case): {', '.join(duplicates)}")
+        raise TableError(f"Columns named twice: {', '.join(duplicates)}")
     return names
 
 
