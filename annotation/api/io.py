@@ -106,7 +106,8 @@ class ImportListApi(APIView):
         _check_upload_size(request)
         project = project_for_user(user=request.user, project_id=project_id, capability=Capability.MANAGE)
         _check_file_count(request.FILES.getlist("files"))
-        data = self.InputSerializer(data={**request.data.dict(), "files": request.FILES.getlist("files")})
+        # dict(...items()): an empty body parses to a plain dict, a form to a QueryDict (last value per key).
+        data = self.InputSerializer(data={**dict(request.data.items()), "files": request.FILES.getlist("files")})
         data.is_valid(raise_exception=True)
         job = jobs.import_job_create(project=project, user=request.user, **data.validated_data)
         return Response(ImportJobOutputSerializer(job).data, status=status.HTTP_202_ACCEPTED)

@@ -1,8 +1,10 @@
 """Every operation of the OpenAPI schema, called with generated input (mostly input the schema says is wrong) as a
-project manager: no answer may be a 5xx. Bounded: a few examples per operation, derandomised so a run is
-repeatable; about a minute on either database."""
+project manager: no answer may be a 5xx. Bounded: schemathesis' boundary cases (each field at and past its
+limits, wrong types, missing fields; the first 40 per operation) and a few random examples per operation,
+derandomised so a run is repeatable; well under a minute on either database."""
 
 import contextlib
+import itertools
 from collections import Counter
 
 import pytest
@@ -22,6 +24,7 @@ from tests.factories import UserFactory, make_image_item, make_project
 pytestmark = pytest.mark.django_db
 
 EXAMPLES = {GenerationMode.NEGATIVE: 12, GenerationMode.POSITIVE: 4}
+MAX_BOUNDARY_CASES = 40  # per operation
 # Deleting the project would leave every later operation a 404; it is called, but on another project.
 DELETES_THE_PROJECT = ("DELETE", "/api/v1/projects/{project_id}/")
 
@@ -57,6 +60,7 @@ def test_no_generated_request_gets_a_5xx(settings_override_for_generated_input):
             target = spare if (operation.method.upper(), operation.path) == DELETES_THE_PROJECT else project
             for mode, count in EXAMPLES.items():
                 failures += _server_errors(operation, mode, count, target.id, headers, statuses)
+            failures += _boundary_errors(schema, operation, target.id, headers, statuses)
     assert failures == [], "5xx answers to generated input:\n" + "\n".join(failures[:20])
     # The run reached the views: answers of every kind, refusals of bad input among them.
     assert statuses[400] > 50, statuses
@@ -78,20 +82,36 @@ def _server_errors(operation, mode, count: int, project_id: int, headers: dict, 
     )
     @given(strategy)
     def call(case) -> None:
-        try:
-            response = case.call(app=application, headers=headers)
-        except Exception as exc:  # an exception the server did not turn into an answer: a 500 in production
-            found.append(f"{mode.value} raised {exc!r}: {case.as_curl_command()}")
-            return
-        statuses[response.status_code] += 1
-        if response.status_code >= 500:
-            found.append(
-                f"{case.method} {case.formatted_path} {mode.value}: {response.status_code} {case.as_curl_command()}"
-            )
+        found.extend(_call(case, mode.value, headers, statuses))
 
     with contextlib.suppress(Unsatisfiable):  # nothing in this operation can be made invalid (no parameters)
         call()
     return found
+
+
+def _boundary_errors(schema, operation, project_id: int, headers: dict, statuses: Counter) -> list[str]:
+    """Schemathesis' coverage cases: each field at and just past its bounds (an integer one past a BIGINT's
+    maximum), wrong types, missing required fields, deterministic."""
+    found: list[str] = []
+    cases = schema.iter_coverage_cases(
+        operation, generation_modes=list(GenerationMode), generation_config=schema.config.generation
+    )
+    for case in itertools.islice(cases, MAX_BOUNDARY_CASES):
+        if "project_id" in (case.path_parameters or {}):
+            case.path_parameters["project_id"] = project_id
+        found += _call(case, "boundary", headers, statuses)
+    return found
+
+
+def _call(case, kind: str, headers: dict, statuses: Counter) -> list[str]:
+    try:
+        response = case.call(app=application, headers=headers)
+    except Exception as exc:  # an exception the server did not turn into an answer: a 500 in production
+        return [f"{kind} raised {exc!r}: {case.as_curl_command()}"]
+    statuses[response.status_code] += 1
+    if response.status_code >= 500:
+        return [f"{kind} {response.status_code}: {case.as_curl_command()}"]
+    return []
 
 
 @pytest.fixture
