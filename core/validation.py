@@ -3,6 +3,7 @@
 No Django here: the schemas import this too.
 """
 
+import math
 import re
 import unicodedata
 from typing import Annotated
@@ -102,7 +103,8 @@ _JSON_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
 
 
 def json_text_problems(data: object, max_problems: int = 10) -> dict[str, str]:
-    """{dotted path: problem} for strings (keys included) in parsed JSON that carry control characters."""
+    """{dotted path: problem} for strings (keys included) in parsed JSON that carry control characters, and for
+    numbers too large to be finite (1e999 parses to infinity, which neither database's JSON stores)."""
     problems: dict[str, str] = {}
     stack: list[tuple[str, object]] = [("", data)]
     while stack and len(problems) < max_problems:
@@ -111,6 +113,8 @@ def json_text_problems(data: object, max_problems: int = 10) -> dict[str, str]:
             problem = control_character_problem(value)
             if problem:
                 problems[path or "non_field_errors"] = problem
+        elif isinstance(value, float) and not math.isfinite(value):
+            problems[path or "non_field_errors"] = "is a number too large to store"
         elif isinstance(value, dict):
             for key, child in value.items():
                 child_path = f"{path}.{key}" if path else str(key)

@@ -140,6 +140,16 @@ def test_control_character_in_a_form_field_is_a_400_naming_it(team):
     assert "delimiter" in response.data
 
 
+def test_number_too_large_to_be_finite_is_a_400_naming_the_field(team):
+    response = client_for(team["manager"]).put(
+        url(team, "learning/strategy/"),
+        b'{"strategy": "mix", "mix": {"margin": 1e999}}',
+        content_type="application/json",
+    )
+    assert response.status_code == 400
+    assert "too large" in response.data["mix.margin"][0]
+
+
 def test_free_text_keeps_tabs_and_line_breaks(team):
     body = {"label_ids": [team["labels"]["cat"]], "note": "first line\n\tsecond line"}
     response = client_for(team["annotator"]).put(url(team, f"items/{team['items'][0].id}/draft/"), body, format="json")
