@@ -124,6 +124,22 @@ REST_FRAMEWORK = {
     # Throttles key on the client address: trust X-Forwarded-For only behind our own proxy.
     "NUM_PROXIES": 1 if env.bool("TRUST_PROXY_HEADERS", default=False) else 0,
 }
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Loupe API",
+    "DESCRIPTION": "Label images and tabular records; choose what to label next.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",  # served from our static files: no CDN at run time
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "ItemStatusEnum": "annotation.models.ItemStatus",
+        "JobStatusEnum": "annotation.models.JobStatus",
+        "AnnotationStatusEnum": "annotation.models.AnnotationStatus",
+    },
+}
+
 # --- Limits and throttling (README: "Limits and throttling") -------------------------------------------------
 API_MAX_PAGE_SIZE = env.int("API_MAX_PAGE_SIZE", default=500)  # ?limit= above it is cut to it
 API_JSON_MAX_DEPTH = env.int("API_JSON_MAX_DEPTH", default=32)  # nesting of arrays/objects in a JSON body
@@ -162,23 +178,9 @@ MIDDLEWARE[_after_security:_after_security] = [
     "core.middleware.ContentSecurityPolicyMiddleware",
     "core.middleware.QueryStringCheckMiddleware",
 ]
+# Row ids in paths (<id:...>, at most 18 digits) are integers in the OpenAPI schema.
+SPECTACULAR_SETTINGS["PATH_CONVERTER_OVERRIDES"] = {"id": {"type": "integer", "minimum": 0, "maximum": 10**18 - 1}}
 # --- end of limits and throttling ---------------------------------------------------------------------------
-
-SPECTACULAR_SETTINGS = {
-    "TITLE": "Loupe API",
-    "DESCRIPTION": "Label images and tabular records; choose what to label next.",
-    "VERSION": "1",
-    "SERVE_INCLUDE_SCHEMA": False,
-    "SWAGGER_UI_DIST": "SIDECAR",  # served from our static files: no CDN at run time
-    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
-    "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {
-        "ItemStatusEnum": "annotation.models.ItemStatus",
-        "JobStatusEnum": "annotation.models.JobStatus",
-        "AnnotationStatusEnum": "annotation.models.AnnotationStatus",
-    },
-}
 
 # Celery: an embedded SQLite broker by default; Redis (or any kombu URL) for workers on other machines.
 CELERY_BROKER_URL = env.str(
