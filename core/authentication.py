@@ -25,7 +25,10 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         # Guessing tokens counts as failed sign-ins from the address, refused past the same limit.
         address = client_address(request)
         if wait_s := sign_in_wait_s(username=None, address=address):
-            raise exceptions.Throttled(wait=wait_s, detail=sign_in_refusal_message(wait_s, what="sign-ins or tokens"))
+            raise exceptions.Throttled(
+                wait=wait_s,
+                detail=sign_in_refusal_message(wait_s, what="sign-ins or API tokens", source="this address"),
+            )
         token = ApiToken.objects.active().select_related("user").filter(digest=api_token_digest(key)).first()
         if token is None or not token.user.is_active:
             sign_in_failure_record(username=None, address=address)

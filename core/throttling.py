@@ -41,9 +41,11 @@ def sign_in_wait_s(*, username: str | None, address: str) -> int:
     return math.ceil(max(waits)) if waits else 0
 
 
-def sign_in_refusal_message(wait_s: int, *, what: str = "sign-in attempts") -> str:
+def sign_in_refusal_message(
+    wait_s: int, *, what: str = "sign-in attempts", source: str = "this account or address"
+) -> str:
     minutes = max(1, math.ceil(wait_s / 60))
-    return f"Too many failed {what} from this account or address. Try again in {minutes} minute{'s' * (minutes > 1)}."
+    return f"Too many failed {what} from {source}. Try again in {minutes} minute{'s' * (minutes > 1)}."
 
 
 def sign_in_failure_record(*, username: str | None, address: str) -> None:

@@ -166,12 +166,15 @@ REST_FRAMEWORK.update(
         },
     }
 )
-# Every HTML page: scripts and styles only from our own static files (no inline code, no other origin).
+# Every HTML page: scripts and styles only from our own static files (no inline code, no other origin). Images
+# may also come from object storage, where the image API redirects to a signed URL.
+_IMAGE_SOURCES = "'self' data: blob:" + (
+    " " + env.str("S3_ENDPOINT_URL", default="https:") if env.str("S3_BUCKET", default="") else ""
+)
 CONTENT_SECURITY_POLICY = env.str(
     "CONTENT_SECURITY_POLICY",
-    default="default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
-    "frame-ancestors 'none'",
+    default=f"default-src 'self'; script-src 'self'; style-src 'self'; img-src {_IMAGE_SOURCES}; font-src 'self'; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
 )
 _after_security = MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1
 MIDDLEWARE[_after_security:_after_security] = [
