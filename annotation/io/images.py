@@ -23,8 +23,8 @@ MAX_PIXELS = 40_000_000  # Pillow warns at ~89 Mpx and refuses at twice that; we
 MAX_FILE_BYTES = 50 * 2**20
 MAX_ARCHIVE_BYTES = 4 * 2**30  # bytes actually inflated from one zip, whatever its headers claim
 MAX_ARCHIVE_ENTRIES = 200_000
-MAX_PATH_CHARS = 1024  # a path inside an archive, or an uploaded file's name
-MAX_PATH_DEPTH = 32  # folders in such a path
+MAX_PATH_CHARS = 1024  # a path inside an archive
+MAX_PATH_DEPTH = 32  # folders in such a path (an uploaded file keeps only its last part)
 THUMBNAIL_SIZE = (256, 256)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 
