@@ -222,10 +222,21 @@ def _typed(names, raw, lines, text_columns: set[str]) -> tuple[list, list, list,
         converted[name] = values
         for index in invalid:
             reasons.setdefault(index, f"column {name!r}: {raw[index][position]!r} is not a finite number")
+        for index in _with_nul(cells):
+            reasons.setdefault(index, f"column {name!r}: contains the NUL character, which cannot be stored")
     errors = [RowError(f"line {lines[i]}", reasons[i]) for i in sorted(reasons)]
     keep = [i for i in range(len(raw)) if i not in reasons]
     rows = [{name: converted[name][i] for name in names} for i in keep]
     return columns, rows, [lines[i] for i in keep], errors
+
+
+def _with_nul(cells: list[Any]) -> list[int]:
+    """Indices of text cells holding NUL (PostgreSQL refuses it); one scan of the joined column first, as
+    almost no table has any."""
+    strings = [cell for cell in cells if cell.__class__ is str]
+    if not strings or "\x00" not in "".join(strings):
+        return []
+    return [index for index, cell in enumerate(cells) if cell.__class__ is str and "\x00" in cell]
 
 
 def _is_missing(value: Any) -> bool:

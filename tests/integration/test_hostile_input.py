@@ -150,6 +150,20 @@ def test_number_too_large_to_be_finite_is_a_400_naming_the_field(team):
     assert "too large" in response.data["mix.margin"][0]
 
 
+def test_table_rows_with_nul_are_reported_and_left_out(team):
+    tabular = make_project(owner=team["manager"], name="Wine", data_kind="tabular", labels=[{"name": "red"}])
+    response = client_for(team["manager"]).post(
+        f"/api/v1/projects/{tabular.id}/imports/preview/",
+        {"file": SimpleUploadedFile("t.csv", b"name,score\nfine,1\nba\x00d,2\n")},
+        format="multipart",
+    )
+    assert response.status_code == 200
+    assert response.data["row_count"] == 1
+    assert response.data["errors"] == [
+        {"where": "line 3", "reason": "column 'name': contains the NUL character, which cannot be stored"}
+    ]
+
+
 def test_free_text_keeps_tabs_and_line_breaks(team):
     body = {"label_ids": [team["labels"]["cat"]], "note": "first line\n\tsecond line"}
     response = client_for(team["annotator"]).put(url(team, f"items/{team['items'][0].id}/draft/"), body, format="json")
