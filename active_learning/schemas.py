@@ -41,7 +41,7 @@ class StrategySpec(_Strict):
     budget: int | None = Field(default=None, ge=1, le=10_000_000)  # labels the project can afford in all
     exploration_share: float = Field(default=0.1, ge=0.0, le=1.0)  # adaptive: share of novelty picks per batch
     stopping_rule: StoppingRule | None = None
-    random_state: int = 0
+    random_state: int = Field(default=0, ge=0, le=2**32 - 1)  # what numpy seeds with
 
     @model_validator(mode="after")
     def _mix_names(self):

@@ -6,13 +6,18 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints, field_validator
 
 from annotation.models import DataKind, TaskType
+from core.validation import MAX_COLUMN_NAME_CHARS, MAX_COLUMNS, DbId, DisplayName, Text, name_key
 
 PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac")
 
-LabelName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+# Names are NFC and free of invisible characters (core.validation), and unique once case folded: two labels,
+# projects or columns that look alike are refused.
+LabelName = DisplayName(100)
+ProjectName = DisplayName(200)
 Color = Annotated[str, StringConstraints(pattern=r"^#[0-9a-fA-F]{6}$")]
 Hotkey = Annotated[str, StringConstraints(pattern=r"^[0-9a-zA-Z]?$")]
-ColumnName = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+ColumnName = DisplayName(MAX_COLUMN_NAME_CHARS)
+MAX_LABELS = 500  # per project, retired labels included
 # Keys the labeling page uses itself (Enter submits, S skips, Z undoes, A accepts the suggestion).
 RESERVED_HOTKEYS = frozenset("sSzZaA")
 
@@ -31,16 +36,17 @@ class LabelSpec(_Strict):
     name: LabelName
     color: Color | None = None  # None: the next palette color
     hotkey: Hotkey = ""
-    description: str = Field(default="", max_length=2000)
+    description: Text = Field(default="", max_length=2000)
 
     _hotkey = field_validator("hotkey")(_hotkey_not_reserved)
 
 
-class ColumnList(RootModel[list[ColumnName]]):
+class ColumnList(RootModel[Annotated[list[ColumnName], Field(max_length=MAX_COLUMNS)]]):
     @field_validator("root")
     @classmethod
     def _unique(cls, value: list[str]) -> list[str]:
-        duplicates = sorted({name for name in value if value.count(name) > 1})
+        keys = [name_key(name) for name in value]
+        duplicates = sorted({name for name, key in zip(value, keys, strict=True) if keys.count(key) > 1})
         if duplicates:
             raise ValueError(f"columns listed twice: {', '.join(duplicates)}")
         return value
@@ -49,24 +55,28 @@ class ColumnList(RootModel[list[ColumnName]]):
 class ProjectSpec(_Strict):
     """What a new project is made from."""
 
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    name: ProjectName
     data_kind: DataKind
-    instructions: str = Field(default="", max_length=20_000)
+    instructions: Text = Field(default="", max_length=20_000)
     task_type: TaskType = TaskType.SINGLE_LABEL
-    labels: list[LabelSpec] = Field(default_factory=list, max_length=500)
+    labels: list[LabelSpec] = Field(default_factory=list, max_length=MAX_LABELS)
     shown_columns: ColumnList = Field(default_factory=lambda: ColumnList([]))
     feature_columns: ColumnList = Field(default_factory=lambda: ColumnList([]))
 
     @field_validator("labels")
     @classmethod
     def _labels_unique(cls, labels: list[LabelSpec]) -> list[LabelSpec]:
-        names = [label.name.casefold() for label in labels]
+        names = [name_key(label.name) for label in labels]
         hotkeys = [label.hotkey for label in labels if label.hotkey]
         if len(set(names)) != len(names):
-            raise ValueError("label names must be unique (ignoring case)")
+            raise ValueError("label names must be unique (ignoring case and Unicode normalisation)")
         if len(set(hotkeys)) != len(hotkeys):
             raise ValueError("label hotkeys must be unique")
         return labels
+
+
+class ProjectRename(_Strict):
+    name: ProjectName
 
 
 class AddLabel(_Strict):
@@ -76,29 +86,29 @@ class AddLabel(_Strict):
 
 class UpdateLabel(_Strict):
     op: Literal["update_label"]
-    label_id: int
+    label_id: DbId
     color: Color | None = None
     hotkey: Hotkey | None = None
-    description: str | None = Field(default=None, max_length=2000)
+    description: Text | None = Field(default=None, max_length=2000)
 
     _hotkey = field_validator("hotkey")(_hotkey_not_reserved)
 
 
 class RenameLabel(_Strict):
     op: Literal["rename_label"]
-    label_id: int
+    label_id: DbId
     name: LabelName
 
 
 class RetireLabel(_Strict):
     op: Literal["retire_label"]
-    label_id: int
+    label_id: DbId
 
 
 class MergeLabels(_Strict):
     op: Literal["merge_labels"]
-    source_ids: list[int] = Field(min_length=1)
-    target_id: int
+    source_ids: list[DbId] = Field(min_length=1, max_length=MAX_LABELS)
+    target_id: DbId
 
 
 class SetColumns(_Strict):
@@ -130,7 +140,7 @@ class TabularRecord(RootModel[dict[ColumnName, Scalar]]):
     """One row of a table: column name -> typed value (None for a missing value)."""
 
 
-class LabelIds(RootModel[list[int]]):
+class LabelIds(RootModel[Annotated[list[DbId], Field(max_length=MAX_LABELS)]]):
     """The labels of one answer, by id, without repeats."""
 
     @field_validator("root")
@@ -160,7 +170,7 @@ class ItemInsight(_Strict):
 
 class DraftPayload(_Strict):
     label_ids: LabelIds
-    note: str = Field(default="", max_length=2000)
+    note: Text = Field(default="", max_length=2000)
 
 
 class ColumnType(_Strict):
@@ -173,18 +183,18 @@ class ImportOptions(_Strict):
     columns. Images: labels from the first folder of each path, or from a manifest file (file,label)."""
 
     format: Literal["csv", "tsv", "jsonl", "parquet"] | None = None
-    encoding: str | None = Field(default=None, max_length=40)
-    delimiter: str | None = Field(default=None, min_length=1, max_length=1)
-    id_column: str | None = None
-    label_column: str | None = None
+    encoding: Text | None = Field(default=None, max_length=40)
+    delimiter: Text | None = Field(default=None, min_length=1, max_length=1)
+    id_column: Text | None = Field(default=None, max_length=255)
+    label_column: Text | None = Field(default=None, max_length=255)
     labels_from_folders: bool = False
     local_path: str | None = None  # CLI only: read from this server-side path instead of uploaded files
 
 
 class ExportFilters(_Strict):
     status: Literal["open", "done"] | None = None
-    label: str | None = None  # final label name
-    annotator: str | None = None  # username
+    label: Text | None = Field(default=None, max_length=100)  # final label name
+    annotator: Text | None = Field(default=None, max_length=150)  # username
     agreement_min: float | None = Field(default=None, ge=0, le=1)
     agreement_max: float | None = Field(default=None, ge=0, le=1)
     annotated_after: datetime | None = None

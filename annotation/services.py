@@ -13,10 +13,12 @@ from annotation import schemas
 from annotation.models import (
     Annotation,
     DataKind,
+    Draft,
     Invitation,
     Item,
     ItemStatus,
     Label,
+    Lease,
     Membership,
     Project,
     ReviewStatus,
@@ -27,6 +29,7 @@ from annotation.models import (
 from core.errors import Conflict, InvalidInput, NotFound
 from core.models import User
 from core.services import user_create
+from core.validation import name_key
 
 INVITATION_LIFETIME = timedelta(days=7)
 
@@ -38,7 +41,7 @@ INVITATION_LIFETIME = timedelta(days=7)
 def project_create(*, creator: User, spec: dict[str, Any]) -> Project:
     """A project with its first schema version; the creator becomes its manager."""
     data = schemas.ProjectSpec.model_validate(spec)
-    if Project.objects.filter(name__iexact=data.name).exists():
+    if project_name_taken(data.name):
         raise Conflict(f"A project named {data.name!r} already exists.", field="name")
     if data.data_kind == DataKind.IMAGE and (data.shown_columns.root or data.feature_columns.root):
         raise InvalidInput("Only tabular projects have columns.", field="shown_columns")
@@ -81,10 +84,8 @@ def project_update(
     """Settings outside the label schema (which changes only through `schema_change_apply`). A new overlap
     moves items between open and done in one statement each."""
     if name is not None:
-        name = name.strip()
-        if not name:
-            raise InvalidInput("A project needs a name.", field="name")
-        if Project.objects.filter(name__iexact=name).exclude(id=project.id).exists():
+        name = schemas.ProjectRename.model_validate({"name": name}).name
+        if project_name_taken(name, except_id=project.id):
             raise Conflict(f"A project named {name!r} already exists.", field="name")
         project.name = name
     for field, value in (
@@ -110,6 +111,14 @@ def project_update(
     return project
 
 
+def project_name_taken(name: str, *, except_id: int | None = None) -> bool:
+    """Whether another project has a name that looks the same: compared NFC and case folded in Python, since
+    SQLite's `iexact` folds ASCII only (and names stored before normalisation may be decomposed)."""
+    key = name_key(name)
+    names = Project.objects.exclude(id=except_id).values_list("name", flat=True)
+    return any(name_key(other) == key for other in names.iterator())
+
+
 def project_delete(*, project: Project) -> None:
     project.delete()
 
@@ -132,8 +141,11 @@ def membership_set_role(*, project: Project, user_id: int, role: Role) -> Member
     membership = _membership_locked(project=project, user_id=user_id)
     if membership.role == Role.MANAGER and role != Role.MANAGER:
         _ensure_another_manager(project=project, user_id=user_id)
+    lowered = ROLE_RANK[role] < ROLE_RANK[membership.role]
     membership.role = role
     membership.save(update_fields=["role"])
+    if lowered:
+        _work_in_hand_release(project=project, user_id=user_id)
     return membership
 
 
@@ -143,6 +155,17 @@ def membership_remove(*, project: Project, user_id: int) -> None:
     if membership.role == Role.MANAGER:
         _ensure_another_manager(project=project, user_id=user_id)
     membership.delete()
+    _work_in_hand_release(project=project, user_id=user_id)
+
+
+ROLE_RANK = {Role.ANNOTATOR: 0, Role.REVIEWER: 1, Role.MANAGER: 2}
+
+
+def _work_in_hand_release(*, project: Project, user_id: int) -> None:
+    """The member's leases end and drafts go, in the caller's transaction: items they held are handed to others
+    at once, instead of answering 409 until the lease expires."""
+    Lease.objects.filter(item__project=project, user_id=user_id).delete()
+    Draft.objects.filter(item__project=project, user_id=user_id).delete()
 
 
 def _membership_locked(*, project: Project, user_id: int) -> Membership:
@@ -255,8 +278,11 @@ def _active_label(project: Project, label_id: int, field: str = "label_id") -> L
     return label
 
 
-def _check_name_free(project: Project, name: str, field: str) -> None:
-    if Label.objects.filter(project=project, name__iexact=name).exists():
+def _check_name_free(project: Project, name: str, field: str, except_id: int | None = None) -> None:
+    # Compared in Python, NFC and case folded: SQLite's `iexact` folds ASCII only. A project has few labels.
+    key = name_key(name)
+    names = Label.objects.filter(project=project).exclude(id=except_id).values_list("name", flat=True)
+    if any(name_key(other) == key for other in names):
         raise Conflict(
             f"This project already has a label named {name!r} (retired labels keep their names).", field=field
         )
@@ -268,6 +294,11 @@ def _check_hotkey_free(project: Project, hotkey: str, field: str, except_id: int
 
 
 def _add_label(project: Project, op: schemas.AddLabel) -> dict[str, Any]:
+    if Label.objects.filter(project=project).count() >= schemas.MAX_LABELS:
+        raise InvalidInput(
+            f"A project has at most {schemas.MAX_LABELS} labels (retired ones count too).",
+            field="label",
+        )
     _check_name_free(project, op.label.name, "label.name")
     _check_hotkey_free(project, op.label.hotkey, "label.hotkey")
     top = Label.objects.filter(project=project).aggregate(top=Max("position"))["top"]
@@ -290,7 +321,7 @@ def _update_label(project: Project, op: schemas.UpdateLabel) -> dict[str, Any]:
 
 def _rename_label(project: Project, op: schemas.RenameLabel) -> dict[str, Any]:
     label = _active_label(project, op.label_id)
-    _check_name_free(project, op.name, "name")
+    _check_name_free(project, op.name, "name", except_id=label.id)
     old_name, label.name = label.name, op.name
     label.save(update_fields=["name"])
     return {**op.model_dump(mode="json"), "old_name": old_name}

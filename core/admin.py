@@ -1,8 +1,10 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 
+from core.forms import AdminSignInForm
 from core.models import ApiToken, User, WorkerHeartbeat
 
+admin.site.login_form = AdminSignInForm  # failed sign-ins throttled as on the login page
 admin.site.register(User, UserAdmin)
 
 

@@ -8,4 +8,9 @@ class CoreConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from django.urls import register_converter
+
         from core.api import schema  # noqa: F401  (registers the OpenAPI extension for our token auth)
+        from core.converters import IdConverter
+
+        register_converter(IdConverter, "id")  # before any URLconf is read: they use <id:...> for row ids

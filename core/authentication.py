@@ -7,6 +7,7 @@ from rest_framework import authentication, exceptions
 
 from core.models import ApiToken
 from core.services import api_token_digest
+from core.throttling import client_address, sign_in_failure_record, sign_in_refusal_message, sign_in_wait_s
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)  # write last_used_at at most once a minute per token
 
@@ -21,8 +22,16 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         if len(parts) != 2:
             raise exceptions.AuthenticationFailed("Authorization header must be '<Bearer|Token> <key>'.")
         key = parts[1].decode("latin-1")
+        # Guessing tokens counts as failed sign-ins from the address, refused past the same limit.
+        address = client_address(request)
+        if wait_s := sign_in_wait_s(username=None, address=address):
+            raise exceptions.Throttled(
+                wait=wait_s,
+                detail=sign_in_refusal_message(wait_s, what="sign-ins or API tokens", source="this address"),
+            )
         token = ApiToken.objects.active().select_related("user").filter(digest=api_token_digest(key)).first()
         if token is None or not token.user.is_active:
+            sign_in_failure_record(username=None, address=address)
             raise exceptions.AuthenticationFailed("Invalid, expired or revoked API token.")
         now = timezone.now()
         if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:

@@ -4,7 +4,7 @@ from django.urls import path
 
 from frontend import wizard
 
-setup = "projects/<int:project_id>/setup/"
+setup = "projects/<id:project_id>/setup/"
 urlpatterns = [
     path("projects/new/", wizard.create, name="wizard-create"),
     path(setup, wizard.details, name="wizard-details"),

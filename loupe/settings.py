@@ -148,6 +148,51 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# --- Limits and throttling (README: "Limits and throttling") -------------------------------------------------
+API_MAX_PAGE_SIZE = env.int("API_MAX_PAGE_SIZE", default=500)  # ?limit= above it is cut to it
+API_JSON_MAX_DEPTH = env.int("API_JSON_MAX_DEPTH", default=32)  # nesting of arrays/objects in a JSON body
+UPLOAD_MAX_FILES = env.int("UPLOAD_MAX_FILES", default=1000)  # files in one import request (zip archives count 1)
+# Login (the sign-in page and the admin's) and API-token failures, counted per account and per client address
+# over the lockout window: past either limit, sign-in is refused until the window has passed.
+LOGIN_FAILURES_PER_ACCOUNT = env.int("LOGIN_FAILURES_PER_ACCOUNT", default=10)
+LOGIN_FAILURES_PER_ADDRESS = env.int("LOGIN_FAILURES_PER_ADDRESS", default=50)
+LOGIN_LOCKOUT_S = env.int("LOGIN_LOCKOUT_S", default=15 * 60)
+REST_FRAMEWORK.update(
+    {
+        "DEFAULT_PARSER_CLASSES": [
+            "core.api.parsers.JSONParser",
+            "core.api.parsers.FormParser",
+            "core.api.parsers.MultiPartParser",
+        ],
+        "DEFAULT_PAGINATION_CLASS": "core.api.pagination.LimitOffsetPagination",
+        "DEFAULT_THROTTLE_CLASSES": ["core.api.throttling.UserRateThrottle", "core.api.throttling.AnonRateThrottle"],
+        "DEFAULT_THROTTLE_RATES": {
+            **REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
+            # An annotator at work sends about 2 requests a second at most: 20/s sustained is far above that.
+            "user": env.str("API_RATE_PER_USER", default="1200/min"),  # per user (a token counts as its user)
+            "anon": env.str("API_RATE_PER_ADDRESS", default="300/min"),  # per address, requests without a user
+        },
+    }
+)
+# Every HTML page: scripts and styles only from our own static files (no inline code, no other origin). Images
+# may also come from object storage, where the image API redirects to a signed URL.
+_IMAGE_SOURCES = "'self' data: blob:" + (
+    " " + env.str("S3_ENDPOINT_URL", default="https:") if env.str("S3_BUCKET", default="") else ""
+)
+CONTENT_SECURITY_POLICY = env.str(
+    "CONTENT_SECURITY_POLICY",
+    default=f"default-src 'self'; script-src 'self'; style-src 'self'; img-src {_IMAGE_SOURCES}; font-src 'self'; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+)
+_after_security = MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1
+MIDDLEWARE[_after_security:_after_security] = [
+    "core.middleware.ContentSecurityPolicyMiddleware",
+    "core.middleware.QueryStringCheckMiddleware",
+]
+# Row ids in paths (<id:...>, at most 18 digits) are integers in the OpenAPI schema.
+SPECTACULAR_SETTINGS["PATH_CONVERTER_OVERRIDES"] = {"id": {"type": "integer", "minimum": 0, "maximum": 10**18 - 1}}
+# --- end of limits and throttling ---------------------------------------------------------------------------
+
 # Celery: an embedded SQLite broker by default; Redis (or any kombu URL) for workers on other machines.
 CELERY_BROKER_URL = env.str(
     "CELERY_BROKER_URL", default=env.str("REDIS_URL", default=f"sqla+sqlite:///{DATA_DIR / 'broker.sqlite3'}")

@@ -23,3 +23,11 @@ def _fresh_learning_caches():
 
     artifacts.load.cache_clear()
     training._fitted_strategy.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    """Rate-limit and failed-sign-in counters live in the shared cache: each test starts with none."""
+    from django.core.cache import cache
+
+    cache.clear()

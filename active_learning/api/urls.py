@@ -2,13 +2,13 @@ from django.urls import path
 
 from active_learning.api import views
 
-project = "projects/<int:project_id>/"
+project = "projects/<id:project_id>/"
 urlpatterns = [
     path(project + "learning/", views.LearningStatusApi.as_view(), name="learning-status"),
     path(project + "learning/strategy/", views.StrategyApi.as_view(), name="learning-strategy"),
     path(project + "learning/strategy/history/", views.StrategyHistoryApi.as_view(), name="learning-strategy-history"),
     path(project + "learning/runs/", views.LearningRunListApi.as_view(), name="learning-run-list"),
-    path(project + "learning/runs/<int:run_id>/", views.LearningRunDetailApi.as_view(), name="learning-run-detail"),
+    path(project + "learning/runs/<id:run_id>/", views.LearningRunDetailApi.as_view(), name="learning-run-detail"),
     path(project + "learning/train/", views.TrainApi.as_view(), name="learning-train"),
     path(project + "learning/rank/", views.RankApi.as_view(), name="learning-rank"),
     path(project + "learning/simulations/", views.SimulationApi.as_view(), name="learning-simulations"),

@@ -3,7 +3,6 @@ novel items and the embedding map."""
 
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -11,6 +10,7 @@ from active_learning import selectors, services
 from active_learning.models import LearningRun, StrategySetting
 from annotation.access import Capability, project_for_user
 from annotation.api.serializers import ItemOutputSerializer
+from core.api.pagination import LimitOffsetPagination
 from core.errors import Conflict, NotFound
 
 

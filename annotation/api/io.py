@@ -5,7 +5,7 @@ import re
 from django.conf import settings
 from django.http import FileResponse
 from drf_spectacular.utils import extend_schema
-from rest_framework import parsers, serializers, status
+from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -15,6 +15,8 @@ from annotation.api.serializers import ProjectOutputSerializer
 from annotation.io import exporters, tables
 from annotation.io.archive import archive_import
 from annotation.models import ExportJob, ImportJob
+from core.api.fields import JSONField, NameField
+from core.api.parsers import MultiPartParser
 from core.errors import Conflict, DomainError, InvalidInput, NotFound, PermissionDenied
 
 PREVIEW_ROWS = 20
@@ -28,6 +30,15 @@ def _check_upload_size(request) -> None:
     length = int(request.META.get("CONTENT_LENGTH") or 0)
     if length > settings.UPLOAD_MAX_BYTES:
         raise UploadTooLarge(f"The upload is {length:,} bytes; the limit is {settings.UPLOAD_MAX_BYTES:,}.")
+
+
+def _check_file_count(files: list) -> None:
+    if len(files) > settings.UPLOAD_MAX_FILES:
+        raise UploadTooLarge(
+            f"The upload has {len(files):,} files; the limit is {settings.UPLOAD_MAX_FILES:,} (zip many images into "
+            "one archive).",
+            field="files",
+        )
 
 
 class ImportJobOutputSerializer(serializers.ModelSerializer):
@@ -78,12 +89,12 @@ class ExportJobOutputSerializer(serializers.ModelSerializer):
 
 
 class ImportListApi(APIView):
-    parser_classes = [parsers.MultiPartParser]
+    parser_classes = [MultiPartParser]
 
     class InputSerializer(serializers.Serializer):
         files = serializers.ListField(child=serializers.FileField(allow_empty_file=False), allow_empty=False)
         mode = serializers.ChoiceField(choices=ImportJob.Mode.choices, default=ImportJob.Mode.ALL_OR_NOTHING)
-        options = serializers.JSONField(binary=True, required=False, default=dict, help_text="schemas.ImportOptions")
+        options = JSONField(binary=True, required=False, default=dict, help_text="schemas.ImportOptions")
 
     @extend_schema(responses=ImportJobOutputSerializer(many=True))
     def get(self, request, project_id: int):
@@ -94,7 +105,9 @@ class ImportListApi(APIView):
     def post(self, request, project_id: int):
         _check_upload_size(request)
         project = project_for_user(user=request.user, project_id=project_id, capability=Capability.MANAGE)
-        data = self.InputSerializer(data={**request.data.dict(), "files": request.FILES.getlist("files")})
+        _check_file_count(request.FILES.getlist("files"))
+        # dict(...items()): an empty body parses to a plain dict, a form to a QueryDict (last value per key).
+        data = self.InputSerializer(data={**dict(request.data.items()), "files": request.FILES.getlist("files")})
         data.is_valid(raise_exception=True)
         job = jobs.import_job_create(project=project, user=request.user, **data.validated_data)
         return Response(ImportJobOutputSerializer(job).data, status=status.HTTP_202_ACCEPTED)
@@ -113,7 +126,7 @@ class ImportDetailApi(APIView):
 class TablePreviewApi(APIView):
     """Read a table without importing it: inferred column types, the first rows, and the bad lines."""
 
-    parser_classes = [parsers.MultiPartParser]
+    parser_classes = [MultiPartParser]
 
     class InputSerializer(serializers.Serializer):
         file = serializers.FileField(allow_empty_file=False)
@@ -153,7 +166,7 @@ class TablePreviewApi(APIView):
 class ExportListApi(APIView):
     class InputSerializer(serializers.Serializer):
         format = serializers.ChoiceField(choices=list(exporters.FORMATS))
-        filters = serializers.JSONField(required=False, default=dict, help_text="annotation.schemas.ExportFilters")
+        filters = JSONField(required=False, default=dict, help_text="annotation.schemas.ExportFilters")
 
     @extend_schema(responses=ExportJobOutputSerializer(many=True))
     def get(self, request, project_id: int):
@@ -202,11 +215,11 @@ class ExportDownloadApi(APIView):
 class ArchiveImportApi(APIView):
     """Create a new project from a Loupe project archive (admins, like any project creation)."""
 
-    parser_classes = [parsers.MultiPartParser]
+    parser_classes = [MultiPartParser]
 
     class InputSerializer(serializers.Serializer):
         file = serializers.FileField(allow_empty_file=False)
-        name = serializers.CharField(max_length=200)
+        name = NameField(max_length=200)
 
     @extend_schema(request={"multipart/form-data": InputSerializer}, responses={201: ProjectOutputSerializer})
     def post(self, request):

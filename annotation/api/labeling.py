@@ -2,7 +2,6 @@
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -12,6 +11,9 @@ from annotation.agreement import project_agreement
 from annotation.api.serializers import ItemOutputSerializer
 from annotation.models import Draft, Item, Review
 from annotation.review import item_review
+from annotation.schemas import MAX_LABELS
+from core.api.fields import IdField
+from core.api.pagination import LimitOffsetPagination
 from core.errors import NotFound
 
 
@@ -99,8 +101,8 @@ class LeaseRenewApi(APIView):
 
 class AnnotationSubmitApi(APIView):
     class InputSerializer(serializers.Serializer):
-        item_id = serializers.IntegerField()
-        label_ids = serializers.ListField(child=serializers.IntegerField(), allow_empty=True)
+        item_id = IdField()
+        label_ids = serializers.ListField(child=IdField(), allow_empty=True, max_length=MAX_LABELS)
         client_key = serializers.CharField(max_length=64, required=False, default="", allow_blank=True)
         time_spent_ms = serializers.IntegerField(min_value=0, max_value=86_400_000, required=False, allow_null=True)
         accepted_suggestion = serializers.BooleanField(
@@ -121,7 +123,7 @@ class AnnotationSubmitApi(APIView):
 
 class AnnotationDetailApi(APIView):
     class InputSerializer(serializers.Serializer):
-        label_ids = serializers.ListField(child=serializers.IntegerField(), allow_empty=True)
+        label_ids = serializers.ListField(child=IdField(), allow_empty=True, max_length=MAX_LABELS)
 
     @extend_schema(request=InputSerializer, responses=AnnotationOutputSerializer)
     def patch(self, request, project_id: int, annotation_id: int):
@@ -219,7 +221,7 @@ class ReviewQueueApi(APIView):
 class ItemReviewApi(APIView):
     class InputSerializer(serializers.Serializer):
         decision = serializers.ChoiceField(choices=Review.Decision.choices)
-        label_ids = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
+        label_ids = serializers.ListField(child=IdField(), required=False, default=list, max_length=MAX_LABELS)
         comment = serializers.CharField(required=False, default="", allow_blank=True, max_length=5000)
 
     @extend_schema(request=InputSerializer, responses={201: None})

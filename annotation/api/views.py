@@ -4,7 +4,6 @@ from django.core.files.storage import FileSystemStorage
 from django.http import FileResponse, HttpResponseRedirect
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
@@ -22,20 +21,20 @@ from annotation.api.serializers import (
     SchemaOutputSerializer,
 )
 from annotation.models import DataKind, Project, QueueOrder, Role, TaskType
+from core.api.fields import JSONField, NameField
+from core.api.pagination import LimitOffsetPagination
 from core.errors import NotFound, PermissionDenied
 
 
 class ProjectListApi(APIView):
     class InputSerializer(serializers.Serializer):
-        name = serializers.CharField(max_length=200)
+        name = NameField(max_length=200)
         data_kind = serializers.ChoiceField(choices=DataKind.choices)
         instructions = serializers.CharField(required=False, allow_blank=True, default="")
         task_type = serializers.ChoiceField(choices=TaskType.choices, required=False, default=TaskType.SINGLE_LABEL)
-        labels = serializers.JSONField(
-            required=False, default=list, help_text="[{name, color?, hotkey?, description?}]"
-        )
-        shown_columns = serializers.ListField(child=serializers.CharField(), required=False, default=list)
-        feature_columns = serializers.ListField(child=serializers.CharField(), required=False, default=list)
+        labels = JSONField(required=False, default=list, help_text="[{name, color?, hotkey?, description?}]")
+        shown_columns = serializers.ListField(child=NameField(), required=False, default=list)
+        feature_columns = serializers.ListField(child=NameField(), required=False, default=list)
 
     @extend_schema(responses=ProjectOutputSerializer(many=True))
     def get(self, request):
@@ -55,7 +54,7 @@ class ProjectListApi(APIView):
 
 class ProjectDetailApi(APIView):
     class InputSerializer(serializers.Serializer):
-        name = serializers.CharField(max_length=200, required=False)
+        name = NameField(max_length=200, required=False)
         instructions = serializers.CharField(required=False, allow_blank=True)
         overlap = serializers.IntegerField(min_value=1, max_value=20, required=False)
         queue_order = serializers.ChoiceField(choices=QueueOrder.choices, required=False)

@@ -29,10 +29,13 @@ from annotation.models import (
     SchemaChange,
     Skip,
 )
+from annotation.services import project_name_taken
 from core.errors import Conflict, InvalidInput
 from core.models import User
+from core.validation import json_depth_exceeds
 
 BATCH = 2_000
+MAX_JSON_DEPTH = 32  # what we write nests a few levels; a deeper line was not written by us
 
 
 def _time(value: str | None) -> datetime | None:
@@ -43,7 +46,17 @@ def _lines(archive: zipfile.ZipFile, name: str):
     with archive.open(name) as member:
         for line in member:
             if line.strip():
-                yield json.loads(line)
+                yield _json(line)
+
+
+def _json(raw: bytes) -> Any:
+    """Parsed JSON, refused (ValueError: a damaged archive) when nested past what we write or carrying NUL,
+    which PostgreSQL cannot store (Python's parser would recurse without bound on the first)."""
+    if json_depth_exceeds(raw, MAX_JSON_DEPTH):
+        raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    if b"\\u0000" in raw:
+        raise ValueError("JSON text carries the NUL character")
+    return json.loads(raw)
 
 
 class _People:
@@ -65,7 +78,7 @@ def archive_import(*, source: IO[bytes], name: str, owner: User) -> Project:
     hostile archive is refused with the reason and leaves nothing behind."""
     try:
         archive = zipfile.ZipFile(source)
-        manifest = json.loads(archive.read("project.json"))
+        manifest = _json(archive.read("project.json"))
     except (zipfile.BadZipFile, KeyError, ValueError) as exc:
         raise InvalidInput(f"Not a Loupe project archive: {exc}", field="file") from exc
     if (
@@ -74,7 +87,7 @@ def archive_import(*, source: IO[bytes], name: str, owner: User) -> Project:
         or (manifest.get("version") != ARCHIVE_VERSION)
     ):
         raise InvalidInput("Not a Loupe project archive of a version this server reads.", field="file")
-    if Project.objects.filter(name__iexact=name).exists():
+    if project_name_taken(name):
         raise Conflict(f"A project named {name!r} already exists.", field="name")
     try:
         return _restore(archive, manifest, name, owner)

@@ -16,11 +16,15 @@ from pathlib import PurePosixPath
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from core.validation import control_character_problem
+
 FORMATS = {"JPEG": "jpg", "MPO": "jpg", "PNG": "png", "WEBP": "webp", "BMP": "bmp", "GIF": "gif", "TIFF": "tiff"}
 MAX_PIXELS = 40_000_000  # Pillow warns at ~89 Mpx and refuses at twice that; we stop far earlier
 MAX_FILE_BYTES = 50 * 2**20
 MAX_ARCHIVE_BYTES = 4 * 2**30  # bytes actually inflated from one zip, whatever its headers claim
 MAX_ARCHIVE_ENTRIES = 200_000
+MAX_PATH_CHARS = 1024  # a path inside an archive
+MAX_PATH_DEPTH = 32  # folders in such a path (an uploaded file keeps only its last part)
 THUMBNAIL_SIZE = (256, 256)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 
@@ -80,11 +84,23 @@ def check_image(data: bytes, *, max_pixels: int = MAX_PIXELS) -> CheckedImage:
 
 
 def safe_member_name(name: str) -> str:
-    """A zip entry's path, normalised; raises ImageRejected for absolute paths or `..` (zip slip)."""
+    """A zip entry's path, normalised; raises ImageRejected for absolute paths or `..` (zip slip), and for
+    paths longer or deeper than we store."""
     path = PurePosixPath(name.replace("\\", "/"))
     if path.is_absolute() or ".." in path.parts or not path.parts or ":" in path.parts[0]:
         raise ImageRejected("unsafe path in archive")
-    return str(path)
+    return str(path_within_limits(path))
+
+
+def path_within_limits(path: PurePosixPath) -> PurePosixPath:
+    """`path` itself; raises ImageRejected naming the limit when it is too long, too deep or not printable."""
+    if len(str(path)) > MAX_PATH_CHARS:
+        raise ImageRejected(f"path is {len(str(path)):,} characters long; the limit is {MAX_PATH_CHARS:,}")
+    if len(path.parts) > MAX_PATH_DEPTH + 1:
+        raise ImageRejected(f"path is {len(path.parts) - 1} folders deep; the limit is {MAX_PATH_DEPTH}")
+    if problem := control_character_problem(str(path)):
+        raise ImageRejected(f"path {problem}")
+    return path
 
 
 def iter_zip(

@@ -14,6 +14,7 @@ from typing import Any
 
 # pandas and pyarrow are imported inside the functions that read a table: web processes load this module for its
 # names and formats, and only the few requests that preview a table need them.
+from core.validation import MAX_COLUMN_NAME_CHARS, MAX_COLUMNS, name_key, name_normalised, name_problem
 
 MISSING = frozenset({"", "na", "n/a", "nan", "null", "none", "-"})
 TRUE, FALSE = frozenset({"true", "yes", "y", "t"}), frozenset({"false", "no", "n", "f"})
@@ -192,10 +193,19 @@ def _flat_arrow_type(arrow_type) -> bool:
 
 
 def _column_names(header: list[str]) -> list[str]:
-    names = [str(name).strip() for name in header]
+    """The header's names, NFC; refused when empty, invisible, too many, or alike once case folded."""
+    if len(header) > MAX_COLUMNS:
+        raise TableError(f"The table has {len(header):,} columns; the limit is {MAX_COLUMNS:,}.")
+    names = [name_normalised(str(name).strip()) for name in header]
     if not names or any(not name for name in names):
         raise TableError("Every column needs a name in the header.")
-    duplicates = sorted({name for name in names if names.count(name) > 1})
+    for position, name in enumerate(names, start=1):
+        too_long = len(name) > MAX_COLUMN_NAME_CHARS
+        problem = name_problem(name) or (f"is longer than {MAX_COLUMN_NAME_CHARS} characters" if too_long else None)
+        if problem:
+            raise TableError(f"The name of column {position} {problem}.")
+    keys = [name_key(name) for name in names]
+    duplicates = sorted({name for name, key in zip(names, keys, strict=True) if keys.count(key) > 1})
     if duplicates:
         raise TableError(f"Columns named twice: {', '.join(duplicates)}")
     return names
@@ -213,10 +223,21 @@ def _typed(names, raw, lines, text_columns: set[str]) -> tuple[list, list, list,
         converted[name] = values
         for index in invalid:
             reasons.setdefault(index, f"column {name!r}: {raw[index][position]!r} is not a finite number")
+        for index in _with_nul(cells):
+            reasons.setdefault(index, f"column {name!r}: contains the NUL character, which cannot be stored")
     errors = [RowError(f"line {lines[i]}", reasons[i]) for i in sorted(reasons)]
     keep = [i for i in range(len(raw)) if i not in reasons]
     rows = [{name: converted[name][i] for name in names} for i in keep]
     return columns, rows, [lines[i] for i in keep], errors
+
+
+def _with_nul(cells: list[Any]) -> list[int]:
+    """Indices of text cells holding NUL (PostgreSQL refuses it); one scan of the joined column first, as
+    almost no table has any."""
+    strings = [cell for cell in cells if cell.__class__ is str]
+    if not strings or "\x00" not in "".join(strings):
+        return []
+    return [index for index, cell in enumerate(cells) if cell.__class__ is str and "\x00" in cell]
 
 
 def _is_missing(value: Any) -> bool:

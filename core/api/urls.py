@@ -6,6 +6,6 @@ urlpatterns = [
     path("me/", views.MeApi.as_view(), name="me"),
     path("users/", views.UserListApi.as_view(), name="user-list"),
     path("tokens/", views.ApiTokenListApi.as_view(), name="token-list"),
-    path("tokens/<int:token_id>/", views.ApiTokenDetailApi.as_view(), name="token-detail"),
+    path("tokens/<id:token_id>/", views.ApiTokenDetailApi.as_view(), name="token-detail"),
     path("health/", views.HealthApi.as_view(), name="health"),
 ]

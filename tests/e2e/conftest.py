@@ -63,3 +63,37 @@ def browser_errors(page):
     errors = BrowserErrors(page)
     yield errors
     assert errors.unexpected() == [], "browser console errors"
+
+
+CSP_REPORTER = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  console.error(`CSP violation: ${event.violatedDirective} blocked ${event.blockedURI || "inline code"}`);
+});
+"""
+
+
+class CspViolations:
+    """Content-Security-Policy violations seen on a page (reported by the browser, or by our listener)."""
+
+    def __init__(self, page):
+        self.seen: list[str] = []
+        self.expected = False
+        page.add_init_script(CSP_REPORTER)
+        page.on("console", self._record)
+
+    def _record(self, message) -> None:
+        if "CSP violation" in message.text or "Content Security Policy" in message.text:
+            self.seen.append(message.text)
+
+
+@pytest.fixture(autouse=True)
+def csp_violations(request):
+    """Every browser test fails on a Content-Security-Policy violation (inline code or a foreign resource that
+    the policy refused): pages must run with the policy on. A test that provokes one sets `expected`."""
+    if "page" not in request.fixturenames:
+        yield None
+        return
+    violations = CspViolations(request.getfixturevalue("page"))
+    yield violations
+    if not violations.expected:
+        assert violations.seen == [], "Content-Security-Policy violations"

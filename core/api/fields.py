@@ -1,0 +1,56 @@
+"""Serializer fields for client input that both databases can store."""
+
+from django.conf import settings
+from rest_framework import serializers
+
+from core.validation import (
+    DB_INT_MAX,
+    DB_INT_MIN,
+    json_depth_exceeds,
+    json_text_problems,
+    name_normalised,
+    name_problem,
+)
+
+
+class DbIntegerField(serializers.IntegerField):
+    """An integer that fits a BIGINT column (SQLite raises OverflowError beyond it)."""
+
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault("min_value", DB_INT_MIN)
+        kwargs.setdefault("max_value", DB_INT_MAX)
+        super().__init__(**kwargs)
+
+
+class IdField(DbIntegerField):
+    """A row id: 1 up to the largest BIGINT."""
+
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault("min_value", 1)
+        super().__init__(**kwargs)
+
+
+class NameField(serializers.CharField):
+    """A name people tell things apart by: NFC, without controls, zero-width or bidirectional-override characters."""
+
+    def to_internal_value(self, data) -> str:
+        value = name_normalised(super().to_internal_value(data))
+        problem = name_problem(value)
+        if problem:
+            raise serializers.ValidationError(problem[0].upper() + problem[1:] + ".")
+        return value
+
+
+class JSONField(serializers.JSONField):
+    """JSON given as text (a form field) is measured before it is parsed, like a JSON body (core.api.parsers)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str | bytes) and (self.binary or getattr(data, "is_json_string", False)):
+            max_depth = settings.API_JSON_MAX_DEPTH
+            if json_depth_exceeds(data, max_depth):
+                raise serializers.ValidationError(f"Nested deeper than {max_depth} levels, the limit.")
+        value = super().to_internal_value(data)
+        if problems := json_text_problems(value, max_problems=1):
+            path, problem = next(iter(problems.items()))
+            raise serializers.ValidationError(f"{path}: {problem}." if path != "non_field_errors" else problem)
+        return value

@@ -1,0 +1,66 @@
+"""Failed sign-ins, counted per account and per client address in the shared cache (so every web process sees
+them): past settings.LOGIN_FAILURES_PER_ACCOUNT or LOGIN_FAILURES_PER_ADDRESS failures within
+LOGIN_LOCKOUT_S, sign-in is refused, right password or not, until that window has passed. Failed API tokens
+count against the address too."""
+
+import hashlib
+import math
+import time
+
+from django.conf import settings
+from django.core.cache import cache
+from rest_framework.throttling import BaseThrottle
+
+
+def client_address(request) -> str:
+    """The client's address as the API's throttles see it (X-Forwarded-For only behind our own proxy)."""
+    return BaseThrottle().get_ident(request) or "unknown"
+
+
+def _account_key(username: str) -> str:
+    return "signin-failures:account:" + hashlib.sha256(username.strip().casefold().encode()).hexdigest()
+
+
+def _address_key(address: str) -> str:
+    return "signin-failures:address:" + hashlib.sha256(address.encode()).hexdigest()
+
+
+def sign_in_wait_s(*, username: str | None, address: str) -> int:
+    """Seconds until this account and address may try to sign in again; 0 when they may now."""
+    limits = [(_address_key(address), settings.LOGIN_FAILURES_PER_ADDRESS)]
+    if username:
+        limits.append((_account_key(username), settings.LOGIN_FAILURES_PER_ACCOUNT))
+    now = time.time()
+    waits = [
+        window_end - now
+        for key, limit in limits
+        if (count_and_end := cache.get(key)) is not None
+        for count, window_end in [count_and_end]
+        if count >= limit and window_end > now
+    ]
+    return math.ceil(max(waits)) if waits else 0
+
+
+def sign_in_refusal_message(
+    wait_s: int, *, what: str = "sign-in attempts", source: str = "this account or address"
+) -> str:
+    minutes = max(1, math.ceil(wait_s / 60))
+    return f"Too many failed {what} from {source}. Try again in {minutes} minute{'s' * (minutes > 1)}."
+
+
+def sign_in_failure_record(*, username: str | None, address: str) -> None:
+    # get-then-set is not atomic: two failures at the same instant may count as one, which only makes the
+    # limit a little looser, never refuses anyone early.
+    keys = [_address_key(address)] + ([_account_key(username)] if username else [])
+    now = time.time()
+    for key in keys:
+        count, window_end = cache.get(key) or (0, now + settings.LOGIN_LOCKOUT_S)
+        if window_end <= now:
+            count, window_end = 0, now + settings.LOGIN_LOCKOUT_S
+        cache.set(key, (count + 1, window_end), timeout=math.ceil(window_end - now) + 1)
+
+
+def sign_in_success_record(*, username: str) -> None:
+    """A right password clears the account's count (not the address's: one good account must not reset an
+    address that is guessing at others)."""
+    cache.delete(_account_key(username))
