@@ -17,6 +17,7 @@ from celery import current_app
 from django.core.files.base import ContentFile, File
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 from sklearn.datasets import load_digits
@@ -378,6 +379,9 @@ def test_an_export_and_a_ranking_finish_while_an_embedding_runs(manager, start_w
     start_worker(queues=["interactive"])
     embed = services.training_run_request(project=project, reason="request", user=manager)
     wait_until(lambda: LearningRun.objects.filter(id=embed.id, status=JobStatus.RUNNING).exists(), 60, "the embed")
+    # Held mid-embed however fast this machine trains (on SQLite, frozen outside a write of its own).
+    with transaction.atomic():
+        training_worker.send_signal(signal.SIGSTOP)
 
     export = client_for(manager).post(f"/api/v1/projects/{project.id}/exports/", {"format": "csv"}, format="json")
     rank = services.ranking_request(project=project, reason="request", user=manager, quiet=False)
@@ -389,7 +393,7 @@ def test_an_export_and_a_ranking_finish_while_an_embedding_runs(manager, start_w
     assert LearningRun.objects.get(id=embed.id).status == JobStatus.RUNNING  # both finished beside it
     assert done.processed == 10_000
     assert ranked.embedding_id == previous.id  # the ranking used the previous embedding
-    training_worker.kill()  # mid-embed: it would finish the run before a warm shutdown
+    training_worker.kill()  # frozen mid-embed
 
 
 def test_a_killed_workers_run_is_taken_over_within_a_minute_of_its_last_heartbeat(manager, start_worker):
