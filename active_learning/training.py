@@ -299,9 +299,13 @@ def rank_run_execute(*, run_id: int) -> None:
         swapping = time.monotonic()
         with write_transaction():
             current = (
-                Project.objects.select_for_update().filter(id=project.id).values_list("current_ranking", flat=True)
+                Project.objects.select_for_update(no_key=True)
+                .filter(id=project.id)
+                .values_list("current_ranking", flat=True)
             )
-            replaced = current.first()  # the lock makes rankings swap in one at a time
+            # The lock makes rankings swap in one at a time; NO KEY: rows that reference the project (a new
+            # member, an import's items) are not held up by it.
+            replaced = current.first()
             if not job.writes.exists():
                 raise Superseded
             version = _model_version_create(project, run, ranking, metrics, classes, multilabel)
