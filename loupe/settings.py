@@ -251,7 +251,7 @@ WORKER_HEARTBEAT_INTERVAL = timedelta(seconds=env.float("WORKER_HEARTBEAT_INTERV
 CACHES = {
     "default": (
         {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "core.cache.FailOpenRedisCache",  # throttling counters: not counted while Redis is down
             "LOCATION": env.str("REDIS_URL"),
             # A Redis that hangs must not hold a web thread here either.
             "OPTIONS": {"socket_timeout": BROKER_TIMEOUT_S, "socket_connect_timeout": BROKER_TIMEOUT_S},

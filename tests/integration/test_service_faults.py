@@ -5,6 +5,7 @@ file and no job."""
 import errno
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -435,4 +436,24 @@ def test_worker_frozen_in_a_transaction_loses_its_locks_and_submits_go_on(labeli
 
     assert submitted.status_code == 201, submitted.content
     assert waited < 4  # the idle timeout (1 s) ended the frozen transaction before the lock timeout (5 s)
+    assert Annotation.objects.filter(item=labeling["item"]).count() == 1
+
+
+def test_labeling_goes_on_while_the_shared_cache_is_unreachable(labeling, settings):
+    """Throttling counters live in Redis: while it restarts they are not counted, and nothing answers 5xx."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]  # nothing listens here once the socket is closed
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "core.cache.FailOpenRedisCache",
+            "LOCATION": f"redis://127.0.0.1:{closed}/0",
+            "OPTIONS": {"socket_timeout": 1, "socket_connect_timeout": 1},
+        }
+    }
+    served = labeling["api"].post(f"/api/v1/projects/{labeling['project'].id}/queue/next/")
+    submitted = labeling["submit"]("key-1")
+
+    assert served.status_code == 200, served.content
+    assert submitted.status_code == 201, submitted.content
     assert Annotation.objects.filter(item=labeling["item"]).count() == 1
