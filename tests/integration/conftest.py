@@ -150,16 +150,18 @@ def paused_broker():
 @pytest.fixture
 def celery_broker(monkeypatch):
     """`celery_broker(url)` points this process's Celery app (what the web publishes with) at another broker, with
-    the transport options settings would give it; the configured broker comes back after the test."""
+    the transport options settings would give a Redis broker; `celery_broker(None)` puts the configured broker
+    back, as the end of the test does."""
     from loupe.config import redis_transport_options
 
     previous = app.conf.broker_url, app.conf.broker_transport_options
 
-    def use(url, options):
+    def use(url: str | None) -> None:
+        url, options = previous if url is None else (url, redis_transport_options(3600))
         monkeypatch.setenv("CELERY_BROKER_URL", url)  # Celery reads it before its configuration
         app.conf.broker_url, app.conf.broker_transport_options = url, options
         app._pool = None
         app.amqp._producer_pool = None
 
-    yield lambda url: use(url, redis_transport_options(3600))
-    use(*previous)
+    yield use
+    use(None)

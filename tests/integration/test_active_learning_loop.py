@@ -19,8 +19,6 @@ from active_learning.models import LabelIssue, LearningRun, ModelVersion
 from active_learning.tasks import run_rank
 from annotation.demo import _wine, digit_png
 from annotation.models import Annotation, Item, JobStatus, Role
-from loupe.celery import app
-from loupe.config import redis_transport_options
 from tests.factories import add_member, make_project, most_novel_items
 from tests.integration.conftest import client_for
 
@@ -148,7 +146,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def private_redis_broker(monkeypatch):
+def private_redis_broker(celery_broker):
     """A Redis server of this test's own as the broker, so that stopping it disturbs nobody else."""
     port = _free_port()
     server = subprocess.Popen(
@@ -160,19 +158,10 @@ def private_redis_broker(monkeypatch):
         10,
         "redis",
     )
-    previous = app.conf.broker_url, app.conf.broker_transport_options
-
-    def use(url, options):
-        monkeypatch.setenv("CELERY_BROKER_URL", url)  # Celery reads it before its configuration
-        app.conf.broker_url, app.conf.broker_transport_options = url, options
-        app._pool = None
-        app.amqp._producer_pool = None
-
-    use(f"redis://127.0.0.1:{port}/0", redis_transport_options(3600))  # what settings give a Redis broker
+    celery_broker(f"redis://127.0.0.1:{port}/0")
     yield server
     if server.poll() is None:
         server.kill()
-    use(*previous)
 
 
 def test_with_the_broker_down_labeling_goes_on_and_training_answers_503(private_redis_broker, personas):

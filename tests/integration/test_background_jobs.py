@@ -32,7 +32,6 @@ from core.jobs import BROKER_DOWN, MAX_ATTEMPTS, Superseded, job_claim, job_runn
 from core.models import BrokerProbe, JobStatus, WorkerHeartbeat
 from core.tasks import receive_broker_probe
 from loupe.celery import app
-from loupe.config import redis_transport_options
 from tests.factories import UserFactory, make_project
 from tests.integration.conftest import ROOT, client_for
 from tests.waiting import wait_until
@@ -284,20 +283,11 @@ def _closed_port() -> int:
 
 
 @pytest.fixture
-def unreachable_broker(monkeypatch):
+def unreachable_broker(celery_broker):
     """This process publishes to a closed port (a Redis broker that is down) until the returned function puts
     the real broker back."""
-    previous = app.conf.broker_url, app.conf.broker_transport_options
-
-    def use(url, options):
-        monkeypatch.setenv("CELERY_BROKER_URL", url)  # Celery reads it before its configuration
-        app.conf.broker_url, app.conf.broker_transport_options = url, options
-        app._pool = None
-        app.amqp._producer_pool = None
-
-    use(f"redis://127.0.0.1:{_closed_port()}/0", redis_transport_options(3600))
-    yield lambda: use(*previous)
-    use(*previous)
+    celery_broker(f"redis://127.0.0.1:{_closed_port()}/0")
+    return lambda: celery_broker(None)
 
 
 def test_jobs_asked_for_with_the_broker_down_answer_503_and_never_run(manager, start_worker, unreachable_broker):
