@@ -17,7 +17,6 @@ from celery import current_app
 from django.core.files.base import ContentFile, File
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 from sklearn.datasets import load_digits
@@ -28,6 +27,7 @@ from annotation.demo import digit_png
 from annotation.jobs import export_job_execute
 from annotation.models import DataKind, ExportJob, ImportJob, Item, Project, RankedItem
 from core import jobs as core_jobs
+from core.db import write_transaction
 from core.jobs import BROKER_DOWN, MAX_ATTEMPTS, Superseded, job_claim, job_running, job_writes, jobs_requeue_stale
 from core.models import BrokerProbe, JobStatus, WorkerHeartbeat
 from core.tasks import receive_broker_probe
@@ -370,7 +370,7 @@ def test_an_export_and_a_ranking_finish_while_an_embedding_runs(manager, start_w
     embed = services.training_run_request(project=project, reason="request", user=manager)
     wait_until(lambda: LearningRun.objects.filter(id=embed.id, status=JobStatus.RUNNING).exists(), 60, "the embed")
     # Held mid-embed however fast this machine trains (on SQLite, frozen outside a write of its own).
-    with transaction.atomic():
+    with write_transaction():
         training_worker.send_signal(signal.SIGSTOP)
 
     export = client_for(manager).post(f"/api/v1/projects/{project.id}/exports/", {"format": "csv"}, format="json")

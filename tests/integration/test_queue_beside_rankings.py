@@ -8,11 +8,12 @@ import time
 
 import numpy as np
 import pytest
-from django.db import connection, connections, transaction
+from django.db import connection, connections
 
 from active_learning import services, training
 from active_learning.models import LearningRun
 from annotation.models import Annotation, DataKind, Item, ItemStatus, Project, RankedItem, Ranking, Role
+from core.db import write_transaction
 from tests.factories import UserFactory, add_member, make_project
 from tests.integration.conftest import client_for
 
@@ -222,7 +223,8 @@ def test_a_worker_frozen_mid_ranking_does_not_delay_submits(start_worker, person
     wait_until(lambda: rankings_done(project) >= 1, timeout=240, what="the first ranking")
     rank = services.ranking_request(project=project, reason="request")
     wait_until(lambda: LearningRun.objects.filter(id=rank.id, status="running").exists(), what="the ranking under way")
-    with transaction.atomic():  # on SQLite this holds the write lock: the worker is frozen outside a write of its own
+    # On SQLite this holds the write queue and the write lock: the worker is frozen outside a write of its own.
+    with write_transaction():
         worker.send_signal(signal.SIGSTOP)
     try:
         answers, empties, latencies = [], [], []
