@@ -1,4 +1,4 @@
-"""Benchmark of the active-learning engine (issue #5): strategy quality against baselines, and speed.
+"""Benchmark of the active-learning engine: strategy quality against baselines, and speed.
 
 Quality: the default AdaptiveStrategy against random, margin, entropy, k-center core-set and TypiClust
 (scikit-activeml's implementation, a benchmark-only dependency), all with the same classifier (logistic
@@ -235,7 +235,7 @@ SATURATED = ("breast_cancer", "wine")  # the issue accepts a tie within noise on
 
 def print_targets(out: dict) -> None:
     """The issue's quality targets, each checked against this run's figures: met or NOT met."""
-    print("\n### Targets (issue #5)\n")
+    print("\n### Targets\n")
     print("| data set | target | figures | verdict |")
     print("|---|---|---|---|")
     for ds, res in out.items():

@@ -1,4 +1,4 @@
-"""Import/export benchmark (issue #3).
+"""Import/export benchmark.
 
     .venv/bin/python bench/io_bench.py --db sqlite          # or --db postgres (database loupe_bench, recreated)
     .venv/bin/python bench/io_bench.py --db sqlite --rows 20000 --images 2000   # a quicker run

@@ -1,4 +1,4 @@
-"""Active-learning loop benchmark (issue #6), on PostgreSQL and Redis with a real Celery worker process.
+"""Active-learning loop benchmark, on PostgreSQL and Redis with a real Celery worker process.
 
 1. loop: a 10,000-item tabular project (generated, 20 features, 4 classes); after the embedding and first
    ranking, annotators label one batch through the labeling service; we time from the commit of the batch's

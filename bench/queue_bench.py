@@ -1,4 +1,4 @@
-"""Queue benchmark (issue #4): N annotator processes loop next -> submit against one project.
+"""Queue benchmark: N annotator processes loop next -> submit against one project.
 
 Prints p50/p95/p99 latency of `item_next_for_user` and `annotation_submit` (the services the API calls, with
 their real transactions and locks; no HTTP), throughput, and the correctness checks: items annotated more
