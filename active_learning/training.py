@@ -308,16 +308,15 @@ def rank_run_execute(*, run_id: int) -> None:
             replaced = current.first()
             if not job.writes.exists():
                 raise Superseded
-            version = _model_version_create(project, run, ranking, metrics, classes, multilabel)
-            if version is not None and version.version != version_number:  # another ranking took the number
-                _ranking_write(run, ids, ranking, version.version, classes, multilabel, into=new)
+            # The number the ranking's insights carry: one pending rank run per project, so nobody took it since.
+            _model_version_create(project, run, ranking, metrics, classes, multilabel, version_number)
             LabelIssue.objects.filter(run__project=project).delete()
             LabelIssue.objects.bulk_create(LabelIssue(run=run, **issue) for issue in issues)
             Project.objects.filter(id=project.id).update(current_ranking=new)
             result["seconds"] = round(time.monotonic() - started, 2)
             result["swap_seconds"] = round(time.monotonic() - swapping, 3)  # the one transaction readers meet
             _finish(job, result, artifact=path)
-        _old_rankings_delete(project.id, keep={new.id, replaced})
+        _old_rankings_delete(project.id, new.id, replaced)
     if run is not None:
         _old_artifacts_delete(run.project_id, LearningRun.Kind.RANK, keep=2)  # the last two, for the kappa
         ranking_request_if_due(project_id=run.project_id)  # labels that arrived while this run worked
@@ -378,19 +377,18 @@ def _stable_streak(project, run, kappa, spec) -> int:
     return 1 + int((previous.result or {}).get("stable_streak", 0)) if previous else 1
 
 
-def _model_version_create(project, run, ranking, metrics, classes, multilabel) -> ModelVersion | None:
+def _model_version_create(project, run, ranking, metrics, classes, multilabel, version: int | None) -> None:
     if ranking.classifier is None:
-        return None
-    last = ModelVersion.objects.filter(project=project).order_by("-version").values_list("version", flat=True).first()
+        return
     per_class = {}
     if metrics is not None:
         for key, figures in metrics.per_class.items():
             label_id = int(classes[int(key)]) if multilabel else int(key)
             per_class[str(label_id)] = figures
-    return ModelVersion.objects.create(
+    ModelVersion.objects.create(
         project=project,
         run=run,
-        version=(last or 0) + 1,
+        version=version,
         n_labels=metrics.n_labels if metrics else 0,
         classifier=ranking.classifier.chosen_ or "",
         cv_accuracy=None if metrics is None else metrics.accuracy,
@@ -400,11 +398,11 @@ def _model_version_create(project, run, ranking, metrics, classes, multilabel) -
     )
 
 
-def _ranking_write(run, ids, ranking, model_version, label_ids, multilabel, into: Ranking | None = None) -> Ranking:
+def _ranking_write(run, ids, ranking, model_version, label_ids, multilabel) -> Ranking:
     """The head of the queue's new order (its first RANKING_HEAD unlabeled items, each with its priority and
     insight) as a new Ranking, written beside the one being served in short transactions of WRITE_CHUNK rows,
-    so the queue is never held up and no item row is locked; it is served once made current. `into`: rewrite
-    that ranking's rows instead. `label_ids`: the label of each probability column for multi-label projects."""
+    so the queue is never held up and no item row is locked; it is served once made current. `label_ids`: the
+    label of each probability column for multi-label projects."""
     head = ranking.order[:RANKING_HEAD]
     rule = np.full(len(ids), "score", dtype=object)
     reason = np.full(len(ids), "ranked by the strategy's score", dtype=object)
@@ -428,11 +426,6 @@ def _ranking_write(run, ids, ranking, model_version, label_ids, multilabel, into
             else {"label_ids": [int(c) for c in suggested[j]], "confidence": round(float(confidence[j]), 4)},
         }
         rows.append((j + 1, int(ids[i]), float(ranking.priority[i]), json.dumps(insight)))
-    if into is not None:
-        with write_transaction():
-            RankedItem.objects.filter(ranking=into).delete()
-            bulk_insert(RankedItem, ["rank", "item", "priority", "insight", "ranking"], [(*r, into.id) for r in rows])
-        return into
     new = Ranking.objects.create(project_id=run.project_id, run_id=run.id, size=len(rows))
     for start in range(0, len(rows), WRITE_CHUNK):
         with write_transaction():
@@ -441,14 +434,12 @@ def _ranking_write(run, ids, ranking, model_version, label_ids, multilabel, into
     return new
 
 
-def _old_rankings_delete(project_id: int, keep: set) -> None:
-    """Rankings are small (their head only), so the current one and the one it replaced (a request may still be
-    reading it) are kept and older ones deleted; newer ones may be in the middle of being written."""
-    newest = max(k for k in keep if k is not None)
-    old = Ranking.objects.filter(project_id=project_id, id__lt=newest).exclude(id__in=[k for k in keep if k])
+def _old_rankings_delete(project_id: int, current_id: int, replaced_id: int | None) -> None:
+    """Keep the current ranking and the one it replaced (a request may still be reading it); delete older ones.
+    Newer ones may be in the middle of being written."""
+    old = Ranking.objects.filter(project_id=project_id, id__lt=current_id).exclude(id=replaced_id)
     with write_transaction():
-        RankedItem.objects.filter(ranking__in=old).delete()
-        old.delete()
+        old.delete()  # their RankedItem rows go with them
 
 
 # --- simulate -----------------------------------------------------------------------------------------
