@@ -209,9 +209,14 @@ else:  # must stay above the longest task, or Redis hands a running task to a se
         env.int("CELERY_VISIBILITY_TIMEOUT_S", default=6 * 3600), BROKER_TIMEOUT_S
     )
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="loupe")
-# Work is routed by kind: user-facing jobs (imports, exports, rankings, the stale-job sweep) go to the default
-# queue and never wait behind long training (embeddings, replays), which has a queue of its own.
-TASK_QUEUES = {"interactive": CELERY_TASK_DEFAULT_QUEUE, "training": f"{CELERY_TASK_DEFAULT_QUEUE}-training"}
+# Work is routed by kind: user-facing jobs (imports, exports, the stale-job sweep) go to the default queue;
+# rankings have a queue of their own, so a new order after a batch of labels never waits behind an import or an
+# export; long training (embeddings, replays) has its own too, so neither ever waits behind it.
+TASK_QUEUES = {
+    "interactive": CELERY_TASK_DEFAULT_QUEUE,
+    "rankings": f"{CELERY_TASK_DEFAULT_QUEUE}-rankings",
+    "training": f"{CELERY_TASK_DEFAULT_QUEUE}-training",
+}
 CELERY_TASK_IGNORE_RESULT = True  # tasks record their outcome on run rows, never in a result backend
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -219,13 +224,13 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_SOFT_TIME_LIMIT_S", default=3600)
 CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 60
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-_INTERACTIVE, _TRAINING = {"queue": TASK_QUEUES["interactive"]}, {"queue": TASK_QUEUES["training"]}
-# Each queue binds its own routing key (by default both would bind the default queue's key on one exchange).
-CELERY_TASK_QUEUES = [Queue(name, routing_key=name) for name in TASK_QUEUES.values()]  # a worker without -Q: both
+_INTERACTIVE, _RANKINGS, _TRAINING = ({"queue": TASK_QUEUES[kind]} for kind in ("interactive", "rankings", "training"))
+# Each queue binds its own routing key (by default all would bind the default queue's key on one exchange).
+CELERY_TASK_QUEUES = [Queue(name, routing_key=name) for name in TASK_QUEUES.values()]  # a worker without -Q: all
 CELERY_TASK_ROUTES = {
     "active_learning.tasks.run_embed": _TRAINING,
     "active_learning.tasks.run_simulate": _TRAINING,
-    "active_learning.tasks.run_rank": _INTERACTIVE,
+    "active_learning.tasks.run_rank": _RANKINGS,
     "annotation.tasks.run_import": _INTERACTIVE,
     "annotation.tasks.run_export": _INTERACTIVE,
     "core.tasks.requeue_stale_jobs": _INTERACTIVE,

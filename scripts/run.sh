@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One command to run Loupe on the embedded default (SQLite + embedded broker), or on whatever the
-# environment configures: install, migrate, first admin, demo projects, two Celery workers, the web server.
+# environment configures: install, migrate, first admin, demo projects, three Celery workers, the web server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh requirements.txt
@@ -15,8 +15,9 @@ $py manage.py collectstatic --noinput --verbosity 0
 $py manage.py ensure_admin
 $py manage.py load_demo
 
-# Two workers, one per queue (loupe/settings.py TASK_QUEUES), so imports, exports and rankings never wait
-# behind an embedding; the interactive one also runs beat (the stale-job sweep), which must run only once.
+# Three workers, one per queue (loupe/settings.py TASK_QUEUES), so a ranking never waits behind an import or an
+# export, and neither waits behind an embedding; the interactive one also runs beat (the stale-job sweep), which
+# must run only once.
 queue=${CELERY_QUEUE:-loupe}
 # Workers read whole pools in one statement (an embedding of a million items): a longer statement limit than the
 # web's, which stays short so no request waits on a stuck writer. They run at a lower CPU priority, so on a
@@ -25,9 +26,11 @@ celery=(nice -n "${WORKER_NICE:-10}" env DATABASE_STATEMENT_TIMEOUT_S="${WORKER_
   .venv/bin/celery -A loupe worker --loglevel INFO --without-gossip --without-mingle)
 "${celery[@]}" --beat --queues "$queue" --hostname "interactive@%h" --concurrency "${WORKER_CONCURRENCY:-1}" &
 interactive=$!
+"${celery[@]}" --queues "$queue-rankings" --hostname "rankings@%h" --concurrency "${RANKING_CONCURRENCY:-1}" &
+rankings=$!
 "${celery[@]}" --queues "$queue-training" --hostname "training@%h" --concurrency "${TRAINING_CONCURRENCY:-1}" &
 training=$!
-trap 'kill $interactive $training 2>/dev/null; wait $interactive $training 2>/dev/null' EXIT INT TERM
+trap 'kill $interactive $rankings $training 2>/dev/null; wait $interactive $rankings $training 2>/dev/null' EXIT INT TERM
 
 echo
 echo "Loupe is starting at http://$host:$port/  (log in with the admin above; API docs at /api/docs/)"

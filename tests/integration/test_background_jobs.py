@@ -330,7 +330,7 @@ def test_work_is_routed_by_kind(settings):
     kinds = {
         "active_learning.tasks.run_embed": "training",
         "active_learning.tasks.run_simulate": "training",
-        "active_learning.tasks.run_rank": "interactive",
+        "active_learning.tasks.run_rank": "rankings",
         "annotation.tasks.run_import": "interactive",
         "annotation.tasks.run_export": "interactive",
         "core.tasks.requeue_stale_jobs": "interactive",
@@ -366,7 +366,7 @@ def test_an_export_and_a_ranking_finish_while_an_embedding_runs(manager, start_w
     project = table_project(manager, 10_000)
     previous = fake_embedding(project, manager)
     training_worker = start_worker(queues=["training"])
-    start_worker(queues=["interactive"])
+    start_worker(queues=["interactive", "rankings"])
     embed = services.training_run_request(project=project, reason="request", user=manager)
     wait_until(lambda: LearningRun.objects.filter(id=embed.id, status=JobStatus.RUNNING).exists(), 60, "the embed")
     # Held mid-embed however fast this machine trains (on SQLite, frozen outside a write of its own).

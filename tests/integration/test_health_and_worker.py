@@ -37,7 +37,7 @@ def test_health_is_ok_with_a_live_worker_and_staff_see_details(celery_worker):
 
 @pytest.mark.django_db(transaction=True)
 def test_health_degrades_and_names_the_queue_that_no_live_worker_consumes(start_worker, settings):
-    start_worker(queues=["interactive"])
+    start_worker(queues=["interactive", "rankings"])
 
     response = client_for(UserFactory(is_staff=True)).get("/api/v1/health/")
 
@@ -46,6 +46,7 @@ def test_health_degrades_and_names_the_queue_that_no_live_worker_consumes(start_
     assert response.data["reasons"] == ["no live worker on queue training: its background jobs wait"]
     queues = response.data["checks"]["workers"]["queues"]
     assert queues["interactive"] == {"name": settings.TASK_QUEUES["interactive"], "workers": 1}
+    assert queues["rankings"] == {"name": settings.TASK_QUEUES["rankings"], "workers": 1}
     assert queues["training"] == {"name": settings.TASK_QUEUES["training"], "workers": 0}
 
 
