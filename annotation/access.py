@@ -2,6 +2,8 @@
 
 import enum
 
+from django.db.models import OuterRef, Subquery
+
 from annotation.models import Membership, Project, Role
 from core.errors import NotFound, PermissionDenied
 from core.models import User
@@ -25,8 +27,7 @@ def role_for_user(*, user: User, project: Project) -> str | None:
     """The user's role in the project; superusers act as managers everywhere."""
     if user.is_superuser:
         return Role.MANAGER
-    membership = Membership.objects.filter(project=project, user=user).only("role").first()
-    return membership.role if membership else None
+    return Membership.objects.filter(project=project, user=user).values_list("role", flat=True).order_by().first()
 
 
 def project_for_user(*, user: User, project_id: int, capability: Capability = Capability.VIEW) -> Project:
@@ -35,8 +36,12 @@ def project_for_user(*, user: User, project_id: int, capability: Capability = Ca
     Raises NotFound for outsiders (they must not learn the project exists) and PermissionDenied
     for members whose role lacks the capability.
     """
-    project = Project.objects.filter(id=project_id).first()
-    role = role_for_user(user=user, project=project) if project and user.is_authenticated else None
+    if not user.is_authenticated:
+        raise NotFound("No such project.")
+    # One query for the project and the caller's role in it: every API request of a project starts here.
+    member_role = Membership.objects.filter(project=OuterRef("pk"), user=user).order_by().values("role")[:1]
+    project = Project.objects.filter(id=project_id).annotate(member_role=Subquery(member_role)).first()
+    role = None if project is None else Role.MANAGER if user.is_superuser else project.member_role
     if role is None:
         raise NotFound("No such project.")
     if capability not in ROLE_CAPABILITIES[role]:

@@ -234,3 +234,16 @@ def test_raising_overlap_does_not_reopen_reviewed_items(team):
     assert review.status_code == 201
     client_for(team["manager"]).patch(url(team), {"overlap": 2}, format="json")
     assert Item.objects.get(id=item_id).status == "done"
+
+
+
+def test_next_and_submit_each_cost_a_fixed_number_of_queries(team, django_assert_num_queries):
+    """The labeling loop's two requests: access (the project and the caller's role in one query), then the queue's
+    statements in one transaction, or the answer's writes in one; neither grows with the work already done."""
+    ann0 = team["annotators"][0]
+    submit(ann0, team, next_item(ann0, team), key="warm-up")  # the process's first request checks migrations
+    for round_ in range(2):
+        with django_assert_num_queries(9):  # access · held? · [head · rest · lease] · item · draft (+ savepoint)
+            item_id = next_item(ann0, team)
+        with django_assert_num_queries(13):  # access · [lock · previous · leases · 7 writes] · the labels shown
+            assert submit(ann0, team, item_id, key=f"k{round_}").status_code == 201
