@@ -173,9 +173,16 @@ class DraftPayload(_Strict):
     note: Text = Field(default="", max_length=2000)
 
 
+DTYPE_PATTERN = r"^(int64|float64|bool|date32|string|timestamp\[us(, tz=UTC)?\]|decimal128\(\d{1,2}, \d{1,2}\))$"
+ColumnKind = Literal["numeric", "boolean", "datetime", "categorical", "text"]
+
+
 class ColumnType(_Strict):
     name: ColumnName
-    type: Literal["numeric", "boolean", "datetime", "categorical", "text"]
+    type: ColumnKind
+    # How the stored values read back exactly (annotation.io.tables): int64, float64, decimal128(p, s), bool,
+    # date32, timestamp[us], timestamp[us, tz=UTC], string. Absent for columns stored before it existed.
+    dtype: str | None = Field(default=None, pattern=DTYPE_PATTERN)
 
 
 class ImportOptions(_Strict):
@@ -188,6 +195,8 @@ class ImportOptions(_Strict):
     id_column: Text | None = Field(default=None, max_length=255)
     label_column: Text | None = Field(default=None, max_length=255)
     labels_from_folders: bool = False
+    column_types: dict[ColumnName, ColumnKind] | None = Field(default=None, max_length=1000)  # the preview's choices
+    accept_schema_changes: bool = False  # import a table whose columns differ from the project's
     local_path: str | None = None  # CLI only: read from this server-side path instead of uploaded files
 
 
