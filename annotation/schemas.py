@@ -3,16 +3,26 @@
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, RootModel, StringConstraints, field_validator
 
 from annotation.models import DataKind, TaskType
 from core.validation import MAX_COLUMN_NAME_CHARS, MAX_COLUMNS, DbId, DisplayName, Text, name_key
 
 PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac")
 
+
+def _label_name_safe(name: str) -> str:
+    """Label names become folder names in image exports: no path separators, and not `.` or `..`."""
+    if "/" in name or "\\" in name:
+        raise ValueError("a label name cannot contain / or \\ (exports use it as a folder name)")
+    if set(name) == {"."}:
+        raise ValueError("a label name cannot be only dots (exports use it as a folder name)")
+    return name
+
+
 # Names are NFC and free of invisible characters (core.validation), and unique once case folded: two labels,
 # projects or columns that look alike are refused.
-LabelName = DisplayName(100)
+LabelName = Annotated[DisplayName(100), AfterValidator(_label_name_safe)]
 ProjectName = DisplayName(200)
 Color = Annotated[str, StringConstraints(pattern=r"^#[0-9a-fA-F]{6}$")]
 Hotkey = Annotated[str, StringConstraints(pattern=r"^[0-9a-zA-Z]?$")]
