@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from annotation import schemas
 from annotation.agreement import final_answer
+from annotation.io import images as image_io
 from annotation.io import tables
 from annotation.models import (
     Annotation,
@@ -245,12 +246,23 @@ def write(project: Project, fmt: str, filters: dict, out: IO[bytes], progress=la
 def snapshot() -> Iterator[None]:
     """One transaction for all the export's reads. Inside an enclosing transaction (a test's), that one is the
     snapshot already, and PostgreSQL allows no isolation level change there."""
-    outer = connection.in_atomic_block
-    with transaction.atomic():
-        if not outer and connection.vendor == "postgresql":
+    if connection.in_atomic_block:
+        yield
+    elif connection.vendor == "sqlite":
+        # Not atomic(): this project's SQLite transactions are IMMEDIATE and would hold the write lock for the
+        # whole export. A deferred read transaction sees one snapshot (WAL mode) and holds up no writer.
+        with connection.cursor() as cursor:
+            cursor.execute("BEGIN DEFERRED")
+        try:
+            yield
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("ROLLBACK")  # nothing was written in it
+    else:
+        with transaction.atomic():
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        yield
+            yield
 
 
 def _writers() -> dict:
@@ -386,15 +398,12 @@ def _image_bytes(item: dict) -> bytes:
         return handle.read()
 
 
-EXTENSIONS = {"jpg": (".jpg", ".jpeg"), "tiff": (".tif", ".tiff")}
-
-
-def _file_name(item: dict) -> str:
+def _file_name(item: dict, data: bytes) -> str:
     """A unique, flat, safe file name: the item id and the original base name, ending in the extension of the
-    stored file's real format (an id without one, or with another, gets it added)."""
-    real = item["image"].rsplit(".", 1)[-1].lower()
+    file's real format, read from its bytes (an id without one, or with another, gets it added)."""
+    real = image_io.extension_of(data) or item["image"].rsplit(".", 1)[-1].lower()
     base = item["external_id"].replace("\\", "/").rsplit("/", 1)[-1]
-    if not base.lower().endswith(EXTENSIONS.get(real, (f".{real}",))):
+    if not base.lower().endswith(image_io.SUFFIXES.get(real, (f".{real}",))):
         base = f"{base}.{real}" if base else f"item.{real}"
     return f"{item['id']}_{base}"
 
@@ -425,8 +434,8 @@ def _imagefolder(project, filters, out, progress, snapshot_at) -> int:
         )
         for row in (rows := _Counted(export_rows(project, filters), progress)):
             if row["final_labels"]:
-                label = folder_name(row["final_labels"][0])
-                archive.writestr(f"{label}/{_file_name(row['item'])}", _image_bytes(row["item"]))
+                label, data = folder_name(row["final_labels"][0]), _image_bytes(row["item"])
+                archive.writestr(f"{label}/{_file_name(row['item'], data)}", data)
     return rows.count
 
 
@@ -439,9 +448,10 @@ def _coco(project, filters, out, progress, snapshot_at) -> int:
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as archive:
         for row in (rows := _Counted(export_rows(project, filters), progress)):
             item = row["item"]
-            width, height = item["width"], item["height"]
-            images.append({"id": item["id"], "file_name": _file_name(item), "width": width, "height": height})
-            archive.writestr(f"images/{_file_name(item)}", _image_bytes(item))
+            width, height, data = item["width"], item["height"], _image_bytes(item)
+            name = _file_name(item, data)
+            images.append({"id": item["id"], "file_name": name, "width": width, "height": height})
+            archive.writestr(f"images/{name}", data)
             for name in row["final_labels"]:
                 annotations.append(
                     {
@@ -490,9 +500,10 @@ def _hf_parquet(project, filters, out, progress, snapshot_at) -> int:
         for row in (rows := _Counted(export_rows(project, filters), progress)):
             item, ids = row["item"], [index[name] for name in row["final_labels"]]
             label = ids if multi else (ids[0] if ids else -1)
+            data = _image_bytes(item)
             batch.append(
                 {
-                    "image": {"bytes": _image_bytes(item), "path": _file_name(item)},
+                    "image": {"bytes": data, "path": _file_name(item, data)},
                     "item_id": item["id"],
                     "label": label,
                 }

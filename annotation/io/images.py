@@ -32,6 +32,18 @@ THUMBNAIL_SIZE = (256, 256)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 
 
+SUFFIXES = {"jpg": (".jpg", ".jpeg"), "tiff": (".tif", ".tiff")}  # the names each extension also goes by
+
+
+def extension_of(data: bytes) -> str | None:
+    """The extension of the image format `data` is in, from its header alone; None when Pillow does not know it."""
+    try:
+        with Image.open(io.BytesIO(data)) as probe:
+            return FORMATS.get(probe.format or "")
+    except (UnidentifiedImageError, OSError, ValueError):
+        return None
+
+
 class ImageRejected(ValueError):
     """This file is not an image we store; the message says why."""
 

@@ -234,12 +234,22 @@ def detect_encoding(head: bytes, declared: str | None) -> str:
         pass
     from charset_normalizer import from_bytes
 
-    best = from_bytes(head).best()
+    matches = from_bytes(head)
+    best = matches.best()
+    if best is not None and _western(matches, best):
+        return "cp1252"
     if best is None:
         raise TableError(
             "The text encoding cannot be recognised (is this a binary file?); choose one in the import options."
         )
     return best.encoding
+
+
+def _western(matches, best) -> bool:
+    """Whether cp1252 reads the head as well as charset-normalizer's best guess (a few accented letters fit
+    several code pages equally; the most common one wins the tie)."""
+    tied = [m for m in matches if m.chaos <= best.chaos]
+    return any("cp1252" in (m.encoding, *m.could_be_from_charset) for m in tied)
 
 
 def _decoded_head(head: bytes, encoding: str) -> str:
@@ -502,6 +512,7 @@ class _Inference:
     def __init__(self) -> None:
         self.possible = {"boolean", "int", "decimal", "float", "date", "timestamp"}
         self.present, self.distinct = 0, set()
+        self.values = 0  # present and not a missing-value word
         self.zoned = self.naive = False
         self.int_max = self.scale = self.digits = 0
         self.non_string = False
@@ -514,9 +525,12 @@ class _Inference:
             if len(self.distinct) <= CATEGORICAL_MAX_VALUES:
                 self.distinct.add(value)
             if value.__class__ is not str:
+                self.values += 1
                 self._typed(value)
-            elif self.possible and not _is_missing_word(value):
-                self._text(value)
+            elif not _is_missing_word(value):
+                self.values += 1
+                if self.possible:
+                    self._text(value)
 
     def _typed(self, value: Any) -> None:
         """A JSON value: its own type decides (true stays a boolean, 7 a number)."""
@@ -559,8 +573,8 @@ class _Inference:
             possible -= {"float", "decimal"}
 
     def result(self) -> tuple[str, str]:
-        if not self.present or not self.possible:
-            return self._textual()
+        if not self.values or not self.possible:
+            return self._textual()  # a column of only "NA"s is text: the words are its values
         possible = self.possible
         if "boolean" in possible:
             return "boolean", "bool"
