@@ -5,13 +5,16 @@ only once it is complete.
 
 import logging
 import tempfile
+import threading
 import uuid
+from functools import partial
 from pathlib import Path
 
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
+from django.db import connection, connections
 from django.utils import timezone
 
 from annotation import schemas
@@ -130,13 +133,34 @@ def export_job_execute(*, job_id: int) -> None:
             return
         job = ExportJob.objects.select_related("project").get(id=job_id)
         run.beat(total=job.project.items.count())
+        progress = partial(_progress_beside, run) if not connection.in_atomic_block else run.beat
         with tempfile.TemporaryFile(dir=_scratch_dir()) as out:
-            count = exporters.write(job.project, job.format, job.filters, out, lambda done: run.beat(processed=done))
+            count = exporters.write(job.project, job.format, job.filters, out, lambda done: progress(processed=done))
             out.seek(0)
             name = _export_file_save(job, run.attempt, out)
         # The file becomes downloadable only here, once it is complete.
         if not run.finish(file=name, processed=count):
             default_storage.delete(name)  # another run took over meanwhile; its own file will be the one
+
+
+def _progress_beside(run, **fields) -> None:
+    """Progress written on a connection of its own: the export's connection holds its snapshot transaction, and
+    a write there would conflict with the heartbeat's (PostgreSQL refuses it under REPEATABLE READ)."""
+    failed: list[BaseException] = []
+
+    def beat() -> None:
+        try:
+            run.beat(**fields)
+        except BaseException as exc:  # Superseded included: raised again in the export's thread
+            failed.append(exc)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=beat, name="export-progress")
+    thread.start()
+    thread.join()
+    if failed:
+        raise failed[0]
 
 
 def _export_file_save(job: ExportJob, attempt: int, out) -> str:

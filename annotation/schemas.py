@@ -3,16 +3,26 @@
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, RootModel, StringConstraints, field_validator
 
 from annotation.models import DataKind, TaskType
 from core.validation import MAX_COLUMN_NAME_CHARS, MAX_COLUMNS, DbId, DisplayName, Text, name_key
 
 PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac")
 
+
+def _label_name_safe(name: str) -> str:
+    """Label names become folder names in image exports: no path separators, and not `.` or `..`."""
+    if "/" in name or "\\" in name:
+        raise ValueError("a label name cannot contain / or \\ (exports use it as a folder name)")
+    if set(name) == {"."}:
+        raise ValueError("a label name cannot be only dots (exports use it as a folder name)")
+    return name
+
+
 # Names are NFC and free of invisible characters (core.validation), and unique once case folded: two labels,
 # projects or columns that look alike are refused.
-LabelName = DisplayName(100)
+LabelName = Annotated[DisplayName(100), AfterValidator(_label_name_safe)]
 ProjectName = DisplayName(200)
 Color = Annotated[str, StringConstraints(pattern=r"^#[0-9a-fA-F]{6}$")]
 Hotkey = Annotated[str, StringConstraints(pattern=r"^[0-9a-zA-Z]?$")]
@@ -173,9 +183,16 @@ class DraftPayload(_Strict):
     note: Text = Field(default="", max_length=2000)
 
 
+DTYPE_PATTERN = r"^(int64|float64|bool|date32|string|timestamp\[us(, tz=UTC)?\]|decimal128\(\d{1,2}, \d{1,2}\))$"
+ColumnKind = Literal["numeric", "boolean", "datetime", "categorical", "text"]
+
+
 class ColumnType(_Strict):
     name: ColumnName
-    type: Literal["numeric", "boolean", "datetime", "categorical", "text"]
+    type: ColumnKind
+    # How the stored values read back exactly (annotation.io.tables): int64, float64, decimal128(p, s), bool,
+    # date32, timestamp[us], timestamp[us, tz=UTC], string. Absent for columns stored before it existed.
+    dtype: str | None = Field(default=None, pattern=DTYPE_PATTERN)
 
 
 class ImportOptions(_Strict):
@@ -188,6 +205,8 @@ class ImportOptions(_Strict):
     id_column: Text | None = Field(default=None, max_length=255)
     label_column: Text | None = Field(default=None, max_length=255)
     labels_from_folders: bool = False
+    column_types: dict[ColumnName, ColumnKind] | None = Field(default=None, max_length=1000)  # the preview's choices
+    accept_schema_changes: bool = False  # import a table whose columns differ from the project's
     local_path: str | None = None  # CLI only: read from this server-side path instead of uploaded files
 
 

@@ -12,14 +12,12 @@ from rest_framework.views import APIView
 from annotation import jobs
 from annotation.access import Capability, can_create_projects, project_for_user
 from annotation.api.serializers import ProjectOutputSerializer
-from annotation.io import exporters, tables
+from annotation.io import exporters, importers, tables
 from annotation.io.archive import archive_import
 from annotation.models import ExportJob, ImportJob
 from core.api.fields import JSONField, NameField
 from core.api.parsers import MultiPartParser
-from core.errors import Conflict, DomainError, InvalidInput, NotFound, PermissionDenied
-
-PREVIEW_ROWS = 20
+from core.errors import Conflict, DomainError, NotFound, PermissionDenied
 
 
 class UploadTooLarge(DomainError):
@@ -124,7 +122,8 @@ class ImportDetailApi(APIView):
 
 
 class TablePreviewApi(APIView):
-    """Read a table without importing it: inferred column types, the first rows, and the bad lines."""
+    """Read the head of a table without importing it: inferred column types (or the ones chosen), the first rows,
+    the bad lines among them, and how the columns differ from the project's."""
 
     parser_classes = [MultiPartParser]
 
@@ -133,34 +132,16 @@ class TablePreviewApi(APIView):
         format = serializers.ChoiceField(choices=tables.FORMATS, required=False)
         encoding = serializers.CharField(required=False, max_length=40)
         delimiter = serializers.CharField(required=False, min_length=1, max_length=1)
+        options = JSONField(binary=True, required=False, default=dict, help_text="schemas.ImportOptions")
 
     @extend_schema(request={"multipart/form-data": InputSerializer}, responses=dict)
     def post(self, request, project_id: int):
         _check_upload_size(request)
-        project_for_user(user=request.user, project_id=project_id, capability=Capability.MANAGE)
+        project = project_for_user(user=request.user, project_id=project_id, capability=Capability.MANAGE)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        upload = data.validated_data["file"]
-        try:
-            table = tables.read_table(
-                upload.read(),
-                data.validated_data.get("format") or tables.format_from_name(upload.name),
-                encoding=data.validated_data.get("encoding"),
-                delimiter=data.validated_data.get("delimiter"),
-            )
-        except tables.TableError as exc:
-            raise InvalidInput(str(exc), field="file") from exc
-        return Response(
-            {
-                "columns": table.columns,
-                "rows": table.rows[:PREVIEW_ROWS],
-                "row_count": len(table.rows),
-                "errors": [{"where": e.where, "reason": e.reason} for e in table.errors[:100]],
-                "error_count": len(table.errors),
-                "encoding": table.encoding,
-                "delimiter": table.delimiter,
-            }
-        )
+        upload = data.validated_data.pop("file")
+        return Response(importers.table_preview(project=project, upload=upload, **data.validated_data))
 
 
 class ExportListApi(APIView):

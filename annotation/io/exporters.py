@@ -11,16 +11,22 @@ formats never load it.
 import csv
 import io
 import json
+import re
 import zipfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import IO, Any
 
 from django.core.files.storage import default_storage
+from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
 
 from annotation import schemas
 from annotation.agreement import final_answer
+from annotation.io import images as image_io
+from annotation.io import tables
 from annotation.models import (
     Annotation,
     AnnotationStatus,
@@ -37,13 +43,14 @@ from annotation.models import (
 )
 
 CHUNK = 2_000
+# Each format's file suffix, distinct per format so that downloads of one project never share a name.
 FORMATS = {
     "csv": ".csv",
     "jsonl": ".jsonl",
     "parquet": ".parquet",
-    "imagefolder": ".zip",
-    "coco": ".zip",
-    "hf_parquet": ".parquet",
+    "imagefolder": ".imagefolder.zip",
+    "coco": ".coco.zip",
+    "hf_parquet": ".hf.parquet",
     "loupe": ".loupe.zip",
 }
 IMAGE_ONLY = {"imagefolder", "coco", "hf_parquet"}
@@ -225,9 +232,41 @@ def neutralise(value: Any) -> Any:
 
 
 def write(project: Project, fmt: str, filters: dict, out: IO[bytes], progress=lambda n: None) -> int:
-    """Write the export to the binary file `out`; returns the number of items written."""
+    """Write the export to the binary file `out`; returns the number of items written. The export is one
+    point-in-time snapshot: every query runs in one read transaction (REPEATABLE READ on PostgreSQL; on SQLite a
+    read transaction sees one snapshot of the database file), so answers submitted meanwhile are either all in
+    it or not at all; `snapshot_at` (in the file's metadata where the format has a place for it) is its time."""
     check_format(project, fmt)
-    writer = {
+    with snapshot():
+        snapshot_at = timezone.now()
+        return _writers()[fmt](project, filters, out, progress, snapshot_at)
+
+
+@contextmanager
+def snapshot() -> Iterator[None]:
+    """One transaction for all the export's reads. Inside an enclosing transaction (a test's), that one is the
+    snapshot already, and PostgreSQL allows no isolation level change there."""
+    if connection.in_atomic_block:
+        yield
+    elif connection.vendor == "sqlite":
+        # Not atomic(): this project's SQLite transactions are IMMEDIATE and would hold the write lock for the
+        # whole export. A deferred read transaction sees one snapshot (WAL mode) and holds up no writer.
+        with connection.cursor() as cursor:
+            cursor.execute("BEGIN DEFERRED")
+        try:
+            yield
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("ROLLBACK")  # nothing was written in it
+    else:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            yield
+
+
+def _writers() -> dict:
+    return {
         "csv": _csv,
         "jsonl": _jsonl,
         "parquet": _parquet,
@@ -235,8 +274,7 @@ def write(project: Project, fmt: str, filters: dict, out: IO[bytes], progress=la
         "coco": _coco,
         "hf_parquet": _hf_parquet,
         "loupe": _loupe,
-    }[fmt]
-    return writer(project, filters, out, progress)
+    }
 
 
 class _Counted:
@@ -254,7 +292,7 @@ class _Counted:
         self.progress(self.count)
 
 
-def _csv(project, filters, out, progress) -> int:
+def _csv(project, filters, out, progress, snapshot_at) -> int:
     text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
     writer, header = csv.writer(text), None
     for row in (rows := _Counted(export_rows(project, filters), progress)):
@@ -267,61 +305,77 @@ def _csv(project, filters, out, progress) -> int:
     return rows.count
 
 
-def _jsonl(project, filters, out, progress) -> int:
+def _label_value(project: Project, final_labels: list[str]) -> str | list[str] | None:
+    """The final label: one name (or None) for single-label projects, the list of names for multi-label ones."""
+    if project.task_type == TaskType.MULTI_LABEL:
+        return final_labels
+    return final_labels[0] if final_labels else None
+
+
+def _jsonl(project, filters, out, progress, snapshot_at) -> int:
     for row in (rows := _Counted(export_rows(project, filters), progress)):
         record = flat_record(project, row)
-        record.update(label=row["final_labels"], annotations=row["annotations"])
+        record.update(label=_label_value(project, row["final_labels"]), annotations=row["annotations"])
         del record["annotators"], record["annotator_labels"]
         out.write(json.dumps(record, ensure_ascii=False).encode() + b"\n")
     return rows.count
 
 
-def _parquet_schema(project: Project):
+def _parquet_schema(project: Project, snapshot_at: datetime):
+    """Typed columns: the table's columns as imported (integers, decimals, dates, timestamps, booleans,
+    dictionary-encoded categories), times as UTC timestamps, the label as a string (a list for multi-label)."""
     import pyarrow as pa
 
-    arrow_types = {
-        "numeric": pa.float64(),
-        "boolean": pa.bool_(),
-        "datetime": pa.string(),
-        "categorical": pa.string(),
-        "text": pa.string(),
-    }
+    stamp = pa.timestamp("us", tz="UTC")
+    category = pa.dictionary(pa.int32(), pa.string())
     answer = pa.struct(
         [
             ("annotator", pa.string()),
             ("labels", pa.list_(pa.string())),
-            ("created_at", pa.string()),
+            ("created_at", stamp),
             ("time_spent_ms", pa.int64()),
         ]
     )
     fields = [("item_id", pa.int64()), ("external_id", pa.string())]
     if project.data_kind == DataKind.TABULAR:
-        fields += [(data_column(c["name"]), arrow_types[c["type"]]) for c in project.columns]
+        fields += [(data_column(c["name"]), tables.arrow_type(c)) for c in project.columns]
     else:
         fields += [("file", pa.string()), ("width", pa.int64()), ("height", pa.int64())]
+    multi = project.task_type == TaskType.MULTI_LABEL
     fields += [
-        ("label", pa.list_(pa.string())),
-        ("status", pa.string()),
-        ("review_status", pa.string()),
+        ("label", pa.list_(pa.string()) if multi else pa.string()),
+        ("status", category),
+        ("review_status", category),
         ("agreement", pa.float64()),
         ("annotations", pa.list_(answer)),
-        ("first_annotated_at", pa.string()),
-        ("last_annotated_at", pa.string()),
+        ("first_annotated_at", stamp),
+        ("last_annotated_at", stamp),
         ("time_spent_ms", pa.int64()),
     ]
-    return pa.schema(fields)
+    return pa.schema(fields, metadata={"loupe": _metadata(project, snapshot_at)})
 
 
-def _parquet(project, filters, out, progress) -> int:
+def _metadata(project: Project, snapshot_at: datetime) -> str:
+    return json.dumps({"project": project.name, "snapshot_at": _iso(snapshot_at)})
+
+
+def _parquet(project, filters, out, progress, snapshot_at) -> int:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    schema = _parquet_schema(project)
+    schema = _parquet_schema(project, snapshot_at)
+    data_types = {data_column(c["name"]): schema.field(data_column(c["name"])).type for c in project.columns}
+    if project.data_kind != DataKind.TABULAR:
+        data_types = {}
     batch = []
     with pq.ParquetWriter(out, schema) as writer:
         for row in (rows := _Counted(export_rows(project, filters), progress)):
             record = flat_record(project, row)
-            record.update(label=row["final_labels"], annotations=row["annotations"])
+            record.update(label=_label_value(project, row["final_labels"]), annotations=_timed(row["annotations"]))
+            for name, kind in data_types.items():
+                record[name] = tables.arrow_value(record[name], kind)
+            for name in ("first_annotated_at", "last_annotated_at"):
+                record[name] = _parsed_time(record[name])
             batch.append({name: record.get(name) for name in schema.names})
             if len(batch) >= CHUNK:
                 writer.write_table(pa.Table.from_pylist(batch, schema=schema))
@@ -331,38 +385,73 @@ def _parquet(project, filters, out, progress) -> int:
     return rows.count
 
 
+def _parsed_time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _timed(answers: list[dict]) -> list[dict]:
+    return [{**answer, "created_at": _parsed_time(answer["created_at"])} for answer in answers]
+
+
 def _image_bytes(item: dict) -> bytes:
     with default_storage.open(item["image"], "rb") as handle:
         return handle.read()
 
 
-def _file_name(item: dict) -> str:
-    """A unique, flat, safe file name: the item id and the original base name."""
-    base = item["external_id"].replace("\\", "/").rsplit("/", 1)[-1] or f"item.{item['image'].rsplit('.', 1)[-1]}"
+def _file_name(item: dict, data: bytes) -> str:
+    """A unique, flat, safe file name: the item id and the original base name, ending in the extension of the
+    file's real format, read from its bytes (an id without one, or with another, gets it added)."""
+    real = image_io.extension_of(data) or item["image"].rsplit(".", 1)[-1].lower()
+    base = item["external_id"].replace("\\", "/").rsplit("/", 1)[-1]
+    if not base.lower().endswith(image_io.SUFFIXES.get(real, (f".{real}",))):
+        base = f"{base}.{real}" if base else f"item.{real}"
     return f"{item['id']}_{base}"
 
 
-def _imagefolder(project, filters, out, progress) -> int:
+def folder_name(label: str) -> str:
+    """A label's folder in an ImageFolder export: safe on every file system (label names are checked when they
+    are made, but older projects may hold any name)."""
+    safe = re.sub(r'[/\\:*?"<>|\x00-\x1f]', "_", label).strip()
+    return "_" + safe if safe in ("", ".", "..") or safe.startswith(".") else safe
+
+
+def class_names(project: Project) -> list[str]:
+    """The class order shared by ImageFolder, HF and COCO exports: label names sorted by their folder name as
+    Python sorts strings, which is the order torchvision's ImageFolder gives its class indices."""
+    return sorted(Label.objects.filter(project=project).values_list("name", flat=True), key=folder_name)
+
+
+def _imagefolder(project, filters, out, progress, snapshot_at) -> int:
+    """One folder per class, every class's folder present (empty when no image has that label, so that the
+    folder order, and torchvision's class indices, match the other formats); classes.json lists the classes in
+    index order with the snapshot time."""
+    names = class_names(project)
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as archive:
+        for name in names:
+            archive.writestr(f"{folder_name(name)}/", b"")
+        archive.writestr(
+            "classes.json", json.dumps({"classes": [folder_name(n) for n in names], "snapshot_at": _iso(snapshot_at)})
+        )
         for row in (rows := _Counted(export_rows(project, filters), progress)):
             if row["final_labels"]:
-                label = row["final_labels"][0].replace("/", "_")
-                archive.writestr(f"{label}/{_file_name(row['item'])}", _image_bytes(row["item"]))
+                label, data = folder_name(row["final_labels"][0]), _image_bytes(row["item"])
+                archive.writestr(f"{label}/{_file_name(row['item'], data)}", data)
     return rows.count
 
 
-def _coco(project, filters, out, progress) -> int:
-    labels = list(Label.objects.filter(project=project).order_by("id"))
-    categories = [{"id": n, "name": label.name, "supercategory": ""} for n, label in enumerate(labels, start=1)]
+def _coco(project, filters, out, progress, snapshot_at) -> int:
+    """Image-level labels as COCO annotations covering the whole image (bbox, polygon and area of the full
+    frame), so that every pycocotools call works; category ids are the shared class indices (0-based)."""
+    categories = [{"id": n, "name": name, "supercategory": ""} for n, name in enumerate(class_names(project))]
     category = {c["name"]: c["id"] for c in categories}
     images, annotations = [], []
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as archive:
         for row in (rows := _Counted(export_rows(project, filters), progress)):
             item = row["item"]
-            images.append(
-                {"id": item["id"], "file_name": _file_name(item), "width": item["width"], "height": item["height"]}
-            )
-            archive.writestr(f"images/{_file_name(item)}", _image_bytes(item))
+            width, height, data = item["width"], item["height"], _image_bytes(item)
+            name = _file_name(item, data)
+            images.append({"id": item["id"], "file_name": name, "width": width, "height": height})
+            archive.writestr(f"images/{name}", data)
             for name in row["final_labels"]:
                 annotations.append(
                     {
@@ -370,12 +459,12 @@ def _coco(project, filters, out, progress) -> int:
                         "image_id": item["id"],
                         "category_id": category[name],
                         "iscrowd": 0,
-                        "area": 0,
-                        "bbox": [],
-                        "segmentation": [],
+                        "area": width * height,
+                        "bbox": [0, 0, width, height],
+                        "segmentation": [[0, 0, width, 0, width, height, 0, height]],
                     }
                 )
-        info = {"description": f"Loupe export of {project.name}", "date_created": datetime.now().isoformat()}
+        info = {"description": f"Loupe export of {project.name}", "date_created": _iso(snapshot_at)}
         archive.writestr(
             "annotations.json",
             json.dumps({"info": info, "images": images, "annotations": annotations, "categories": categories}),
@@ -383,12 +472,12 @@ def _coco(project, filters, out, progress) -> int:
     return rows.count
 
 
-def _hf_parquet(project, filters, out, progress) -> int:
+def _hf_parquet(project, filters, out, progress, snapshot_at) -> int:
     """The layout Hugging Face `datasets` loads as Image + ClassLabel features (from the schema metadata)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    names = list(Label.objects.filter(project=project).order_by("id").values_list("name", flat=True))
+    names = class_names(project)
     index = {name: n for n, name in enumerate(names)}
     multi = project.task_type == TaskType.MULTI_LABEL
     label_type = pa.list_(pa.int64()) if multi else pa.int64()
@@ -401,16 +490,20 @@ def _hf_parquet(project, filters, out, progress) -> int:
             ("item_id", pa.int64()),
             ("label", label_type),
         ],
-        metadata={"huggingface": json.dumps({"info": {"features": features}})},
+        metadata={
+            "huggingface": json.dumps({"info": {"features": features}}),
+            "loupe": _metadata(project, snapshot_at),
+        },
     )
     batch = []
     with pq.ParquetWriter(out, schema) as writer:
         for row in (rows := _Counted(export_rows(project, filters), progress)):
             item, ids = row["item"], [index[name] for name in row["final_labels"]]
             label = ids if multi else (ids[0] if ids else -1)
+            data = _image_bytes(item)
             batch.append(
                 {
-                    "image": {"bytes": _image_bytes(item), "path": _file_name(item)},
+                    "image": {"bytes": data, "path": _file_name(item, data)},
                     "item_id": item["id"],
                     "label": label,
                 }
@@ -436,13 +529,14 @@ def _jsonl_member(archive: zipfile.ZipFile, name: str, rows: Iterator[dict]) -> 
             member.write(json.dumps(row, ensure_ascii=False, default=str).encode() + b"\n")
 
 
-def _loupe(project, filters, out, progress) -> int:
+def _loupe(project, filters, out, progress, snapshot_at) -> int:
     """Everything about the project: settings, labels, schema history, items (with files), annotations, reviews,
     skips and history. Filters do not apply: an archive is the whole project."""
     labels = list(Label.objects.filter(project=project).order_by("id"))
     manifest = {
         "format": "loupe-project",
         "version": ARCHIVE_VERSION,
+        "snapshot_at": _iso(snapshot_at),
         "project": {"name": project.name, **{f: getattr(project, f) for f in ARCHIVED_PROJECT_FIELDS}},
         "labels": [
             {

@@ -2,7 +2,8 @@
 
 Only raster formats Pillow decodes are accepted, whatever the file name says (an SVG or HTML file named
 .png is refused); the pixel count is capped well below Pillow's own bomb warning; EXIF orientation is applied
-to the stored size and thumbnail; zip entries are read with caps on the bytes actually inflated.
+to the stored size and thumbnail; zip entries are checked from their headers (path, size, compression ratio,
+the archive's total) before anything is inflated, and inflated one at a time.
 """
 
 import hashlib
@@ -10,8 +11,9 @@ import io
 import stat
 import warnings
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import PurePosixPath
 
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -23,10 +25,23 @@ MAX_PIXELS = 40_000_000  # Pillow warns at ~89 Mpx and refuses at twice that; we
 MAX_FILE_BYTES = 50 * 2**20
 MAX_ARCHIVE_BYTES = 4 * 2**30  # bytes actually inflated from one zip, whatever its headers claim
 MAX_ARCHIVE_ENTRIES = 200_000
+MAX_RATIO = 500  # an entry over 1 MiB that inflates more than this from its compressed size is refused
 MAX_PATH_CHARS = 1024  # a path inside an archive
 MAX_PATH_DEPTH = 32  # folders in such a path (an uploaded file keeps only its last part)
 THUMBNAIL_SIZE = (256, 256)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+
+
+SUFFIXES = {"jpg": (".jpg", ".jpeg"), "tiff": (".tif", ".tiff")}  # the names each extension also goes by
+
+
+def extension_of(data: bytes) -> str | None:
+    """The extension of the image format `data` is in, from its header alone; None when Pillow does not know it."""
+    try:
+        with Image.open(io.BytesIO(data)) as probe:
+            return FORMATS.get(probe.format or "")
+    except (UnidentifiedImageError, OSError, ValueError):
+        return None
 
 
 class ImageRejected(ValueError):
@@ -105,37 +120,44 @@ def path_within_limits(path: PurePosixPath) -> PurePosixPath:
 
 def iter_zip(
     archive: zipfile.ZipFile, *, max_total_bytes: int | None = None
-) -> Iterator[tuple[str, bytes | None, str]]:
-    """Yield (name, data, problem) for each file entry: data is None when the entry is refused, with the reason
-    in `problem`. Reading stops with ImageRejected once `max_total_bytes` were inflated (a zip bomb)."""
+) -> Iterator[tuple[str, Callable[[], bytes] | None, str]]:
+    """Yield (name, loader, problem) for each file entry, checked from its header before anything is inflated:
+    the loader reads the entry when called (one entry in memory at a time); it is None when the entry is refused,
+    with the reason in `problem`. The whole archive is refused (ImageRejected) up front when its entries would
+    inflate past `max_total_bytes`: zipfile never inflates an entry past the size its header declares."""
     max_total_bytes = MAX_ARCHIVE_BYTES if max_total_bytes is None else max_total_bytes
     entries = [info for info in archive.infolist() if not info.is_dir()]
     if len(entries) > MAX_ARCHIVE_ENTRIES:
         raise ImageRejected(f"archive has {len(entries):,} entries; the limit is {MAX_ARCHIVE_ENTRIES:,}")
-    total = 0
+    declared = sum(info.file_size for info in entries)
+    if declared > max_total_bytes:
+        raise ImageRejected(f"archive inflates to {declared:,} bytes, more than the limit of {max_total_bytes:,}")
     for info in entries:
         try:
             name = safe_member_name(info.filename)
         except ImageRejected as exc:
             yield info.filename, None, str(exc)
             continue
-        if stat.S_ISLNK(info.external_attr >> 16):
-            yield name, None, "symbolic links are not followed"
-            continue
-        if info.flag_bits & 0x1:
-            yield name, None, "encrypted entries are not supported"
-            continue
-        chunks, size = [], 0
-        with archive.open(info) as member:
-            while chunk := member.read(1 << 20):
-                size += len(chunk)
-                total += len(chunk)
-                if total > max_total_bytes:
-                    raise ImageRejected(f"archive inflates to more than {max_total_bytes:,} bytes")
-                if size > MAX_FILE_BYTES:
-                    break
-                chunks.append(chunk)
-        if size > MAX_FILE_BYTES:
-            yield name, None, f"file is larger than {MAX_FILE_BYTES // 2**20} MiB"
-            continue
-        yield name, b"".join(chunks), ""
+        problem = _entry_problem(info)
+        yield name, (None if problem else partial(_inflated, archive, info)), problem
+
+
+def _entry_problem(info: zipfile.ZipInfo) -> str:
+    if stat.S_ISLNK(info.external_attr >> 16):
+        return "symbolic links are not followed"
+    if info.flag_bits & 0x1:
+        return "encrypted entries are not supported"
+    if info.file_size > MAX_FILE_BYTES:
+        return f"file is larger than {MAX_FILE_BYTES // 2**20} MiB"
+    if info.file_size > MAX_RATIO * max(info.compress_size, 1) and info.file_size > 2**20:
+        return f"compressed more than {MAX_RATIO}:1 (a zip bomb?); not inflated"
+    return ""
+
+
+def _inflated(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    """The entry's bytes; at most its declared size is ever inflated (zipfile stops there and checks the CRC)."""
+    with archive.open(info) as member:
+        data = member.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise ImageRejected(f"file is larger than {MAX_FILE_BYTES // 2**20} MiB")
+    return data

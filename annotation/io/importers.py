@@ -9,9 +9,11 @@ import io
 import json
 import random
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import IO
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -33,6 +35,7 @@ from annotation.models import (
     ReviewStatus,
 )
 from core.db import bulk_insert, in_list, tables_analyze, write_transaction
+from core.errors import InvalidInput
 
 TABLE_BATCH = 5_000
 IMAGE_BATCH = 200
@@ -62,6 +65,10 @@ class Outcome:
         self.error_count += 1
         self._report(where, reason)
 
+    def note(self, where: str, reason: str) -> None:
+        """Reported, but not an error: the row was imported with a change (a cell cut to the length limit)."""
+        self._report(where, reason)
+
     def duplicate(self, where: str) -> None:
         """Reported, but not an error: the content is already in the project."""
         self.duplicates += 1
@@ -78,80 +85,176 @@ Progress = Callable[[Outcome], None]
 # --- sources ----------------------------------------------------------------------------------------
 
 
-def source_files(job: ImportJob) -> Iterator[tuple[str, Callable[[], bytes]]]:
-    """(relative name, loader of its bytes) for every uploaded file, or every file of a server-side folder
-    (the CLI). Loaders read on demand, so a large folder is never held in memory at once."""
+@dataclass(frozen=True)
+class Source:
+    """One file to import: an uploaded file in storage, or a server-side file (the CLI); opened on demand, so a
+    large file or folder is never held in memory at once."""
+
+    name: str  # relative to the upload or folder
+    path: Path | None = None  # a server-side file
+    storage_name: str = ""  # an uploaded file
+    data: bytes | None = None  # a small upload held in memory (a preview)
+
+    def open(self) -> IO[bytes]:
+        if self.data is not None:
+            return io.BytesIO(self.data)
+        return self.path.open("rb") if self.path is not None else default_storage.open(self.storage_name, "rb")
+
+    def read(self) -> bytes:
+        with self.open() as handle:
+            return handle.read()
+
+
+def source_files(job: ImportJob) -> Iterator[Source]:
+    """Every uploaded file, or every file of a server-side folder (the CLI), in name order."""
     options = schemas.ImportOptions.model_validate(job.options)
     if options.local_path:
         root = Path(options.local_path)
         paths = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink())
         for path in paths:
-            yield (path.name if path == root else path.relative_to(root).as_posix()), path.read_bytes
+            yield Source(name=path.name if path == root else path.relative_to(root).as_posix(), path=path)
         return
     _, names = default_storage.listdir(job.source_dir)
     for name in sorted(names):
-        yield name, _storage_reader(f"{job.source_dir}/{name}")
-
-
-def _storage_reader(name: str) -> Callable[[], bytes]:
-    def read() -> bytes:
-        with default_storage.open(name, "rb") as handle:
-            return handle.read()
-
-    return read
+        yield Source(name=name, storage_name=f"{job.source_dir}/{name}")
 
 
 # --- tables -----------------------------------------------------------------------------------------
 
 
+def table_reader(source: Source, options: schemas.ImportOptions, *, preview: bool = False) -> tables.TableReader:
+    """The reader of a table import (the preview reads only the file's head). Raises tables.TableError."""
+    return tables.TableReader(
+        source.open,
+        options.format or tables.format_from_name(source.name),
+        encoding=options.encoding,
+        delimiter=options.delimiter,
+        text_columns=[c for c in (options.id_column, options.label_column) if c],
+        types=options.column_types,
+        limit_bytes=tables.PREVIEW_BYTES if preview else None,
+    )
+
+
+PREVIEW_ROWS = 20
+
+
+def table_preview(*, project: Project, upload, options: dict, **reading) -> dict:
+    """The head of an uploaded table read as the import would read it (types inferred from the head only, or
+    as chosen), its first rows and bad rows, and how its columns differ from the project's. Reads at most
+    tables.PREVIEW_BYTES of a text file, and a Parquet file's footer and first row group."""
+    checked = schemas.ImportOptions.model_validate({**options, **{k: v for k, v in reading.items() if v}})
+    if hasattr(upload, "temporary_file_path"):
+        source = Source(name=upload.name, path=Path(upload.temporary_file_path()))
+    else:
+        source = Source(name=upload.name, data=upload.read())  # small uploads are kept in memory by Django
+    try:
+        reader = table_reader(source, checked, preview=True)
+        rows, errors, count = [], [], 0
+        for batch in reader.batches():
+            rows += batch.rows[: PREVIEW_ROWS - len(rows)]
+            errors += batch.errors
+            count += len(batch.rows)
+    except tables.TableError as exc:
+        raise InvalidInput(str(exc), field="file") from exc
+    data_columns = [c.as_dict() for c in reader.columns if c.name not in (checked.id_column, checked.label_column)]
+    return {
+        "columns": [c.as_dict() for c in reader.columns],
+        "rows": rows,
+        "row_count": count,  # in the head that was read (all of them when `complete`)
+        "complete": reader.complete,
+        "errors": [{"where": e.where, "reason": e.reason} for e in errors[:100]],
+        "error_count": len(errors),
+        "encoding": reader.encoding,
+        "delimiter": reader.delimiter,
+        "schema_problems": schema_problems(project, data_columns),
+    }
+
+
 def table_import(job: ImportJob, progress: Progress) -> Outcome:
+    """Two passes over the file, batch by batch: types over the whole file first, then (all or nothing: every row
+    checked before any is written) the rows, inserted a batch per transaction."""
     options = schemas.ImportOptions.model_validate(job.options)
-    project = job.project
     files = list(source_files(job))
     if len(files) != 1:
         raise ImportFailed(f"A table import takes exactly one file, not {len(files)}.")
-    name, load = files[0]
-    data = load()
     try:
-        table = tables.read_table(
-            data,
-            options.format or tables.format_from_name(name),
-            encoding=options.encoding,
-            delimiter=options.delimiter,
-            text_columns=[c for c in (options.id_column, options.label_column) if c],
-        )
+        reader = table_reader(files[0], options)
     except tables.TableError as exc:
         raise ImportFailed(str(exc)) from exc
-    outcome = Outcome(total=len(table.rows) + len(table.errors))
-    for error in table.errors:
-        outcome.error(error.where, error.reason)
-    names = [column["name"] for column in table.columns]
     for column in (options.id_column, options.label_column):
-        if column and column not in names:
-            raise ImportFailed(f"No column named {column!r}; the columns are: {', '.join(names)}")
-    labels = _labels_by_name(project)
-    rows = []
-    for line, row in zip(table.lines, table.rows, strict=True):
-        label_name = row.pop(options.label_column) if options.label_column else None
-        external_id = row.pop(options.id_column) if options.id_column else None
-        if label_name is not None and str(label_name).casefold() not in labels:
-            outcome.error(f"line {line}", f"unknown label {label_name!r}")
-            continue
-        rows.append((line, row, "" if external_id is None else str(external_id), label_name))
-    if outcome.error_count and job.mode == ImportJob.Mode.ALL_OR_NOTHING:
-        raise ImportFailed(f"{outcome.error_count} rows are invalid; nothing was imported.", outcome)
-    _columns_record(project, [c for c in table.columns if c["name"] not in (options.id_column, options.label_column)])
-    outcome.processed = outcome.error_count
-    for _, batch in tables.iter_batches(rows, TABLE_BATCH):
-        items = [_table_item(external_id, record) for _, record, external_id, _ in batch]
-        answers = {
-            item.content_hash: label for item, (*_, label) in zip(items, batch, strict=True) if label is not None
-        }
-        _write_batch(job, items, answers, labels, outcome)
-        outcome.processed += len(batch)
-        progress(outcome)
+        if column and column not in reader.names:
+            raise ImportFailed(f"No column named {column!r}; the columns are: {', '.join(reader.names)}")
+    data_columns = [c.as_dict() for c in reader.columns if c.name not in (options.id_column, options.label_column)]
+    problems = schema_problems(job.project, data_columns)
+    if problems and not options.accept_schema_changes:
+        raise ImportFailed(
+            "The table does not match the project's columns (import again accepting the changes to go on): "
+            + "; ".join(problems)
+        )
+    labels = _labels_by_name(job.project)
+    outcome = Outcome()
+    if job.mode == ImportJob.Mode.ALL_OR_NOTHING:
+        _table_pass(job, reader, options, labels, outcome, progress, write=False)
+        if outcome.error_count:
+            raise ImportFailed(f"{outcome.error_count} rows are invalid; nothing was imported.", outcome)
+        outcome = Outcome(total=outcome.total, errors=outcome.errors)  # the notes of the checking pass
+    _columns_record(job.project, data_columns)
+    _table_pass(job, reader, options, labels, outcome, progress, write=True)
     tables_analyze(Item)
     return outcome
+
+
+def _table_pass(job, reader, options, labels, outcome: Outcome, progress: Progress, *, write: bool) -> None:
+    counting = not outcome.total
+    try:
+        for batch in reader.batches():
+            for error in batch.errors:
+                outcome.error(error.where, error.reason)
+            if counting:
+                for note in batch.notes:
+                    outcome.note(note.where, note.reason)
+            items, answers = [], {}
+            for where, row in zip(batch.where, batch.rows, strict=True):
+                label_name = row.pop(options.label_column) if options.label_column else None
+                external_id = row.pop(options.id_column) if options.id_column else None
+                if label_name is not None and str(label_name).casefold() not in labels:
+                    outcome.error(where, f"unknown label {label_name!r}")
+                    continue
+                item = _table_item("" if external_id is None else str(external_id), row)
+                items.append(item)
+                if label_name is not None:
+                    answers[item.content_hash] = label_name
+            if counting:
+                outcome.total += len(batch.rows) + len(batch.errors)
+            if write:
+                _write_batch(job, items, answers, labels, outcome)
+            outcome.processed = outcome.error_count + outcome.created + outcome.duplicates
+            progress(outcome)
+    except tables.TableError as exc:
+        raise ImportFailed(str(exc), outcome) from exc
+
+
+def schema_problems(project: Project, columns: list[dict[str, str]]) -> list[str]:
+    """How a table's data columns differ from a project that already has columns: feature columns missing,
+    columns the project does not know, and columns whose type changed. Empty for a first import."""
+    if not project.columns:
+        return []
+    known = {c["name"]: c for c in project.columns}
+    given = {c["name"]: c for c in columns}
+    problems = []
+    missing = [name for name in project.feature_columns or list(known) if name not in given]
+    if missing:
+        problems.append(f"columns missing: {', '.join(missing)}")
+    unexpected = [name for name in given if name not in known]
+    if unexpected:
+        problems.append(f"columns the project does not have: {', '.join(unexpected)}")
+    for name, column in given.items():
+        if name in known and known[name]["type"] != column["type"] and {known[name]["type"], column["type"]} != {
+            "categorical",
+            "text",
+        }:
+            problems.append(f"column {name!r} is {column['type']} here but {known[name]['type']} in the project")
+    return problems
 
 
 def _table_item(external_id: str, record: dict) -> "NewItem":
@@ -342,29 +445,30 @@ def _items_recount(item_ids: list[int], project: Project) -> None:
 
 
 def image_import(job: ImportJob, progress: Progress) -> Outcome:
+    """Files are read, checked and stored one at a time (a zip's entries too), so memory does not grow with the
+    upload. All or nothing: every file is checked in a first pass before any is stored."""
     options = schemas.ImportOptions.model_validate(job.options)
     labels = _labels_by_name(job.project)
-    manifest: dict[str, str] = {}
     outcome = Outcome()
-    entries = list(_image_entries(job, manifest, outcome))
-    outcome.total = len(entries) + outcome.error_count
+    manifest, outcome.total = _survey(job, outcome)
     if job.mode == ImportJob.Mode.ALL_OR_NOTHING:
-        for checked, (name, data) in enumerate(entries, start=1):  # check everything before writing anything
+        unknown: set[str] = set()
+        for checked, (name, load) in enumerate(_image_entries(job, outcome), start=1):
             try:
-                image_io.check_image(data())
-            except image_io.ImageRejected as exc:
+                image_io.check_image(load())
+            except (image_io.ImageRejected, *UNREADABLE_MEMBER) as exc:
                 outcome.error(name, str(exc))
+            unknown.add(_label_for(name, manifest, options))
             if checked % IMAGE_BATCH == 0:
                 progress(outcome)  # keeps the job's heartbeat fresh through a long check
-        unknown = {_label_for(n, manifest, options) for n, _ in entries} - {None} - set(labels)
-        for name in sorted(unknown):
+        for name in sorted(unknown - {None} - set(labels)):
             outcome.error(name, "unknown label")
         if outcome.error_count:
             raise ImportFailed(f"{outcome.error_count} files are invalid; nothing was imported.", outcome)
     outcome.processed = outcome.error_count
     batch: list[tuple[NewItem, str | None]] = []
-    for name, data in entries:
-        item = _image_item(job, name, data, outcome)
+    for name, load in _image_entries(job, outcome):
+        item = _image_item(job, name, load, outcome)
         if item is not None:
             label = _label_for(name, manifest, options)
             if label is not None and label not in labels:
@@ -382,57 +486,83 @@ def image_import(job: ImportJob, progress: Progress) -> Outcome:
     return outcome
 
 
-def _image_entries(job: ImportJob, manifest: dict[str, str], outcome: Outcome):
-    """(name, loader) for every image: loose files, zip members (read lazily), manifests collected aside."""
-    for name, load in source_files(job):
-        lower = name.lower()
+UNREADABLE_MEMBER = (zipfile.BadZipFile, zlib.error, EOFError)  # a damaged entry inside a readable archive
+
+
+def _survey(job: ImportJob, outcome: Outcome) -> tuple[dict[str, str], int]:
+    """Before any image is read: the manifests' labels (loose files or zip entries) and how many images there are.
+    Only zip headers and the manifests themselves are read."""
+    manifest: dict[str, str] = {}
+    count = 0
+    for source in source_files(job):
+        lower = source.name.lower()
         if lower.endswith(".zip"):
-            try:
-                archive = zipfile.ZipFile(io.BytesIO(load()))
-                members = list(image_io.iter_zip(archive))
-            except (zipfile.BadZipFile, image_io.ImageRejected) as exc:
-                outcome.error(name, f"unreadable archive: {exc}")
-                continue
-            for member, content, problem in members:
+            for member, load, problem in _zip_members(source, outcome, survey=True):
+                if member.lower().endswith(MANIFEST_SUFFIXES) and not problem:
+                    _manifest_read(member, load(), manifest, outcome)
+                elif not PurePosixPath(member).name.startswith("."):
+                    count += 1
+        elif lower.endswith(MANIFEST_SUFFIXES):
+            _manifest_read(source.name, source.read(), manifest, outcome)
+        else:
+            count += 1
+    return manifest, count
+
+
+def _zip_members(source: Source, outcome: Outcome, *, survey: bool = False):
+    """The archive's (member, loader, problem), read from the stored file without loading it into memory; an
+    archive that cannot be read at all is one error (reported once, by the survey)."""
+    try:
+        with source.open() as handle:
+            yield from image_io.iter_zip(zipfile.ZipFile(handle))
+    except (zipfile.BadZipFile, image_io.ImageRejected) as exc:
+        if survey:
+            outcome.error(source.name, f"unreadable archive: {exc}")
+
+
+def _image_entries(job: ImportJob, outcome: Outcome) -> Iterator[tuple[str, Callable[[], bytes]]]:
+    """(name, loader) for every image: loose files and zip members, read only when loaded; manifests and hidden
+    files left out, refused zip entries reported."""
+    for source in source_files(job):
+        lower = source.name.lower()
+        if lower.endswith(".zip"):
+            for member, load, problem in _zip_members(source, outcome):
                 if problem:
                     outcome.error(member, problem)
-                elif member.lower().endswith(MANIFEST_SUFFIXES):
-                    _manifest_read(member, content, manifest, outcome)
-                elif not PurePosixPath(member).name.startswith("."):
-                    yield member, (lambda c=content: c)
-        elif lower.endswith(MANIFEST_SUFFIXES):
-            _manifest_read(name, load(), manifest, outcome)
-        else:
-            yield name, load
+                elif not member.lower().endswith(MANIFEST_SUFFIXES) and not PurePosixPath(member).name.startswith("."):
+                    yield member, load
+        elif not lower.endswith(MANIFEST_SUFFIXES):
+            yield source.name, source.read
 
 
 def _manifest_read(name: str, data: bytes, manifest: dict[str, str], outcome: Outcome) -> None:
     try:
-        table = tables.read_table(data, tables.format_from_name(name))
+        reader, rows, _ = tables.read_table(data, tables.format_from_name(name))
     except tables.TableError as exc:
         outcome.error(name, str(exc))
         return
-    columns = {c["name"].lower(): c["name"] for c in table.columns}
+    columns = {name.lower(): name for name in reader.names}
     if "file" not in columns or "label" not in columns:
         outcome.error(name, "a manifest needs the columns file and label")
         return
-    for row in table.rows:
+    for row in rows:
         if row[columns["file"]] is not None and row[columns["label"]] is not None:
             manifest[str(row[columns["file"]])] = str(row[columns["label"]])
 
 
 def _label_for(name: str, manifest: dict[str, str], options: schemas.ImportOptions) -> str | None:
+    """The manifest's label for the file (by path, then by base name), else its first folder when asked."""
     path = PurePosixPath(name)
     label = manifest.get(name) or manifest.get(path.name)
     if label is None and options.labels_from_folders and len(path.parts) >= 2:
-        label = path.parts[-2]
+        label = path.parts[0]
     return label.casefold() if label else None
 
 
-def _image_item(job: ImportJob, name: str, data, outcome: Outcome) -> "NewItem | None":
+def _image_item(job: ImportJob, name: str, load: Callable[[], bytes], outcome: Outcome) -> "NewItem | None":
     try:
-        checked = image_io.check_image(data())
-    except image_io.ImageRejected as exc:
+        checked = image_io.check_image(load())
+    except (image_io.ImageRejected, *UNREADABLE_MEMBER) as exc:
         outcome.error(name, str(exc))
         return None
     return NewItem(

@@ -67,7 +67,8 @@ def test_csv_has_the_columns_labels_and_neutralises_formulas_but_not_numbers(win
 
 def test_jsonl_keeps_nested_answers(wine):
     lines = [json.loads(line) for line in export(wine["project"], "jsonl").splitlines()]
-    assert lines[0]["label"] == ["red"]
+    assert lines[0]["label"] == "red"  # one label per item: a scalar, as in the CSV
+    assert lines[2]["label"] is None
     assert lines[0]["annotations"][0]["annotator"] == "ali"
     assert lines[0]["note"] == "=cmd|' /C calc'!A0"  # JSON is not a spreadsheet: values stay exact
     assert lines[2]["alcohol"] is None
@@ -76,7 +77,11 @@ def test_jsonl_keeps_nested_answers(wine):
 def test_parquet_is_typed(wine):
     table = pq.read_table(io.BytesIO(export(wine["project"], "parquet")))
     assert str(table.schema.field("alcohol").type) == "double"
-    assert table.column("label").to_pylist() == [["red"], ["white"], []]
+    assert table.column("label").to_pylist() == ["red", "white", None]
+    assert str(table.schema.field("label").type) == "string"
+    assert str(table.schema.field("status").type).startswith("dictionary")
+    assert str(table.schema.field("first_annotated_at").type) == "timestamp[us, tz=UTC]"
+    assert "snapshot_at" in json.loads(table.schema.metadata[b"loupe"])
     assert table.column("annotations").to_pylist()[1][0]["labels"] == ["white"]
 
 
@@ -322,4 +327,8 @@ def test_data_columns_named_like_export_fields_are_kept_apart(wine):
     assert frame["data.status"].tolist() == ["vintage"] * 3
     assert frame["status"].tolist() == ["done", "done", "open"]
     assert table.column("data.label").to_pylist() == [7.0] * 3
-    assert table.column("label").to_pylist() == [["red"], ["white"], []]
+    assert table.column("label").to_pylist() == ["red", "white", None]
+    assert str(table.schema.field("label").type) == "string"
+    assert str(table.schema.field("status").type).startswith("dictionary")
+    assert str(table.schema.field("first_annotated_at").type) == "timestamp[us, tz=UTC]"
+    assert "snapshot_at" in json.loads(table.schema.metadata[b"loupe"])

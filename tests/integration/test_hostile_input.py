@@ -160,7 +160,7 @@ def test_table_rows_with_nul_are_reported_and_left_out(team):
     assert response.status_code == 200
     assert response.data["row_count"] == 1
     assert response.data["errors"] == [
-        {"where": "line 3", "reason": "column 'name': contains the NUL character, which cannot be stored"}
+        {"where": "row 3", "reason": "column 'name': contains the NUL character, which cannot be stored"}
     ]
 
 

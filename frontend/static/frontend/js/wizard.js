@@ -221,6 +221,9 @@
       const options = {};
       if (form.elements.id_column.value) options.id_column = form.elements.id_column.value;
       if (form.elements.label_column.value) options.label_column = form.elements.label_column.value;
+      const changed = [...form.querySelectorAll("select[data-column-type]")].filter((s) => s.value !== s.dataset.inferred);
+      if (changed.length) options.column_types = Object.fromEntries(changed.map((s) => [s.dataset.columnType, s.value]));
+      if (form.elements.accept_schema_changes.checked) options.accept_schema_changes = true;
       const body = new FormData();
       body.append("files", input.files[0]);
       body.append("mode", form.elements.mode.value);
@@ -239,15 +242,22 @@
     const known = (list, name) => list.length === 0 || list.includes(name);
     const delimiter = preview.delimiter === "\t" ? "tab" : preview.delimiter ? `“${preview.delimiter}”` : null;
     document.getElementById("preview-summary").textContent =
+      (preview.complete ? "" : "The first ") +
       `${plural(preview.row_count, "row")} and ${plural(preview.columns.length, "column")}` +
       (preview.encoding ? `, ${preview.encoding}` : "") +
       (delimiter ? `, separated by ${delimiter}` : "") +
+      (preview.complete ? "" : " (types inferred from them; the import checks every row)") +
       ". Check the inferred types and choose the columns below.";
+
+    const problems = preview.schema_problems || [];
+    document.getElementById("schema-problems").hidden = problems.length === 0;
+    document.getElementById("schema-problem-list").replaceChildren(...problems.map((p) => el("li", { text: p })));
+    form.elements.accept_schema_changes.checked = false;
 
     const bad = document.getElementById("preview-bad");
     bad.hidden = preview.error_count === 0;
     document.getElementById("preview-bad-summary").textContent =
-      `${plural(preview.error_count, "line")} cannot be read; with “import nothing” the import will stop on them:`;
+      `${plural(preview.error_count, "row")} cannot be read; with “import nothing” the import will stop on them:`;
     document.getElementById("preview-bad-list").replaceChildren(
       ...preview.errors.map((e) => el("li", { text: `${e.where}: ${e.reason}` })),
     );
@@ -265,7 +275,7 @@
         "tr",
         { "data-column": column.name },
         el("th", { scope: "row" }, column.name, el("span", { class: "taken-note" })),
-        el("td", {}, el("span", { class: `type type-${column.type}`, text: column.type })),
+        el("td", {}, typeChoice(column, index)),
         el("td", {}, box("shown", shown, "Show")),
         el("td", {}, box("feature", feature, "Use as feature")),
       );
@@ -279,6 +289,17 @@
     );
     document.getElementById("preview").hidden = false;
     syncColumnChoices(form);
+  }
+
+  /** The inferred type, which the user may change before importing (a value that does not fit is a bad row). */
+  function typeChoice(column, index) {
+    const select = el(
+      "select",
+      { id: `type-${index}`, "data-column-type": column.name, "data-inferred": column.type, "aria-label": `Type of ${column.name}` },
+      ...["numeric", "boolean", "datetime", "categorical", "text"].map((kind) => el("option", { value: kind, text: kind })),
+    );
+    select.value = column.type;
+    return select;
   }
 
   /** Imported labels must exist already: name the values of the first rows that are not labels yet. */
