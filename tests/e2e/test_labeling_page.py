@@ -4,7 +4,6 @@ prefetch, and a submit that survives a network blip."""
 import hashlib
 import io
 import statistics
-from pathlib import Path
 
 import pytest
 from django.core.files.base import ContentFile
@@ -13,12 +12,11 @@ from playwright.sync_api import expect
 
 from active_learning.models import StrategySetting
 from annotation.models import Annotation, Item, ItemEvent, Label, Lease
-from tests.e2e.conftest import log_in
+from tests.e2e.conftest import log_in, save_screenshot
 from tests.factories import PASSWORD, Role, UserFactory, add_member, make_project, rank_queue
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 LONG_NOTE = "Tasting notes: " + "dark cherry, plum and a hint of cedar; " * 8
 
 
@@ -122,6 +120,7 @@ def switch_times(page) -> list[float]:
     return page.evaluate("performance.getEntriesByName('loupe:next-item').map(e => e.duration)")
 
 
+@pytest.mark.screenshots
 def test_tabular_items_are_labeled_with_the_keyboard_undo_and_suggestion(
     page, live_server, wine, annotator, browser_errors
 ):
@@ -163,8 +162,7 @@ def test_tabular_items_are_labeled_with_the_keyboard_undo_and_suggestion(
     insight_box = page.get_by_test_id("insight")
     expect(insight_box).to_contain_text("Suggests white · 87% sure")
     expect(insight_box).to_contain_text("The model hesitates")
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "labeling-tabular.png"))
+    save_screenshot(page, "labeling-tabular.png")
     page.keyboard.press("a")
 
     for expected in ("wine-05", "wine-06", "wine-07", "wine-08", "wine-09"):
@@ -192,6 +190,7 @@ def test_tabular_items_are_labeled_with_the_keyboard_undo_and_suggestion(
     assert statistics.median(times) < 100, times  # the next item is on screen at once (prefetched)
 
 
+@pytest.mark.screenshots
 def test_image_items_are_labeled_with_the_keyboard_zoom_undo_and_suggestion(
     page, live_server, photos, annotator, browser_errors
 ):
@@ -225,7 +224,7 @@ def test_image_items_are_labeled_with_the_keyboard_zoom_undo_and_suggestion(
     expect(name).to_have_text("pet-02.png")
     expect(page.get_by_test_id("insight")).to_contain_text("Suggests cat, dog · 64% sure")
     expect(page.get_by_role("img", name="Image pet-02.png")).to_be_visible()
-    page.screenshot(path=str(SCREENSHOTS / "labeling-image.png"))
+    save_screenshot(page, "labeling-image.png")
     page.keyboard.press("Control+z")  # undo brings pet-01 back
     expect(name).to_have_text("pet-01.png")
     expect(button["dog"]).to_have_attribute("aria-pressed", "true")
