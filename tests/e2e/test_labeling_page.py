@@ -82,7 +82,13 @@ def png(n: int) -> bytes:
 @pytest.fixture
 def photos(annotator):
     """A multi-label image project of 12 PNGs; labels with their own hotkeys and one without (3 by position)."""
-    manager = UserFactory(username="maria", is_staff=True)
+    project = photos_project(UserFactory(username="maria", is_staff=True), annotator)
+    labels = {label.name: label for label in Label.objects.filter(project=project)}
+    return {"project": project, "labels": labels, "items": list(Item.objects.filter(project=project).order_by("id"))}
+
+
+def photos_project(manager, annotator):
+    """"Pets": 12 PNGs, multi-label, labels cat (key c), dog (key d) and bird (3 by position); `annotator` labels."""
     project = make_project(
         owner=manager,
         name="Pets",
@@ -101,8 +107,7 @@ def photos(annotator):
         )
         item.image.save(f"pet-{n:02d}.png", ContentFile(data), save=False)
         item.save()
-    labels = {label.name: label for label in Label.objects.filter(project=project)}
-    return {"project": project, "labels": labels, "items": list(Item.objects.filter(project=project).order_by("id"))}
+    return project
 
 
 def open_labeling(page, live_server, project):

@@ -752,6 +752,11 @@
     clicked($("accept-btn"), () => submit({ accept: true }));
     clicked($("skip-btn"), skip);
     clicked($("undo-btn"), undo);
+    for (const summary of document.querySelectorAll("summary")) {
+      summary.addEventListener("click", (event) => {
+        if (event.detail > 0) summary.blur(); // opened with the mouse: Enter keeps submitting
+      });
+    }
     // Choosing a reason (or Escape / Enter on the list) hands the keys back to labeling at once.
     $("skip-reason").addEventListener("change", () => $("skip-reason").blur());
     $("skip-reason").addEventListener("keydown", (event) => {
