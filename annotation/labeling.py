@@ -279,6 +279,23 @@ def annotation_skip(*, user: User, project: Project, item_id: int, reason: str =
     return skip
 
 
+@write_transaction()
+def skip_revisit(*, user: User, project: Project, item_id: int) -> tuple[Item, Lease]:
+    """Take back the user's skip of an item: it is leased to them to label now. Refused when the item no longer
+    needs their answer (it got all its answers meanwhile, or they answered it)."""
+    item = item_locked(project, item_id)
+    if not Skip.objects.filter(item=item, user=user).exists():
+        raise NotFound("You have not skipped this item.")
+    now = timezone.now()
+    if Annotation.objects.filter(item=item, annotator=user, status=AnnotationStatus.ACTIVE).exists():
+        raise Conflict("You already answered this item.")
+    if not sql.has_room(item_id=item.id, user_id=user.id, overlap=project.overlap, now=now):
+        raise Conflict("This item no longer needs your answer: it has all the answers it needs.")
+    Skip.objects.filter(item=item, user=user).delete()
+    ItemEvent.objects.create(item=item, actor=user, kind=ItemEvent.Kind.UNSKIPPED)
+    return Item.objects.with_ranking().get(id=item.id), _lease(item, user, project, now)
+
+
 def _own_editable(user: User, project: Project, **filters) -> tuple[Annotation, Item]:
     """The user's annotation (the latest, unless `filters` say which) and its item, locked, checked under the
     lock: a reviewer's decision committed meanwhile must be seen, since reviewed items are frozen."""

@@ -277,7 +277,11 @@ class Annotation(models.Model):
 
     class Meta:
         ordering = ["id"]
-        indexes = [models.Index(fields=["annotator", "created_at"])]
+        indexes = [
+            models.Index(fields=["annotator", "created_at"]),
+            # A reviewer's rejection sends the item back to its annotators first: their next-item query starts here.
+            models.Index(fields=["annotator", "item"], condition=Q(status="rejected"), name="annotation_rejected_idx"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["item", "annotator"], condition=Q(status="active"), name="one_active_annotation_per_annotator"
@@ -335,6 +339,7 @@ class ItemEvent(models.Model):
         EDITED = "edited"
         UNDONE = "undone"
         SKIPPED = "skipped"
+        UNSKIPPED = "unskipped"
         ACCEPTED = "accepted"
         REJECTED = "rejected"
         CORRECTED = "corrected"

@@ -89,7 +89,8 @@ def candidate_id(
 
     In priority order: items others have started first (overlap > 1), then the head of the project's current
     ranking, then every other open item by its stored priority. Rankings live in their own rows, so the only
-    item rows ever locked are the few other annotators hold for a moment: an open item is always found."""
+    item rows ever locked are the few other annotators hold for a moment: an open item is always found.
+    Before all of these come the items a reviewer rejected this user's answer on."""
     free = (
         f"i.status = %s "
         f"AND NOT EXISTS (SELECT 1 FROM {ANNOTATION} a WHERE a.item_id = i.id AND a.annotator_id = %s "
@@ -100,11 +101,23 @@ def candidate_id(
     )
     params = [ItemStatus.OPEN, user_id, AnnotationStatus.ACTIVE, user_id, user_id, _t(now), overlap, *exclude]
     lock = " FOR UPDATE OF i SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
-    scans = []
+    # An item a reviewer sent back comes to its annotators before anything else, whatever the queue order.
+    scans = [
+        (
+            f"FROM {ANNOTATION} back JOIN {ITEM} i ON i.id = back.item_id "
+            f"WHERE back.annotator_id = %s AND back.status = %s AND i.project_id = %s AND {free}",
+            "back.id",
+            [user_id, AnnotationStatus.REJECTED, project_id],
+        )
+    ]
     if order == QueueOrder.PRIORITY:
         if overlap > 1:
             scans.append(
-                (f"FROM {ITEM} i WHERE i.project_id = %s AND i.annotation_count > 0 AND {free}", ORDERINGS[order])
+                (
+                    f"FROM {ITEM} i WHERE i.project_id = %s AND i.annotation_count > 0 AND {free}",
+                    ORDERINGS[order],
+                    [project_id],
+                )
             )
         # The current ranking's id as a scalar subquery, not a join: the planner then walks the (ranking, rank)
         # index and stops at the first free item (0.3 ms), where a join sorted the whole head (33 ms, measured).
@@ -113,11 +126,12 @@ def candidate_id(
                 f"FROM {RANKED} r JOIN {ITEM} i ON i.id = r.item_id "
                 f"WHERE r.ranking_id = (SELECT current_ranking_id FROM {PROJECT} WHERE id = %s) AND {free}",
                 "r.rank",
+                [project_id],
             )
         )
-    scans.append((f"FROM {ITEM} i WHERE i.project_id = %s AND {free}", ORDERINGS[order]))
-    for source, ordering in scans:
-        row = _one(f"SELECT i.id {source}ORDER BY {ordering} LIMIT 1{lock}", [project_id, *params])
+    scans.append((f"FROM {ITEM} i WHERE i.project_id = %s AND {free}", ORDERINGS[order], [project_id]))
+    for source, ordering, leading in scans:
+        row = _one(f"SELECT i.id {source}ORDER BY {ordering} LIMIT 1{lock}", [*leading, *params])
         if row is not None:
             return row[0]
     return None

@@ -25,11 +25,13 @@ def _label_name_safe(name: str) -> str:
 LabelName = Annotated[DisplayName(100), AfterValidator(_label_name_safe)]
 ProjectName = DisplayName(200)
 Color = Annotated[str, StringConstraints(pattern=r"^#[0-9a-fA-F]{6}$")]
-Hotkey = Annotated[str, StringConstraints(pattern=r"^[0-9a-zA-Z]?$")]
+Hotkey = Annotated[str, StringConstraints(max_length=1)]  # one letter or digit, or none: see _hotkey_not_reserved
 ColumnName = DisplayName(MAX_COLUMN_NAME_CHARS)
 MAX_LABELS = 500  # per project, retired labels included
 # Keys the labeling page uses itself (Enter submits, S skips, Z undoes, A accepts the suggestion).
 RESERVED_HOTKEYS = frozenset("sSzZaA")
+# The image viewer's keys (+ and = zoom in, - zooms out; Home fits, arrows move): never a label's key.
+VIEWER_KEYS = {"+": "zooms the image in", "=": "zooms the image in", "-": "zooms the image out"}
 
 
 class _Strict(BaseModel):
@@ -39,6 +41,10 @@ class _Strict(BaseModel):
 def _hotkey_not_reserved(value: str | None) -> str | None:
     if value and value in RESERVED_HOTKEYS:
         raise ValueError(f"'{value}' is reserved by the labeling page (S skip, Z undo, A accept)")
+    if value and value in VIEWER_KEYS:
+        raise ValueError(f"'{value}' {VIEWER_KEYS[value]} on the labeling page: choose a letter or digit")
+    if value and not (value.isascii() and value.isalnum()):
+        raise ValueError("a hotkey is one letter (a-z) or digit (0-9)")
     return value
 
 

@@ -17,8 +17,10 @@ from annotation.models import (
     Label,
     Membership,
     Project,
+    Review,
     ReviewStatus,
     SchemaChange,
+    Skip,
 )
 from core.models import User
 
@@ -183,3 +185,77 @@ def _bucket_start(moment, bucket: str):
     """The start of the day or hour holding `moment`, in the current time zone."""
     local = timezone.localtime(moment).replace(minute=0, second=0, microsecond=0)
     return local if bucket == "hour" else local.replace(hour=0)
+
+
+# --- what the labeling page shows an annotator about their own work ------------------------------------------
+
+def skipped_for_user(*, user: User, project: Project) -> QuerySet:
+    """The user's skips of items that still need an answer, latest first (one query)."""
+    return (
+        Skip.objects.filter(user=user, item__project=project, item__status=ItemStatus.OPEN)
+        .select_related("item")
+        .order_by("-created_at", "-id")
+    )
+
+
+def rejection_notes(*, user: User, item_ids: list[int]) -> dict[int, dict]:
+    """For each of `item_ids` on which a reviewer rejected this user's answer: the latest rejection's comment,
+    reviewer and time (2 queries)."""
+    rejected = set(
+        Annotation.objects.filter(
+            annotator=user, item_id__in=item_ids, status=AnnotationStatus.REJECTED
+        ).values_list("item_id", flat=True)
+    )
+    notes: dict[int, dict] = {}
+    reviews = Review.objects.filter(item_id__in=rejected, decision=Review.Decision.REJECT).select_related("reviewer")
+    for review in reviews.order_by("id"):
+        notes[review.item_id] = {
+            "comment": review.comment,
+            "reviewer": review.reviewer.username,
+            "decided_at": review.created_at,
+        }
+    return notes
+
+
+def review_feedback(*, user: User, project: Project) -> dict:
+    """How reviewers judged the user's answers: answers corrected (the reviewer's final label differs from the
+    user's answer), answers sent back, and the latest corrections with both labels (5 queries)."""
+    corrections = list(
+        Review.objects.filter(
+            item__project=project,
+            decision=Review.Decision.CORRECT,
+            item__annotations__annotator=user,
+            item__annotations__status=AnnotationStatus.ACTIVE,
+        )
+        .select_related("item", "reviewer")
+        .prefetch_related("labels")
+        .order_by("-id")
+    )
+    mine = dict(
+        Annotation.objects.filter(
+            annotator=user, status=AnnotationStatus.ACTIVE, item_id__in=[review.item_id for review in corrections]
+        ).values_list("item_id", "id")
+    )
+    given: dict[int, list[int]] = {}
+    through = Annotation.labels.through.objects.filter(annotation_id__in=mine.values())
+    for annotation_id, label_id in through.values_list("annotation_id", "label_id"):
+        given.setdefault(annotation_id, []).append(label_id)
+    corrected = []
+    for review in corrections:
+        final = sorted(label.id for label in review.labels.all())
+        yours = sorted(given.get(mine.get(review.item_id), []))
+        if final != yours:
+            corrected.append(
+                {
+                    "item_id": review.item_id,
+                    "item": review.item.external_id or f"#{review.item_id}",
+                    "yours": yours,
+                    "final": final,
+                    "reviewer": review.reviewer.username,
+                    "comment": review.comment,
+                }
+            )
+    sent_back = Annotation.objects.filter(
+        annotator=user, item__project=project, status=AnnotationStatus.REJECTED
+    ).count()
+    return {"corrected": len(corrected), "sent_back": sent_back, "latest_corrections": corrected[:10]}

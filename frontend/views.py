@@ -15,8 +15,18 @@ from django.views.decorators.http import require_http_methods
 from active_learning.selectors import labeled_count, strategy_current
 from annotation.access import ROLE_CAPABILITIES, Capability, project_for_user, role_for_user
 from annotation.io.exporters import FORMATS, IMAGE_ONLY
-from annotation.models import AnnotationStatus, DataKind, ItemStatus, Label, Membership, Project, Role, TaskType
-from annotation.selectors import project_list_for_user
+from annotation.models import (
+    AnnotationStatus,
+    DataKind,
+    ItemStatus,
+    Label,
+    Membership,
+    Project,
+    ReviewStatus,
+    Role,
+    TaskType,
+)
+from annotation.selectors import project_list_for_user, review_feedback
 from annotation.services import invitation_accept as accept
 from core.errors import DomainError, NotFound, PermissionDenied
 from core.selectors import api_token_list
@@ -129,17 +139,40 @@ def labeling(request, project_id: int):
         "progress": _progress(request, project),
         "api": f"/api/v1/projects/{project.id}/",
     }
-    context = {"project": project, "config": config, "labels": labels, "budget": labeling_budget(project)}
+    context = {
+        "project": project,
+        "config": config,
+        "labels": labels,
+        "budget": labeling_budget(project),
+        "feedback": _feedback(request, project),
+    }
     return render(request, "frontend/labeling.html", context)
 
 
+def _feedback(request, project: Project) -> dict:
+    """How reviewers judged the caller's answers, with label names for the page."""
+    feedback = review_feedback(user=request.user, project=project)
+    names = dict(Label.objects.filter(project=project).values_list("id", "name"))
+    for correction in feedback["latest_corrections"]:
+        correction["yours_names"] = ", ".join(names.get(i, f"#{i}") for i in correction["yours"])
+        correction["final_names"] = ", ".join(names.get(i, f"#{i}") for i in correction["final"])
+    return feedback
+
+
 def _progress(request, project: Project) -> dict:
-    """Items done of all, and the caller's own answers: what the page starts from (2 queries)."""
+    """Items done of all, the caller's own answers and how many undo can take back: what the page starts from
+    (3 queries)."""
     counts = project.items.aggregate(total=Count("id"), done=Count("id", filter=Q(status=ItemStatus.DONE)))
     mine = project.items.filter(
         annotations__annotator=request.user, annotations__status=AnnotationStatus.ACTIVE
     ).count()
-    return {**counts, "mine": mine}
+    # What undo can take back, reloads included: one's answers on items no reviewer has decided on yet.
+    undoable = project.items.filter(
+        annotations__annotator=request.user,
+        annotations__status=AnnotationStatus.ACTIVE,
+        review_status=ReviewStatus.UNREVIEWED,
+    ).count()
+    return {**counts, "mine": mine, "undoable": undoable}
 
 
 @login_required

@@ -34,10 +34,19 @@ class AnnotationOutputSerializer(serializers.Serializer):
         return sorted(label.id for label in annotation.labels.all())
 
 
+class RejectionSerializer(serializers.Serializer):
+    comment = serializers.CharField()
+    reviewer = serializers.CharField()
+    decided_at = serializers.DateTimeField()
+
+
 class QueueItemOutputSerializer(serializers.Serializer):
     item = ItemOutputSerializer()
     lease_expires_at = serializers.DateTimeField()
     draft = serializers.JSONField(allow_null=True)
+    rejection = RejectionSerializer(
+        allow_null=True, required=False, help_text="A reviewer sent this item back to you: why, by whom, when."
+    )
 
 
 class QueuePrefetchOutputSerializer(QueueItemOutputSerializer):
@@ -46,17 +55,26 @@ class QueuePrefetchOutputSerializer(QueueItemOutputSerializer):
 
 def _queue_answer(item: Item, lease, user) -> dict:
     draft = Draft.objects.filter(item=item, user=user).values_list("payload", flat=True).first()
-    return QueueItemOutputSerializer({"item": item, "lease_expires_at": lease.expires_at, "draft": draft}).data
+    rejection = selectors.rejection_notes(user=user, item_ids=[item.id]).get(item.id)
+    return QueueItemOutputSerializer(
+        {"item": item, "lease_expires_at": lease.expires_at, "draft": draft, "rejection": rejection}
+    ).data
 
 
 def _queue_answers(found: list, user) -> dict:
-    """The first item as in a plain answer, the others under `upcoming`; drafts in one query."""
+    """The first item as in a plain answer, the others under `upcoming`; drafts in one query, rejections in two."""
     drafts = dict(
         Draft.objects.filter(item__in=[item for item, _ in found], user=user).values_list("item_id", "payload")
     )
+    rejections = selectors.rejection_notes(user=user, item_ids=[item.id for item, _ in found])
     answers = [
         QueueItemOutputSerializer(
-            {"item": item, "lease_expires_at": lease.expires_at, "draft": drafts.get(item.id)}
+            {
+                "item": item,
+                "lease_expires_at": lease.expires_at,
+                "draft": drafts.get(item.id),
+                "rejection": rejections.get(item.id),
+            }
         ).data
         for item, lease in found
     ]
@@ -158,6 +176,44 @@ class ItemSkipApi(APIView):
         data.is_valid(raise_exception=True)
         labeling.annotation_skip(user=request.user, project=project, item_id=item_id, **data.validated_data)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class SkippedListApi(APIView):
+    """Your skipped items that still need an answer, latest first: a way back to each."""
+
+    class OutputSerializer(serializers.Serializer):
+        item_id = serializers.IntegerField()
+        external_id = serializers.CharField(source="item.external_id")
+        reason = serializers.CharField()
+        skipped_at = serializers.DateTimeField(source="created_at")
+
+    @extend_schema(responses=OutputSerializer(many=True))
+    def get(self, request, project_id: int):
+        project = project_for_user(user=request.user, project_id=project_id, capability=Capability.LABEL)
+        paginator = LimitOffsetPagination()
+        skips = selectors.skipped_for_user(user=request.user, project=project)
+        page = paginator.paginate_queryset(skips, request, view=self)
+        return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)
+
+
+class SkipRevisitApi(APIView):
+    """Take back your skip of an item: it is leased to you and comes back as a queue answer, to label now."""
+
+    @extend_schema(request=None, responses=QueueItemOutputSerializer)
+    def post(self, request, project_id: int, item_id: int):
+        project = project_for_user(user=request.user, project_id=project_id, capability=Capability.LABEL)
+        item, lease = labeling.skip_revisit(user=request.user, project=project, item_id=item_id)
+        return Response(_queue_answer(item, lease, request.user))
+
+
+class ReviewFeedbackApi(APIView):
+    """How reviewers judged your answers in this project: how many were corrected or sent back, and the latest
+    corrections with your label and the final one."""
+
+    @extend_schema(responses=dict)
+    def get(self, request, project_id: int):
+        project = project_for_user(user=request.user, project_id=project_id, capability=Capability.LABEL)
+        return Response(selectors.review_feedback(user=request.user, project=project))
 
 
 class ItemDraftApi(APIView):

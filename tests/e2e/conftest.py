@@ -1,4 +1,5 @@
 import os
+from pathlib import Path
 
 import pytest
 
@@ -97,3 +98,13 @@ def csp_violations(request):
     yield violations
     if not violations.expected:
         assert violations.seen == [], "Content-Security-Policy violations"
+
+
+def save_screenshot(page, name: str, **options) -> None:
+    """Write `name` (a PNG) into $LOUPE_SCREENSHOT_DIR, which only `make screenshots` sets: a normal test run
+    never rewrites the tracked pictures in docs/screenshots/."""
+    folder = os.environ.get("LOUPE_SCREENSHOT_DIR", "")
+    if not folder:
+        return
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(Path(folder) / name), **options)

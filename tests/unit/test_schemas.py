@@ -63,3 +63,21 @@ def test_final_answer_prefers_the_correction_then_a_strict_majority():
     assert final_answer([[1], [2]]) is None  # a tie
     assert final_answer([]) is None
     assert final_answer([[1], [1]], correction=[3, 2, 3]) == [2, 3]
+
+
+@pytest.mark.parametrize(
+    ("hotkey", "message"),
+    [
+        ("+", "'+' zooms the image in on the labeling page"),
+        ("=", "'=' zooms the image in on the labeling page"),
+        ("-", "'-' zooms the image out on the labeling page"),
+        ("é", "a hotkey is one letter (a-z) or digit (0-9)"),
+        (" ", "a hotkey is one letter (a-z) or digit (0-9)"),
+    ],
+)
+def test_a_label_hotkey_never_takes_an_image_viewer_key_or_a_symbol(hotkey, message):
+    assert message in errors(lambda: LabelSpec.model_validate({"name": "a", "hotkey": hotkey}))[("hotkey",)]
+
+
+def test_digits_and_letters_are_label_hotkeys_including_zero():
+    assert [LabelSpec.model_validate({"name": "a", "hotkey": key}).hotkey for key in "0x9"] == ["0", "x", "9"]

@@ -3,6 +3,8 @@
 // The page holds the item on screen and the next ones (POST queue/next/?prefetch=2 leases them), so a submit shows
 // the next item at once while the answer is saved in the background. Answers wait in an outbox, sent one at a
 // time in order, each with its own client_key: a retry after a network failure can never make a second answer.
+// Keys typed while "Loading the next item…" is on screen are held, shown, and applied in order to the items that
+// come next (Escape drops them); if nothing comes, they are refused with a message: no key press is lost silently.
 "use strict";
 (function () {
   const { call, errorText, sleep, uuid, el, renderRecord, NetworkError } = window.Loupe;
@@ -29,7 +31,9 @@
     refreshAgain: false,
     generation: 0, // bumped by undo: a queue answer asked for before then is out of date
     undoing: false,
-    undoable: 0, // answers saved from this page and not undone: what Z can take back
+    undoable: config.progress.undoable, // own answers not yet reviewed, this page's and earlier ones: what Z can take back
+    held: [], // keys typed while the next item was loading, applied once it is on screen
+    replaying: false,
     switchStartedAt: null,
     progress: { ...config.progress },
     budgetUsed: document.getElementById("budget-meter") ? Number(document.getElementById("budget-meter").value) : 0,
@@ -152,6 +156,8 @@
       state.selected = new Set();
       renderLabels();
       renderInsight(null);
+      renderRejection(null);
+      if (!waiting && state.held.length) refuseHeld();
       return;
     }
     const item = answer.item;
@@ -163,7 +169,61 @@
     else renderRecord($("record"), item.data, project.shown_columns, project.column_types);
     renderLabels();
     renderInsight(item.insight);
+    renderRejection(answer.rejection);
     markSwitch();
+    if (state.held.length && !state.replaying) setTimeout(replayHeld, 0);
+  }
+
+  // --- keys typed while the next item loads ------------------------------------------------------------------
+
+  function keyName(key) {
+    return key === "Enter" ? "Enter" : key.toUpperCase();
+  }
+
+  function hold(key) {
+    state.held.push(key);
+    showHeld();
+  }
+
+  function showHeld() {
+    const n = state.held.length;
+    setSync("held", `Loading the next item… ${n === 1 ? "1 key" : `${n} keys`} held for it: ${state.held.map(keyName).join(" ")} (Esc drops them).`);
+  }
+
+  /** Apply the held keys in order to the item now on screen; a submit among them moves on, and what follows it
+   * goes to the next item, or waits again if that one is still loading. */
+  function replayHeld() {
+    if (state.replaying) return;
+    state.replaying = true;
+    try {
+      while (state.held.length && state.current) act(state.held.shift());
+    } finally {
+      state.replaying = false;
+    }
+    if (state.held.length && state.current === null) showHeld();
+  }
+
+  function refuseHeld() {
+    const keys = state.held.splice(0).map(keyName).join(" ");
+    setSync("warning", `Nothing left to label here: the keys typed while loading (${keys}) were not applied.`);
+  }
+
+  function dropHeld() {
+    const keys = state.held.splice(0).map(keyName).join(" ");
+    setSync("info", `Dropped the keys typed while loading (${keys}).`);
+  }
+
+  // --- a reviewer's note on an item sent back ----------------------------------------------------------------
+
+  function renderRejection(rejection) {
+    const box = $("rejection");
+    box.hidden = !rejection;
+    if (!rejection) return box.replaceChildren();
+    box.replaceChildren(
+      el("strong", { text: `Sent back to you by ${rejection.reviewer}` }),
+      el("p", { className: "comment", dataset: { testid: "rejection-comment" }, text: rejection.comment }),
+      el("p", { className: "hint", text: "Your earlier answer was set aside: label the item again." }),
+    );
   }
 
   /** Time from the key press to the next item painted, as a performance measure "loupe:next-item". */
@@ -179,9 +239,17 @@
   }
 
   function renderLabels() {
+    const insight = state.current && state.current.item.insight;
+    const suggested = new Set((insight && insight.suggestion && insight.suggestion.label_ids) || []);
     for (const button of document.querySelectorAll(".label-btn")) {
-      button.setAttribute("aria-pressed", String(state.selected.has(Number(button.dataset.labelId))));
+      const id = Number(button.dataset.labelId);
+      button.setAttribute("aria-pressed", String(state.selected.has(id)));
       button.disabled = state.current === null;
+      // The model's suggestion stands out in the list itself, where the eye already is.
+      button.classList.toggle("suggested", suggested.has(id));
+      const tag = button.querySelector(".suggested-tag");
+      if (suggested.has(id) && !tag) button.append(el("span", { className: "suggested-tag", text: "suggested" }));
+      else if (!suggested.has(id) && tag) tag.remove();
     }
     $("submit-btn").disabled = state.current === null;
     $("skip-btn").disabled = state.current === null;
@@ -416,7 +484,7 @@
         setSync("saving", "Undo: saving your last answer first…");
         await idle();
       }
-      if (state.undoable === 0) return setSync("info", "Nothing to undo on this page.");
+      if (state.undoable <= 0) return setSync("info", "Nothing to undo: you have no answer here that can still be changed.");
       let result;
       state.generation += 1;
       try {
@@ -425,16 +493,10 @@
         if (!(error instanceof NetworkError)) throw error;
         return setSync("failed-hard", "Cannot reach Loupe: nothing was undone. Try again.");
       }
-      if (!result.ok) return setSync("info", result.status === 404 ? "Nothing to undo." : `Could not undo: ${errorText(result)}`);
+      if (!result.ok) return setSync("info", result.status === 404 ? "Nothing to undo: you have no answer here that can still be changed." : `Could not undo: ${errorText(result)}`);
       const answer = result.data;
       state.undoable -= 1;
-      state.gone.delete(answer.item.id);
-      if (state.current) state.upcoming.unshift(state.current);
-      state.upcoming = state.upcoming.filter((other) => other.item.id !== answer.item.id);
-      state.current = answer;
-      state.generation += 1;
-      show();
-      refresh();
+      bringBack(answer);
       state.progress.mine = Math.max(0, state.progress.mine - 1);
       if (project.overlap === 1) state.progress.done = Math.max(0, state.progress.done - 1);
       renderProgress();
@@ -442,6 +504,58 @@
     } finally {
       state.undoing = false;
     }
+  }
+
+  /** Put a queue answer (an undone or unskipped item) on screen; the item that was there comes next. */
+  function bringBack(answer) {
+    state.gone.delete(answer.item.id);
+    if (state.current) state.upcoming.unshift(state.current);
+    state.upcoming = state.upcoming.filter((other) => other.item.id !== answer.item.id);
+    state.current = answer;
+    state.generation += 1;
+    show();
+    refresh();
+  }
+
+  // --- skipped items: a way back -----------------------------------------------------------------------------
+
+  async function loadSkipped() {
+    let result;
+    try {
+      result = await call("GET", `${api}skips/?limit=50`);
+    } catch (error) {
+      if (!(error instanceof NetworkError)) throw error;
+      return;
+    }
+    if (!result.ok) return;
+    $("skipped-count").textContent = String(result.data.count);
+    $("skipped").hidden = result.data.count === 0;
+    $("skipped-list").replaceChildren(
+      ...result.data.results.map((row) => {
+        const button = el("button", { type: "button", className: "secondary", text: `Label ${row.external_id || `#${row.item_id}`}` });
+        if (row.reason) button.append(el("span", { className: "subtle", text: ` (${row.reason})` }));
+        button.addEventListener("click", () => revisit(row.item_id));
+        return el("li", {}, button);
+      }),
+    );
+  }
+
+  async function revisit(itemId) {
+    if (state.outbox.length) await idle(); // the skip itself must be saved before it can be taken back
+    let result;
+    try {
+      result = await call("POST", `${api}items/${itemId}/unskip/`);
+    } catch (error) {
+      if (!(error instanceof NetworkError)) throw error;
+      return setSync("failed-hard", "Cannot reach Loupe: try again.");
+    }
+    if (!result.ok) {
+      setSync("warning", `Cannot bring it back: ${errorText(result)}`);
+      return loadSkipped();
+    }
+    bringBack(result.data);
+    setSync("info", `${result.data.item.external_id || result.data.item.id} is back: label it now.`);
+    loadSkipped();
   }
 
   // --- the outbox --------------------------------------------------------------------------------------------
@@ -496,7 +610,7 @@
     } finally {
       state.pumping = false;
     }
-    if (!["failed-hard", "info", "warning"].includes($("sync").dataset.state)) syncIdle();
+    if (!["failed-hard", "info", "warning", "held"].includes($("sync").dataset.state)) syncIdle();
     for (const resolve of state.idleWaiters.splice(0)) resolve();
     await refresh();
   }
@@ -507,7 +621,7 @@
   }
 
   function landed(op) {
-    if (op.kind !== "submit") return;
+    if (op.kind === "skip") return loadSkipped();
     state.undoable += 1;
     state.progress.mine += 1;
     if (project.overlap === 1) state.progress.done += 1;
@@ -585,19 +699,18 @@
     }
     if (event.ctrlKey || event.metaKey || event.altKey) return;
     state.keyAt = performance.now();
-    if (key === "Enter") {
-      if (target.closest && target.closest("button:not(.label-btn), a, summary")) return; // that control's own action
+    if (key === "Enter" && target.closest && target.closest("button:not(.label-btn), a, summary")) return; // that control's own action
+    const labeling = key === "Enter" || labelByKey.has(key) || (key === "a" && config.commands.a) || (key === "s" && config.commands.s);
+    if (key === "Escape" && state.held.length) {
       event.preventDefault();
-      if (!event.repeat) submit();
-    } else if (labelByKey.has(key)) {
+      dropHeld();
+    } else if (labeling) {
       event.preventDefault();
-      choose(labelByKey.get(key));
-    } else if (key === "a" && config.commands.a) {
-      event.preventDefault();
-      if (!event.repeat) submit({ accept: true });
-    } else if (key === "s" && config.commands.s) {
-      event.preventDefault();
-      if (!event.repeat) skip();
+      if (event.repeat && !labelByKey.has(key)) return;
+      if (state.held.length && state.current) replayHeld(); // keys typed earlier go first
+      // Nothing on screen yet but something on its way: hold the key for the item that comes.
+      if (state.current === null && (state.outbox.length || state.refreshing || state.held.length)) hold(key);
+      else act(key);
     } else if (key === "z" && config.commands.z) {
       event.preventDefault();
       if (!event.repeat) undo();
@@ -605,13 +718,23 @@
       zoom(1.25);
     } else if (project.data_kind === "image" && key === "-") {
       zoom(0.8);
-    } else if (project.data_kind === "image" && key === "0") {
+    } else if (project.data_kind === "image" && key === "Home") {
+      event.preventDefault();
       fit();
     } else if (project.data_kind === "image" && key.startsWith("Arrow")) {
       event.preventDefault();
       const step = 40;
       pan({ ArrowLeft: step, ArrowRight: -step }[key] || 0, { ArrowUp: step, ArrowDown: -step }[key] || 0);
     }
+  }
+
+  /** One labeling key: choose a label, submit, accept the suggestion or skip. */
+  function act(key) {
+    if (state.current === null) return setSync("info", "There is no item on screen for this key.");
+    if (key === "Enter") submit();
+    else if (labelByKey.has(key)) choose(labelByKey.get(key));
+    else if (key === "a") submit({ accept: true });
+    else if (key === "s") skip();
   }
 
   /** A mouse click leaves no focus behind, so Enter keeps submitting; keyboard activation keeps focus. */
@@ -629,6 +752,11 @@
     clicked($("accept-btn"), () => submit({ accept: true }));
     clicked($("skip-btn"), skip);
     clicked($("undo-btn"), undo);
+    for (const summary of document.querySelectorAll("summary")) {
+      summary.addEventListener("click", (event) => {
+        if (event.detail > 0) summary.blur(); // opened with the mouse: Enter keeps submitting
+      });
+    }
     // Choosing a reason (or Escape / Enter on the list) hands the keys back to labeling at once.
     $("skip-reason").addEventListener("change", () => $("skip-reason").blur());
     $("skip-reason").addEventListener("keydown", (event) => {
@@ -645,6 +773,7 @@
     if (project.data_kind === "image") bindImageView();
     setInterval(renewLeases, Math.max(15, project.lease_seconds / 3) * 1000);
     renderProgress();
+    loadSkipped();
     refresh().then(() => {
       if (state.current === null) show();
     });
