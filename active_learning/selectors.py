@@ -189,7 +189,7 @@ def embedding_map(*, project: Project) -> dict:
     each with its state: labeled, queued (the current batch or leased now), novel, or unlabeled."""
     run = _latest(project, LearningRun.Kind.EMBED, JobStatus.DONE)
     if run is None:
-        return {"run": None, "points": [], "total": 0}
+        return {"run": None, "projection": None, "points": [], "total": 0}
     arrays = artifacts.load(run.artifact)
     ids, coords = arrays["item_ids"], arrays["map"]
     ranked = _latest(project, LearningRun.Kind.RANK, JobStatus.DONE)
@@ -219,6 +219,7 @@ def embedding_map(*, project: Project) -> dict:
     chosen = np.concatenate([keep, rest])[:MAP_POINTS]
     return {
         "run": run.id,
+        "projection": run.result.get("map", "pca"),  # maps drawn before UMAP came in are PCA
         "total": len(ids),
         "points": [
             {
