@@ -41,11 +41,14 @@ def final_labels(project: Project) -> dict[int, list[int]]:
         return None if labels[label_id]["retired_at"] else label_id
 
     corrections: dict[int, list[int]] = {}
+    latest: dict[int, int] = {}
     corrected = Review.objects.filter(
         item__project=project, item__review_status=ReviewStatus.CORRECTED, decision=Review.Decision.CORRECT
     ).order_by("id")
-    for item_id, label_id in corrected.values_list("item_id", "labels__id"):
-        corrections.setdefault(item_id, []).extend([label_id] if label_id else [])
+    for item_id, review_id, label_id in corrected.values_list("item_id", "id", "labels__id"):
+        if latest.get(item_id) != review_id:  # an item corrected again: the latest correction counts
+            latest[item_id], corrections[item_id] = review_id, []
+        corrections[item_id].extend([label_id] if label_id else [])
     out: dict[int, list[int]] = {}
     for item_id, by_user in project_ratings(project=project).items():
         answer = final_answer(list(by_user.values()), corrections.get(item_id))
@@ -186,7 +189,7 @@ def embedding_map(*, project: Project) -> dict:
     each with its state: labeled, queued (the current batch or leased now), novel, or unlabeled."""
     run = _latest(project, LearningRun.Kind.EMBED, JobStatus.DONE)
     if run is None:
-        return {"run": None, "points": [], "total": 0}
+        return {"run": None, "projection": None, "points": [], "total": 0}
     arrays = artifacts.load(run.artifact)
     ids, coords = arrays["item_ids"], arrays["map"]
     ranked = _latest(project, LearningRun.Kind.RANK, JobStatus.DONE)
@@ -216,6 +219,7 @@ def embedding_map(*, project: Project) -> dict:
     chosen = np.concatenate([keep, rest])[:MAP_POINTS]
     return {
         "run": run.id,
+        "projection": run.result.get("map", "pca"),  # maps drawn before UMAP came in are PCA
         "total": len(ids),
         "points": [
             {

@@ -21,7 +21,6 @@ import numpy as np
 from django.core.files.storage import default_storage
 from django.db.models import Max, Min
 from PIL import Image
-from sklearn.decomposition import PCA
 
 from active_learning import artifacts, schemas
 from active_learning.budget import cohen_kappa
@@ -29,6 +28,7 @@ from active_learning.classifiers import ProbabilisticClassifier
 from active_learning.evaluation import cross_validated_metrics, label_issues
 from active_learning.features import pool_standardized
 from active_learning.models import LabelIssue, LearningRun, ModelVersion
+from active_learning.projection import map_coordinates
 from active_learning.ranking import rank_pool, strategy_from_spec, suggestions
 from active_learning.scores import typicality_scores
 from active_learning.selector import ActiveSelector
@@ -143,7 +143,9 @@ def embed_run_execute(*, run_id: int) -> None:
             pick = np.random.default_rng(0).choice(len(embedding), TYPICALITY_REFERENCE, replace=False)
             reference = embedding[np.sort(pick)]
         typicality = typicality_scores(embedding, 5, reference)
-        coords = PCA(2, random_state=0).fit_transform(embedding) if embedding.shape[1] >= 2 else np.zeros((len(ids), 2))
+        job.beat(progress=0.94, message="Drawing the map")
+        drawn = time.monotonic()
+        coords, projection = map_coordinates(embedding, random_state=0)
         path = artifacts.save(
             project_id=run.project_id,
             run_id=run.id,
@@ -162,6 +164,8 @@ def embed_run_execute(*, run_id: int) -> None:
             "final_loss": float(getattr(selector.autoencoder_, "loss_", np.nan)),
             "n_components": int(embedding.shape[1]),
             "train_seconds": round(trained - started, 2),
+            "map": projection,
+            "map_seconds": round(time.monotonic() - drawn, 2),
             "seconds": round(time.monotonic() - started, 2),
         }
         done = _finish(job, result, artifact=path)

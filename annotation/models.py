@@ -174,6 +174,11 @@ class ReviewStatus(models.TextChoices):
     CORRECTED = "corrected"
 
 
+# Items whose priority a manager raised are served before the ranking's head; the threshold keeps them in a small
+# partial index, so the queue's extra scan costs nothing while none are raised.
+RAISED_PRIORITY = 1_000.0
+
+
 class ItemQuerySet(models.QuerySet):
     def with_ranking(self) -> "ItemQuerySet":
         """Items with `insight` and `ranked_priority` from their project's current ranking (None outside its head)."""
@@ -218,6 +223,15 @@ class Item(models.Model):
             models.Index(fields=["project", "status", "-annotation_count", "id"], name="queue_import"),
             models.Index(fields=["project", "status", "-annotation_count", "random_key"], name="queue_random"),
             models.Index(fields=["project", "status", "review_status", "agreement"], name="review_queue"),
+            models.Index(
+                fields=["project", "-priority", "id"], condition=Q(priority__gte=RAISED_PRIORITY), name="queue_raised"
+            ),
+            # The item browser pages by id (keyset) within a project, alone or under one selective filter.
+            models.Index(fields=["project", "id"], name="browse_id"),
+            models.Index(fields=["project", "status", "id"], name="browse_status"),
+            models.Index(fields=["project", "review_status", "id"], name="browse_review"),
+            models.Index(fields=["project", "agreement", "id"], name="browse_agreement"),
+            models.Index(fields=["project", "created_at", "id"], name="browse_created"),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -343,6 +357,9 @@ class ItemEvent(models.Model):
         ACCEPTED = "accepted"
         REJECTED = "rejected"
         CORRECTED = "corrected"
+        TO_REVIEW = "to_review"  # sent (back) to the review queue from the item browser
+        REQUEUED = "requeued"  # its answers set aside, handed out again
+        PRIORITIZED = "prioritized"  # served before the ranking's head
 
     item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="events")
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")

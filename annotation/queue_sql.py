@@ -12,6 +12,7 @@ from datetime import datetime
 from django.db import connection
 
 from annotation.models import (
+    RAISED_PRIORITY,
     Annotation,
     AnnotationStatus,
     Draft,
@@ -87,10 +88,11 @@ def candidate_id(
     """The first open item in queue order that the user has neither answered nor skipped and that has a free
     slot once other people's live leases count. On PostgreSQL the row is locked, skipping rows others hold.
 
-    In priority order: items others have started first (overlap > 1), then the head of the project's current
-    ranking, then every other open item by its stored priority. Rankings live in their own rows, so the only
-    item rows ever locked are the few other annotators hold for a moment: an open item is always found.
-    Before all of these come the items a reviewer rejected this user's answer on."""
+    Before everything come the items a reviewer rejected this user's answer on. Then, in priority order: items
+    others have started (overlap > 1), then items a manager raised (in every order), then the head of the
+    project's current ranking, then every other open item by its stored priority. Rankings live in their own
+    rows, so the only item rows ever locked are the few other annotators hold for a moment: an open item is
+    always found."""
     free = (
         f"i.status = %s "
         f"AND NOT EXISTS (SELECT 1 FROM {ANNOTATION} a WHERE a.item_id = i.id AND a.annotator_id = %s "
@@ -110,15 +112,19 @@ def candidate_id(
             [user_id, AnnotationStatus.REJECTED, project_id],
         )
     ]
-    if order == QueueOrder.PRIORITY:
-        if overlap > 1:
-            scans.append(
-                (
-                    f"FROM {ITEM} i WHERE i.project_id = %s AND i.annotation_count > 0 AND {free}",
-                    ORDERINGS[order],
-                    [project_id],
-                )
+    if order == QueueOrder.PRIORITY and overlap > 1:
+        scans.append(
+            (
+                f"FROM {ITEM} i WHERE i.project_id = %s AND i.annotation_count > 0 AND {free}",
+                ORDERINGS[order],
+                [project_id],
             )
+        )
+    # Items a manager raised come before any order's own: the partial index queue_raised makes this scan free
+    # while none are raised.
+    raised = f"FROM {ITEM} i WHERE i.project_id = %s AND i.priority >= {RAISED_PRIORITY!r} AND {free}"
+    scans.append((raised, "i.priority DESC, i.id", [project_id]))
+    if order == QueueOrder.PRIORITY:
         # The current ranking's id as a scalar subquery, not a join: the planner then walks the (ranking, rank)
         # index and stops at the first free item (0.3 ms), where a join sorted the whole head (33 ms, measured).
         scans.append(

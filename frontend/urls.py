@@ -17,6 +17,8 @@ urlpatterns = [
     path("projects/<id:project_id>/label/", views.labeling, name="labeling"),
     path("projects/<id:project_id>/review/", views.review, name="review"),
     path("projects/<id:project_id>/export/", views.export, name="export"),
+    path("projects/<id:project_id>/items/", views.items, name="items"),
+    path("projects/<id:project_id>/items/<id:item_id>/", views.item, name="item"),
     path("", include("frontend.wizard_urls")),
     path("", include("frontend.insights_urls")),
 ]

@@ -15,9 +15,11 @@ from django.views.decorators.http import require_http_methods
 from active_learning.selectors import labeled_count, strategy_current
 from annotation.access import ROLE_CAPABILITIES, Capability, project_for_user, role_for_user
 from annotation.io.exporters import FORMATS, IMAGE_ONLY
+from annotation.item_actions import MAX_BULK_ITEMS
 from annotation.models import (
     AnnotationStatus,
     DataKind,
+    Item,
     ItemStatus,
     Label,
     Membership,
@@ -191,6 +193,51 @@ def review(request, project_id: int):
         "api": f"/api/v1/projects/{project.id}/",
     }
     return render(request, "frontend/review.html", {"project": project, "config": config})
+
+
+@login_required
+def items(request, project_id: int):
+    """The item browser: filters, a grid or table of items, a map with a lasso, and bulk actions."""
+    project = _project(request, project_id, Capability.REVIEW)
+    config = {
+        "project": {
+            "id": project.id,
+            "data_kind": project.data_kind,
+            "shown_columns": _shown_columns(project),
+            "column_types": {column["name"]: column["type"] for column in project.columns},
+        },
+        "labels": _labels_config(project),
+        "all_labels": dict(Label.objects.filter(project=project).values_list("id", "name")),
+        "can_manage": Capability.MANAGE in ROLE_CAPABILITIES[role_for_user(user=request.user, project=project)],
+        "api": f"/api/v1/projects/{project.id}/",
+        "max_bulk": MAX_BULK_ITEMS,
+    }
+    members = Membership.objects.filter(project=project).order_by("user__username")
+    context = {"project": project, "config": config, "members": members.values_list("user__username", flat=True)}
+    return render(request, "frontend/items.html", context)
+
+
+@login_required
+def item(request, project_id: int, item_id: int):
+    """One item: the item, every answer, the review history, the model's view, and a correction form."""
+    project = _project(request, project_id, Capability.REVIEW)
+    found = Item.objects.filter(project=project, id=item_id).values("id", "external_id").first()
+    if found is None:
+        raise Http404("No such item in this project.")
+    config = {
+        "project": {
+            "id": project.id,
+            "data_kind": project.data_kind,
+            "multi_label": project.task_type == TaskType.MULTI_LABEL,
+            "shown_columns": _shown_columns(project),
+            "column_types": {column["name"]: column["type"] for column in project.columns},
+        },
+        "item_id": item_id,
+        "labels": _labels_config(project),
+        "all_labels": dict(Label.objects.filter(project=project).values_list("id", "name")),
+        "api": f"/api/v1/projects/{project.id}/",
+    }
+    return render(request, "frontend/item.html", {"project": project, "item": found, "config": config})
 
 
 @login_required

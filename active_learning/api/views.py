@@ -190,7 +190,8 @@ class NovelItemListApi(APIView):
 
 
 class EmbeddingMapApi(APIView):
-    """2-D map (PCA) of the latest embedding: points with their state (labeled, queued, novel, unlabeled)."""
+    """2-D map (UMAP, or PCA on tiny pools) of the latest embedding: points with their state (labeled, queued,
+    novel, unlabeled)."""
 
     @extend_schema(responses=inline_serializer("EmbeddingMap", {"run": serializers.IntegerField(allow_null=True)}))
     def get(self, request, project_id: int):

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from annotation.api import insights, io, labeling, views
+from annotation.api import browser, insights, io, labeling, views
 
 project = "projects/<id:project_id>/"
 urlpatterns = [
@@ -16,6 +16,10 @@ urlpatterns = [
     path(project + "labels/", views.LabelListApi.as_view(), name="label-list"),
     path(project + "items/", views.ItemListApi.as_view(), name="item-list"),
     path(project + "items/<id:item_id>/", views.ItemDetailApi.as_view(), name="item-detail"),
+    path(project + "browse/", browser.ItemBrowseApi.as_view(), name="item-browse"),
+    path(project + "items/bulk/", browser.ItemBulkApi.as_view(), name="item-bulk"),
+    path(project + "items/<id:item_id>/story/", browser.ItemStoryApi.as_view(), name="item-story"),
+    path(project + "items/<id:item_id>/correct/", browser.ItemCorrectApi.as_view(), name="item-correct"),
     path(project + "items/<id:item_id>/image/", views.ItemImageApi.as_view(), name="item-image"),
     path(project + "items/<id:item_id>/thumbnail/", views.ItemThumbnailApi.as_view(), name="item-thumbnail"),
     path(project + "queue/next/", labeling.QueueNextApi.as_view(), name="queue-next"),
