@@ -19,6 +19,13 @@ def save(*, project_id: int, run_id: int, attempt: int, name: str, **arrays: np.
     return default_storage.save(path, ContentFile(buffer.getvalue()))
 
 
+def save_file(*, project_id: int, run_id: int, attempt: int, name: str, data: bytes) -> str:
+    """Write one file of a run (a model's weights, its preprocessing) under a new name; return its path."""
+    stem, _, suffix = name.partition(".")
+    path = f"learning/{project_id}/{stem}-{run_id}-{attempt}-{uuid.uuid4().hex[:12]}.{suffix}"
+    return default_storage.save(path, ContentFile(data))
+
+
 @lru_cache(maxsize=4)
 def load(path: str) -> dict[str, np.ndarray]:
     """The arrays at `path` (read-only; cached: at most four files per process)."""

@@ -76,6 +76,7 @@ class ModelVersion(models.Model):
     cv_macro_f1 = models.FloatField(null=True)
     cv_folds = models.PositiveSmallIntegerField(default=0)
     per_class = models.JSONField(default=dict)  # label id -> {precision, recall, f1, support}
+    files = models.JSONField(default=dict)  # schemas.ModelFiles; empty for versions made before downloads
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

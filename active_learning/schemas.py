@@ -66,3 +66,16 @@ class SimulationSpec(_Strict):
     budget: int | None = Field(default=None, ge=10, le=5000)  # default: min(current budget, labeled items * 0.7)
     batch_size: int = Field(default=10, ge=1, le=500)
     seeds: int = Field(default=2, ge=1, le=5)
+
+
+class ModelFiles(_Strict):
+    """Where a model version's files are in storage (paths), for its download and its predictions export.
+    `encoder`/`input`: the embedding's encoder weights and preprocessing; `classifier`: skops; `model`: JSON
+    (the pool's scaler, the label ids of the probability columns); `predictions`: .npz of item_ids, proba,
+    uncertainty and novelty over the whole pool."""
+
+    encoder: str
+    input: str
+    classifier: str
+    model: str
+    predictions: str

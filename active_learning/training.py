@@ -22,7 +22,7 @@ from django.core.files.storage import default_storage
 from django.db.models import Max, Min
 from PIL import Image
 
-from active_learning import artifacts, schemas
+from active_learning import artifacts, bundle, schemas
 from active_learning.budget import cohen_kappa
 from active_learning.classifiers import ProbabilisticClassifier
 from active_learning.evaluation import cross_validated_metrics, label_issues
@@ -83,22 +83,27 @@ def engine_kind(project: Project) -> str:
     return "image" if project.data_kind == DataKind.IMAGE else "tabular"
 
 
-def pool_data(project: Project) -> tuple[np.ndarray, object]:
-    """(item ids, X) of every item of the project in id order: X is an object table (n, n_columns) for tabular
-    projects (the feature columns, or every column) and a list of (32, 32[, 3]) arrays for images."""
+def pool_data(project: Project) -> tuple[np.ndarray, object, list[str]]:
+    """(item ids, X, columns) of every item of the project in id order: X is an object table (n, n_columns) for
+    tabular projects (the feature `columns`, or every column) and a list of (32, 32[, 3]) arrays for images (no
+    columns)."""
     items = Item.objects.filter(project=project).order_by("id")
     if project.data_kind == DataKind.TABULAR:
-        columns = list(project.feature_columns) or [c["name"] for c in project.columns]
         rows = list(items.values_list("id", "data"))
-        if not columns:
-            columns = sorted({key for _, data in rows for key in data})
+        columns = pool_columns(project, rows)
         table = np.array([[data.get(c) for c in columns] for _, data in rows], dtype=object).reshape(len(rows), -1)
-        return np.array([i for i, _ in rows], dtype=np.int64), table
+        return np.array([i for i, _ in rows], dtype=np.int64), table, columns
     rows = list(items.values_list("id", "thumbnail", "image"))
     images = [_small_image(thumbnail or image) for _, thumbnail, image in rows]
     mode_color = any(image.ndim == 3 for image in images)
     images = [np.stack([i] * 3, axis=-1) if mode_color and i.ndim == 2 else i for i in images]
-    return np.array([i for i, _, _ in rows], dtype=np.int64), images
+    return np.array([i for i, _, _ in rows], dtype=np.int64), images, []
+
+
+def pool_columns(project: Project, rows: list[tuple[int, dict]]) -> list[str]:
+    """The columns a tabular project's model reads: its feature columns, else every column, else every key."""
+    columns = list(project.feature_columns) or [c["name"] for c in project.columns]
+    return columns or sorted({key for _, data in rows for key in data})
 
 
 def _small_image(name: str) -> np.ndarray:
@@ -123,7 +128,7 @@ def embed_run_execute(*, run_id: int) -> None:
             return
         started = time.monotonic()
         job.beat(message="Reading items")
-        ids, X = pool_data(run.project)
+        ids, X, columns = pool_data(run.project)
         if len(ids) < 2:
             raise JobFailed("At least two items are needed to train an autoencoder.")
         job.beat(n_items=len(ids), progress=0.05, message=f"Training on {len(ids)} items")
@@ -158,7 +163,9 @@ def embed_run_execute(*, run_id: int) -> None:
             typicality=typicality.astype(np.float32),
             map=coords.astype(np.float32),
         )
+        encoder = _encoder_save(run, selector, X, columns)
         result = {
+            "encoder": encoder,
             "device": str(selector.autoencoder_.device_) if hasattr(selector.autoencoder_, "device_") else "",
             "epochs": epochs,
             "final_loss": float(getattr(selector.autoencoder_, "loss_", np.nan)),
@@ -173,6 +180,20 @@ def embed_run_execute(*, run_id: int) -> None:
         # Rankings run on the interactive queue's worker, which fits the strategy on this embedding once and keeps it.
         ranking_request(project=run.project, reason="embedding")
         _old_artifacts_delete(run.project_id, LearningRun.Kind.EMBED, keep=2)  # rankings may still read the last
+
+
+def _encoder_save(run: LearningRun, selector: ActiveSelector, X, columns: list[str]) -> dict[str, str]:
+    """The fitted encoder's weights and the input's preprocessing, kept for every model version made from this
+    embedding (downloads): {"encoder": path, "input": path}. Small, and never deleted with the embedding's arrays."""
+    pixel_range = (0.0, 1.0)
+    if run.project.data_kind == DataKind.IMAGE:  # images_to_array rescales the pool's floats by their range
+        pixel_range = (min(float(i.min()) for i in X), max(float(i.max()) for i in X))
+    spec = bundle.input_spec(selector, columns=columns, pixel_range=pixel_range)
+    keys = {"project_id": run.project_id, "run_id": run.id, "attempt": run.attempts}
+    return {
+        "encoder": artifacts.save_file(**keys, name="encoder.pt", data=bundle.encoder_weights(selector.autoencoder_)),
+        "input": artifacts.save_file(**keys, name="input.json", data=json.dumps(spec).encode()),
+    }
 
 
 def _embedding_of(run: LearningRun) -> LearningRun:
@@ -278,6 +299,7 @@ def rank_run_execute(*, run_id: int) -> None:
         )
         stable = _stable_streak(project, run, kappa, spec)
         job.beat(progress=0.8, message="Writing the ranking")
+        files = _model_files_save(run, embedding, arrays, ranking, classes if multilabel else ranking.classes)
         path = artifacts.save(
             project_id=project.id, run_id=run.id, attempt=run.attempts, name="rank", predictions=predictions
         )
@@ -313,7 +335,7 @@ def rank_run_execute(*, run_id: int) -> None:
             if not job.writes.exists():
                 raise Superseded
             # The number the ranking's insights carry: one pending rank run per project, so nobody took it since.
-            _model_version_create(project, run, ranking, metrics, classes, multilabel, version_number)
+            _model_version_create(project, run, ranking, metrics, classes, multilabel, version_number, files)
             LabelIssue.objects.filter(run__project=project).delete()
             LabelIssue.objects.bulk_create(LabelIssue(run=run, **issue) for issue in issues)
             Project.objects.filter(id=project.id).update(current_ranking=new)
@@ -381,7 +403,7 @@ def _stable_streak(project, run, kappa, spec) -> int:
     return 1 + int((previous.result or {}).get("stable_streak", 0)) if previous else 1
 
 
-def _model_version_create(project, run, ranking, metrics, classes, multilabel, version: int | None) -> None:
+def _model_version_create(project, run, ranking, metrics, classes, multilabel, version, files) -> None:
     if ranking.classifier is None:
         return
     per_class = {}
@@ -399,7 +421,35 @@ def _model_version_create(project, run, ranking, metrics, classes, multilabel, v
         cv_macro_f1=None if metrics is None else metrics.macro_f1,
         cv_folds=0 if metrics is None else metrics.folds,
         per_class=per_class,
+        files=files,
     )
+
+
+def _model_files_save(run, embedding, arrays, ranking, label_ids) -> dict:
+    """The fitted classifier, the pool's scaler and every item's predictions as files of this run (a model version's
+    download and predictions export); {} without a model, or for an embedding made before models were kept."""
+    encoder = (embedding.result or {}).get("encoder")
+    if ranking.classifier is None or not encoder:
+        return {}
+    keys = {"project_id": run.project_id, "run_id": run.id, "attempt": run.attempts}
+    features = arrays["features"]
+    model = {"pool_scaler": bundle.pool_scaler(features), "label_ids": [int(c) for c in label_ids]}
+    files = {
+        **encoder,
+        "classifier": artifacts.save_file(
+            **keys, name="classifier.skops", data=bundle.classifier_bytes(ranking.classifier, features[:1])
+        ),
+        "model": artifacts.save_file(**keys, name="model.json", data=json.dumps(model).encode()),
+        "predictions": artifacts.save(
+            **keys,
+            name="predictions",
+            item_ids=arrays["item_ids"],
+            proba=ranking.proba.astype(np.float32),
+            uncertainty=ranking.why["uncertainty"].astype(np.float32),
+            novelty=ranking.why["novelty"].astype(np.float32),
+        ),
+    }
+    return schemas.ModelFiles.model_validate(files).model_dump()
 
 
 def _ranking_write(run, ids, ranking, model_version, label_ids, multilabel) -> Ranking:

@@ -13,6 +13,16 @@ urlpatterns = [
     path(project + "learning/rank/", views.RankApi.as_view(), name="learning-rank"),
     path(project + "learning/simulations/", views.SimulationApi.as_view(), name="learning-simulations"),
     path(project + "learning/model-versions/", views.ModelVersionListApi.as_view(), name="learning-model-versions"),
+    path(
+        project + "learning/model-versions/<str:version>/download/",
+        views.ModelDownloadApi.as_view(),
+        name="learning-model-download",
+    ),
+    path(
+        project + "learning/model-versions/<str:version>/predictions/",
+        views.PredictionExportApi.as_view(),
+        name="learning-model-predictions",
+    ),
     path(project + "learning/label-issues/", views.LabelIssueListApi.as_view(), name="learning-label-issues"),
     path(project + "learning/novel-items/", views.NovelItemListApi.as_view(), name="learning-novel-items"),
     path(project + "learning/map/", views.EmbeddingMapApi.as_view(), name="learning-map"),

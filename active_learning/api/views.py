@@ -1,12 +1,16 @@
 """Active learning's API: status and staleness, strategy and budget, runs, model versions, label issues,
 novel items and the embedding map."""
 
-from drf_spectacular.utils import extend_schema, inline_serializer
+import tempfile
+
+from django.http import FileResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from active_learning import selectors, services
+from active_learning import model_exports, selectors, services
 from active_learning.models import LearningRun, StrategySetting
 from annotation.access import Capability, project_for_user
 from annotation.api.serializers import ItemOutputSerializer
@@ -157,6 +161,48 @@ class ModelVersionListApi(APIView):
     def get(self, request, project_id: int):
         project = project_for_user(user=request.user, project_id=project_id, capability=Capability.VIEW)
         return Response(selectors.model_versions(project=project))
+
+
+class ModelDownloadApi(APIView):
+    """A model version ("latest" or its number) as a zip: encoder weights (state dict), the classifier (skops),
+    model.json (labels, metrics, preprocessing) and predict.py, which needs only PyTorch and scikit-learn."""
+
+    @extend_schema(responses={(200, "application/zip"): OpenApiTypes.BINARY})
+    def get(self, request, project_id: int, version: str):
+        project = project_for_user(user=request.user, project_id=project_id, capability=Capability.MANAGE)
+        model_version = model_exports.model_version_for(project=project, version=version)
+        out = tempfile.SpooledTemporaryFile(max_size=16 * 2**20)  # noqa: SIM115 (the response closes it)
+        model_exports.model_bundle_write(project=project, model_version=model_version, out=out)
+        out.seek(0)
+        name = f"loupe-model-{project.id}-v{model_version.version}.zip"
+        return FileResponse(out, as_attachment=True, filename=name, content_type="application/zip")
+
+
+class PredictionExportApi(APIView):
+    """Every item's prediction by a model version ("latest" or its number): predicted label, confidence, each
+    label's probability, uncertainty and novelty, labeled items too. `?format=csv` (default) or `parquet`."""
+
+    def perform_content_negotiation(self, request, force=False):
+        # `format` names the file here, not one of DRF's renderers (errors still answer in JSON).
+        return super().perform_content_negotiation(request, force=True)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("format", str, enum=list(model_exports.PREDICTION_FORMATS))],
+        responses={
+            (200, "text/csv"): OpenApiTypes.BINARY,
+            (200, "application/vnd.apache.parquet"): OpenApiTypes.BINARY,
+        },
+    )
+    def get(self, request, project_id: int, version: str):
+        project = project_for_user(user=request.user, project_id=project_id, capability=Capability.MANAGE)
+        fmt = request.query_params.get("format", "csv")
+        model_version = model_exports.model_version_for(project=project, version=version)
+        out = tempfile.SpooledTemporaryFile(max_size=16 * 2**20)  # noqa: SIM115 (the response closes it)
+        model_exports.predictions_write(project=project, model_version=model_version, fmt=fmt, out=out)
+        out.seek(0)
+        name = f"predictions-{project.id}-v{model_version.version}.{fmt}"
+        content_type = "text/csv" if fmt == "csv" else "application/vnd.apache.parquet"
+        return FileResponse(out, as_attachment=True, filename=name, content_type=content_type)
 
 
 class LabelIssueOutputSerializer(serializers.Serializer):
