@@ -192,6 +192,8 @@ def embedding_map(*, project: Project) -> dict:
         return {"run": None, "projection": None, "points": [], "total": 0}
     arrays = artifacts.load(run.artifact)
     ids, coords = arrays["item_ids"], arrays["map"]
+    if run.result.get("map_artifact"):  # the UMAP map, drawn after the embedding
+        coords = artifacts.load(run.result["map_artifact"])["map"]
     ranked = _latest(project, LearningRun.Kind.RANK, JobStatus.DONE)
     batch = set(ranked.result.get("batch_item_ids", [])) if ranked else set()
     novel = set(ranked.result.get("novel_item_ids", [])[:50]) if ranked else set()

@@ -10,6 +10,13 @@ def run_embed(run_id: int) -> None:
 
 
 @shared_task(acks_late=True, soft_time_limit=settings.CELERY_TASK_SOFT_TIME_LIMIT)
+def run_map(run_id: int) -> None:
+    from active_learning.training import map_draw_execute
+
+    map_draw_execute(run_id=run_id)
+
+
+@shared_task(acks_late=True, soft_time_limit=settings.CELERY_TASK_SOFT_TIME_LIMIT)
 def run_rank(run_id: int) -> None:
     from active_learning.training import rank_run_execute
 

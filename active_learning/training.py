@@ -141,16 +141,16 @@ def embed_run_execute(*, run_id: int) -> None:
 
         selector = ActiveSelector(kind, image_size=IMAGE_SIZE, random_state=0, on_epoch_end=on_epoch_end).fit(X)
         trained = time.monotonic()
-        job.beat(progress=0.92, message="Measuring typicality and drawing the map")
+        job.beat(progress=0.92, message="Measuring typicality")
         embedding = selector.embedding_
         reference = None
         if len(embedding) > TYPICALITY_REFERENCE:
             pick = np.random.default_rng(0).choice(len(embedding), TYPICALITY_REFERENCE, replace=False)
             reference = embedding[np.sort(pick)]
         typicality = typicality_scores(embedding, 5, reference)
-        job.beat(progress=0.94, message="Drawing the map")
-        drawn = time.monotonic()
-        coords, projection = map_coordinates(embedding, random_state=0)
+        # A quick PCA map now; the UMAP map is drawn after the ranking is asked for (map_draw_execute), so the
+        # first ranking on a new embedding never waits for UMAP (tens of seconds of compiling in a fresh worker).
+        coords, projection = map_coordinates(embedding, method="pca", random_state=0)
         path = artifacts.save(
             project_id=run.project_id,
             run_id=run.id,
@@ -172,7 +172,6 @@ def embed_run_execute(*, run_id: int) -> None:
             "n_components": int(embedding.shape[1]),
             "train_seconds": round(trained - started, 2),
             "map": projection,
-            "map_seconds": round(time.monotonic() - drawn, 2),
             "seconds": round(time.monotonic() - started, 2),
         }
         done = _finish(job, result, artifact=path)
@@ -180,6 +179,34 @@ def embed_run_execute(*, run_id: int) -> None:
         # Rankings run on the interactive queue's worker, which fits the strategy on this embedding once and keeps it.
         ranking_request(project=run.project, reason="embedding")
         _old_artifacts_delete(run.project_id, LearningRun.Kind.EMBED, keep=2)  # rankings may still read the last
+        _map_draw_send(run.id)
+
+
+def _map_draw_send(run_id: int) -> None:
+    from active_learning.tasks import run_map
+
+    try:
+        run_map.delay(run_id)
+    except Exception:  # the PCA map stays; the next embedding draws a map again
+        logger.warning("Could not ask for the UMAP map of embedding run %s", run_id, exc_info=True)
+
+
+def map_draw_execute(*, run_id: int) -> None:
+    """Draw the embedding's map with UMAP (PCA where UMAP does not apply) and keep it beside the embedding's
+    arrays; readers take it from `result["map_artifact"]`. Idempotent: the same seed draws the same map, and a
+    run whose arrays were deleted (two newer embeddings) is left alone."""
+    run = LearningRun.objects.filter(id=run_id, kind=LearningRun.Kind.EMBED, status=JobStatus.DONE).first()
+    if run is None or not run.artifact or run.result.get("map_artifact"):
+        return
+    arrays = artifacts.load(run.artifact)
+    started = time.monotonic()
+    coords, projection = map_coordinates(arrays["embedding"], random_state=0)
+    path = artifacts.save(
+        project_id=run.project_id, run_id=run.id, attempt=run.attempts, name="map", map=coords.astype(np.float32)
+    )
+    drawn = {"map": projection, "map_artifact": path, "map_seconds": round(time.monotonic() - started, 2)}
+    if not LearningRun.objects.filter(id=run.id).exclude(artifact="").update(result={**run.result, **drawn}):
+        default_storage.delete(path)  # the embedding's arrays went meanwhile: so does its map
 
 
 def _encoder_save(run: LearningRun, selector: ActiveSelector, X, columns: list[str]) -> dict[str, str]:
@@ -208,6 +235,8 @@ def _old_artifacts_delete(project_id: int, kind: str, keep: int) -> None:
     done = LearningRun.objects.filter(project_id=project_id, kind=kind, status=JobStatus.DONE).exclude(artifact="")
     for old in done.order_by("-id")[keep:]:
         default_storage.delete(old.artifact)
+        if old.result.get("map_artifact"):
+            default_storage.delete(old.result["map_artifact"])
         LearningRun.objects.filter(id=old.id).update(artifact="")
 
 

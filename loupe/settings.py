@@ -229,6 +229,7 @@ _INTERACTIVE, _RANKINGS, _TRAINING = ({"queue": TASK_QUEUES[kind]} for kind in (
 CELERY_TASK_QUEUES = [Queue(name, routing_key=name) for name in TASK_QUEUES.values()]  # a worker without -Q: all
 CELERY_TASK_ROUTES = {
     "active_learning.tasks.run_embed": _TRAINING,
+    "active_learning.tasks.run_map": _TRAINING,
     "active_learning.tasks.run_simulate": _TRAINING,
     "active_learning.tasks.run_rank": _RANKINGS,
     "annotation.tasks.run_import": _INTERACTIVE,

@@ -329,6 +329,7 @@ def test_jobs_asked_for_with_the_broker_down_answer_503_and_never_run(manager, s
 def test_work_is_routed_by_kind(settings):
     kinds = {
         "active_learning.tasks.run_embed": "training",
+        "active_learning.tasks.run_map": "training",
         "active_learning.tasks.run_simulate": "training",
         "active_learning.tasks.run_rank": "rankings",
         "annotation.tasks.run_import": "interactive",

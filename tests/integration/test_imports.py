@@ -350,7 +350,10 @@ def test_zip_bomb_is_refused_from_its_headers_before_anything_is_inflated(manage
     job = run(upload(manager, image_project, [("bomb.zip", bomb)], mode="valid_only"))
 
     assert job.errors == [
-        {"where": "bomb.zip", "reason": "unreadable archive: archive inflates to 1,800,000 bytes, more than the limit of 1,000,000"}
+        {
+            "where": "bomb.zip",
+            "reason": "unreadable archive: archive inflates to 1,800,000 bytes, more than the limit of 1,000,000",
+        }
     ]
     assert not Item.objects.exists()
 

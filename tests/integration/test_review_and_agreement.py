@@ -130,7 +130,7 @@ def test_final_label_is_the_correction_else_the_majority(rated):
     exporters.write(rated["project"], "jsonl", {}, out)
     final = {row["external_id"]: row["label"] for row in map(json.loads, out.getvalue().splitlines())}
 
-    assert final["i0"] == [cat]  # unanimous
-    assert final["i1"] == [dog]  # 2 of 3
-    assert final["i2"] == [cat]  # the majority said dog; the reviewer's correction wins
-    assert final["tie"] == []  # a tie has no final label
+    assert final["i0"] == cat  # unanimous (a single-label project's label is one name)
+    assert final["i1"] == dog  # 2 of 3
+    assert final["i2"] == cat  # the majority said dog; the reviewer's correction wins
+    assert final["tie"] is None  # a tie has no final label
