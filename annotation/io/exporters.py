@@ -31,9 +31,11 @@ from annotation.models import (
     Annotation,
     AnnotationStatus,
     DataKind,
+    Invitation,
     Item,
     ItemEvent,
     Label,
+    Membership,
     Project,
     Review,
     ReviewStatus,
@@ -41,6 +43,7 @@ from annotation.models import (
     Skip,
     TaskType,
 )
+from core.models import User
 
 CHUNK = 2_000
 # Each format's file suffix, distinct per format so that downloads of one project never share a name.
@@ -523,6 +526,46 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
+def _people_and_members(project: Project) -> dict[str, list[dict]]:
+    """Members with their roles, invitations with their state (never their keys), and everyone the project
+    mentions (username, email, name, active), so that a copy gives answers the same authors."""
+    usernames = {u for u in _people_named(project) if u}
+    people = User.objects.filter(username__in=usernames).order_by("username")
+    user = lambda u: u.username if u else None  # noqa: E731
+    invitations = Invitation.objects.filter(project=project).select_related("invited_by", "accepted_by")
+    return {
+        "people": list(people.values("username", "email", "first_name", "last_name", "is_active")),
+        "members": [
+            {"username": m.user.username, "role": m.role, "created_at": _iso(m.created_at)}
+            for m in Membership.objects.filter(project=project).select_related("user").order_by("id")
+        ],
+        "invitations": [
+            {
+                "email": i.email,
+                "role": i.role,
+                "invited_by": user(i.invited_by),
+                "accepted_by": user(i.accepted_by),
+                **{f: _iso(getattr(i, f)) for f in ("created_at", "expires_at", "accepted_at", "revoked_at")},
+            }
+            for i in invitations.order_by("id")
+        ],
+    }
+
+
+def _people_named(project: Project) -> Iterator[str]:
+    in_project = Q(item__project=project)
+    yield from Membership.objects.filter(project=project).values_list("user__username", flat=True)
+    yield from Annotation.objects.filter(in_project).values_list("annotator__username", flat=True).distinct()
+    yield from Review.objects.filter(in_project).values_list("reviewer__username", flat=True).distinct()
+    yield from Skip.objects.filter(in_project).values_list("user__username", flat=True).distinct()
+    yield from ItemEvent.objects.filter(in_project).values_list("actor__username", flat=True).distinct()
+    yield from SchemaChange.objects.filter(project=project).values_list("changed_by__username", flat=True)
+    for invitation in Invitation.objects.filter(project=project).values_list(
+        "invited_by__username", "accepted_by__username"
+    ):
+        yield from invitation
+
+
 def _jsonl_member(archive: zipfile.ZipFile, name: str, rows: Iterator[dict]) -> None:
     with archive.open(name, "w", force_zip64=True) as member:
         for row in rows:
@@ -562,6 +605,7 @@ def _loupe(project, filters, out, progress, snapshot_at) -> int:
             for c in SchemaChange.objects.filter(project=project).select_related("changed_by")
         ],
     }
+    manifest.update(_people_and_members(project))
     items = Item.objects.filter(project=project).order_by("id")
     count = items.count()
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:

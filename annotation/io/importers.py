@@ -593,7 +593,33 @@ def _flush_images(
     _write_batch(job, [item for item, _ in batch], answers, labels, outcome)
 
 
+def archive_job_import(job: ImportJob, progress: Progress) -> Outcome:
+    """Restore the uploaded archive into the job's new project. A damaged archive fails the job with the reason
+    and leaves the project empty."""
+    from annotation.io import archive  # it imports services, which the import paths above do not need
+
+    (source,) = source_files(job)
+    outcome = Outcome()
+
+    def restored(count: int) -> None:
+        outcome.processed = outcome.created = count
+        progress(outcome)
+
+    with source.open() as handle:
+        try:
+            manifest = archive.archive_manifest(handle)
+            outcome.total = outcome.created = archive.archive_restore(
+                project=job.project, source=handle, manifest=manifest, progress=restored
+            )
+        except InvalidInput as exc:
+            raise ImportFailed(f"{exc.message} Nothing was imported; delete this project and try again.") from exc
+    outcome.processed = outcome.total
+    return outcome
+
+
 def run(job: ImportJob, progress: Progress) -> Outcome:
+    if job.kind == ImportJob.Kind.ARCHIVE:
+        return archive_job_import(job, progress)
     if job.project.data_kind == DataKind.TABULAR:
         return table_import(job, progress)
     return image_import(job, progress)
