@@ -17,7 +17,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
 
-from annotation.io.exporters import ARCHIVE_VERSION, ARCHIVED_PROJECT_FIELDS
+from annotation.io.exporters import ARCHIVE_VERSION, ARCHIVED_PROJECT_FIELDS, ITEM_FIELDS
 from annotation.io.images import MAX_FILE_BYTES, ImageRejected, check_image, safe_member_name
 from annotation.models import (
     Annotation,
@@ -282,25 +282,7 @@ def _items(project: Project, archive: zipfile.ZipFile, progress) -> dict[int, in
     for batch in _batches(_lines(archive, "items.jsonl")):
         items = []
         for row in batch:
-            item = Item(
-                project=project,
-                **{
-                    k: row[k]
-                    for k in (
-                        "external_id",
-                        "data",
-                        "width",
-                        "height",
-                        "content_hash",
-                        "status",
-                        "annotation_count",
-                        "priority",
-                        "random_key",
-                        "agreement",
-                        "review_status",
-                    )
-                },
-            )
+            item = Item(project=project, **{k: row[k] for k in ITEM_FIELDS})
             if row["image"]:
                 # Checked like any upload: the archive's word for the file type (or its hash) is not trusted.
                 checked = check_image(_member_bytes(archive, safe_member_name(row["image"])))

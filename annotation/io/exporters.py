@@ -74,6 +74,23 @@ ARCHIVED_PROJECT_FIELDS = (
 )
 
 
+# An item's own values: what an archive carries and restores, and what an import writes (with the project, files
+# and times). The one list of them.
+ITEM_FIELDS = (
+    "external_id",
+    "data",
+    "width",
+    "height",
+    "content_hash",
+    "status",
+    "annotation_count",
+    "priority",
+    "random_key",
+    "agreement",
+    "review_status",
+)
+
+
 class ExportRefused(ValueError):
     """This export cannot be made for this project (e.g. an image format for a table)."""
 
@@ -616,17 +633,7 @@ def _loupe(project, filters, out, progress, snapshot_at) -> int:
             (
                 {
                     "id": i.id,
-                    "external_id": i.external_id,
-                    "data": i.data,
-                    "width": i.width,
-                    "height": i.height,
-                    "content_hash": i.content_hash,
-                    "status": i.status,
-                    "annotation_count": i.annotation_count,
-                    "priority": i.priority,
-                    "random_key": i.random_key,
-                    "agreement": i.agreement,
-                    "review_status": i.review_status,
+                    **{f: getattr(i, f) for f in ITEM_FIELDS},
                     "created_at": _iso(i.created_at),
                     "image": f"media/{i.id}.{i.image.name.rsplit('.', 1)[-1]}" if i.image else None,
                 }

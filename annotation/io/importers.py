@@ -21,8 +21,8 @@ from django.db import connection
 from django.utils import timezone
 
 from annotation import schemas
+from annotation.io import exporters, tables
 from annotation.io import images as image_io
-from annotation.io import tables
 from annotation.models import (
     Annotation,
     AnnotationStatus,
@@ -299,46 +299,29 @@ class NewItem:
     height: int | None = None
 
 
-ITEM_FIELDS = [
-    "project",
-    "external_id",
-    "data",
-    "image",
-    "thumbnail",
-    "width",
-    "height",
-    "content_hash",
-    "status",
-    "annotation_count",
-    "priority",
-    "random_key",
-    "agreement",
-    "review_status",
-    "created_at",
-]
+# The columns a new item's row fills: the project, the item's own values (one list, shared with exports and
+# archives), its files and its creation time.
+INSERTED_FIELDS = ["project", *exporters.ITEM_FIELDS, "image", "thumbnail", "created_at"]
 
 
 def _item_row(project: Project, item: NewItem, labeled: bool, now) -> tuple:
     """A new item's row. One that arrives with an imported label is written with its count, status and
     agreement already right, so the label costs no second write of the item."""
     status = ItemStatus.DONE if labeled and project.overlap <= 1 else ItemStatus.OPEN
-    return (
-        project.id,
-        item.external_id,
-        item.data_json,
-        item.image,
-        item.thumbnail,
-        item.width,
-        item.height,
-        item.content_hash,
-        status,
-        int(labeled),
-        0.0,
-        random.random(),
-        1.0 if labeled else None,
-        ReviewStatus.UNREVIEWED,
-        now,
-    )
+    values = {
+        "external_id": item.external_id,
+        "data": item.data_json,
+        "width": item.width,
+        "height": item.height,
+        "content_hash": item.content_hash,
+        "status": status,
+        "annotation_count": int(labeled),
+        "priority": 0.0,
+        "random_key": random.random(),
+        "agreement": 1.0 if labeled else None,
+        "review_status": ReviewStatus.UNREVIEWED,
+    }
+    return (project.id, *(values[f] for f in exporters.ITEM_FIELDS), item.image, item.thumbnail, now)
 
 
 def _select_pairs(sql: str, first: list, values: list) -> dict:
@@ -370,7 +353,7 @@ def _write_batch(
     now = timezone.now()
     with write_transaction():  # on SQLite, in line with annotators' writes instead of polling against them
         rows = [_item_row(job.project, item, item.content_hash in answers, now) for item in items]
-        fresh = dict(bulk_insert(Item, ITEM_FIELDS, rows, ignore_conflicts=True, returning=["content_hash", "id"]))
+        fresh = dict(bulk_insert(Item, INSERTED_FIELDS, rows, ignore_conflicts=True, returning=["content_hash", "id"]))
         created: set[str] = set()
         for item in items:
             if item.content_hash in fresh and item.content_hash not in created:
