@@ -19,6 +19,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import connection
 from django.utils import timezone
+from pydantic import ValidationError
 
 from annotation import schemas
 from annotation.io import exporters, tables
@@ -142,7 +143,12 @@ def table_preview(*, project: Project, upload, options: dict, **reading) -> dict
     """The head of an uploaded table read as the import would read it (types inferred from the head only, or
     as chosen), its first rows and bad rows, and how its columns differ from the project's. Reads at most
     tables.PREVIEW_BYTES of a text file, and a Parquet file's footer and first row group."""
-    checked = schemas.ImportOptions.model_validate({**options, **{k: v for k, v in reading.items() if v}})
+    if not isinstance(options, dict):
+        raise InvalidInput("options must be a JSON object.", field="options")
+    try:
+        checked = schemas.ImportOptions.model_validate({**options, **{k: v for k, v in reading.items() if v}})
+    except ValidationError as exc:
+        raise InvalidInput(f"Invalid options: {exc.errors()[0]['msg']}", field="options") from exc
     if hasattr(upload, "temporary_file_path"):
         source = Source(name=upload.name, path=Path(upload.temporary_file_path()))
     else:
