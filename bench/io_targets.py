@@ -177,9 +177,9 @@ def recreate_postgres(name: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
-    parser.add_argument("--csv-mib", type=float, nargs="+", default=[1024])
+    parser.add_argument("--csv-mib", type=float, nargs="*", default=[1024])
     parser.add_argument("--zip-gib", type=float, default=4)
-    parser.add_argument("--export-rows", type=int, nargs="+", default=[1_000_000])
+    parser.add_argument("--export-rows", type=int, nargs="*", default=[1_000_000])
     parser.add_argument("--pg-database", default="loupe_io_targets", help="dropped and created again")
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="loupe-io-targets-"))

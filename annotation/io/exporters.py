@@ -385,9 +385,19 @@ def _parquet(project, filters, out, progress, snapshot_at) -> int:
 
     schema = _parquet_schema(project, snapshot_at)
     data_types = {data_column(c["name"]): schema.field(data_column(c["name"])).type for c in project.columns}
+    # JSON's ints, floats, bools and strings are what pyarrow takes already; decimals and times are converted.
+    data_types = {name: kind for name, kind in data_types.items() if _converted(kind)}
     if project.data_kind != DataKind.TABULAR:
         data_types = {}
-    batch = []
+    names = schema.names
+    columns: list[list] = [[] for _ in names]
+
+    def flush() -> None:
+        arrays = [pa.array(values, type=field.type) for values, field in zip(columns, schema, strict=True)]
+        writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
+        for values in columns:
+            values.clear()
+
     with pq.ParquetWriter(out, schema) as writer:
         for row in (rows := _Counted(export_rows(project, filters), progress)):
             record = flat_record(project, row)
@@ -396,13 +406,19 @@ def _parquet(project, filters, out, progress, snapshot_at) -> int:
                 record[name] = tables.arrow_value(record[name], kind)
             for name in ("first_annotated_at", "last_annotated_at"):
                 record[name] = _parsed_time(record[name])
-            batch.append({name: record.get(name) for name in schema.names})
-            if len(batch) >= CHUNK:
-                writer.write_table(pa.Table.from_pylist(batch, schema=schema))
-                batch = []
-        if batch or rows.count == 0:
-            writer.write_table(pa.Table.from_pylist(batch, schema=schema))
+            for values, name in zip(columns, names, strict=True):
+                values.append(record.get(name))
+            if len(columns[0]) >= CHUNK:
+                flush()
+        if columns[0] or rows.count == 0:
+            flush()
     return rows.count
+
+
+def _converted(kind) -> bool:
+    import pyarrow.types as t
+
+    return t.is_decimal(kind) or t.is_date(kind) or t.is_timestamp(kind)
 
 
 def _parsed_time(value: str | None) -> datetime | None:
