@@ -18,7 +18,7 @@ from django.db import connection, connections
 from django.utils import timezone
 
 from annotation import schemas
-from annotation.io import exporters, importers
+from annotation.io import archive, exporters, importers
 from annotation.models import DataKind, ExportJob, ImportJob, Project
 from core.errors import InvalidInput, ServiceUnavailable
 from core.jobs import job_running, job_send_or_fail
@@ -46,6 +46,25 @@ def import_job_create(
     for upload in files:
         default_storage.save(f"{source_dir}/{Path(upload.name).name or 'upload'}", upload)
     return _import_job_queue(project=project, user=user, mode=mode, options=checked, source_dir=source_dir)
+
+
+def archive_import_job_create(*, upload: UploadedFile, name: str, owner: User) -> ImportJob:
+    """A new, empty project with the archive's settings, and a job that restores the archive into it. The
+    archive's manifest is checked here, so a file that is not an archive is refused before anything exists."""
+    manifest = archive.archive_manifest(upload)
+    project = archive.archive_project_create(manifest=manifest, name=name, owner=owner)
+    source_dir = f"imports/{project.id}/{uuid.uuid4().hex}"
+    upload.seek(0)
+    default_storage.save(f"{source_dir}/project.loupe.zip", upload)
+    job = ImportJob.objects.create(
+        project=project, created_by=owner, kind=ImportJob.Kind.ARCHIVE, options={}, source_dir=source_dir
+    )
+    try:
+        return job_send_or_fail(job, "The task broker is unreachable, so the import cannot start now; try again.")
+    except ServiceUnavailable:
+        project.delete()
+        _storage_dir_delete(source_dir)
+        raise
 
 
 def import_job_create_local(*, project: Project, user: User, path: Path, mode: str, options: dict) -> ImportJob:

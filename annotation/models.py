@@ -380,6 +380,7 @@ class ImportJob(BackgroundJob):
     class Kind(models.TextChoices):
         TABLE = "table"
         IMAGES = "images"
+        ARCHIVE = "archive"  # a Loupe project archive restored into a new, empty project
 
     class Mode(models.TextChoices):
         ALL_OR_NOTHING = "all_or_nothing", "Import nothing if any row or file is bad"

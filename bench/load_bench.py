@@ -155,8 +155,25 @@ def items_insert(project, n_items: int, first_id: int) -> None:
     from django.db import transaction
     from django.utils import timezone
 
-    from annotation.io.importers import ITEM_FIELDS
     from core.db import bulk_insert, tables_analyze
+
+    fields = [
+        "project",
+        "external_id",
+        "data",
+        "image",
+        "thumbnail",
+        "width",
+        "height",
+        "content_hash",
+        "status",
+        "annotation_count",
+        "priority",
+        "random_key",
+        "agreement",
+        "review_status",
+        "created_at",
+    ]
 
     X = generated_rows(n_items, seed=0).round(4)
     rng = np.random.default_rng(1)
@@ -184,7 +201,7 @@ def items_insert(project, n_items: int, first_id: int) -> None:
             for n, (row, key) in enumerate(zip(X[start : start + 20_000], rng.random(20_000), strict=False))
         ]
         with transaction.atomic():
-            bulk_insert(project.items.model, ITEM_FIELDS, rows)
+            bulk_insert(project.items.model, fields, rows)
     tables_analyze(project.items.model)
 
 

@@ -13,7 +13,6 @@ from annotation import jobs
 from annotation.access import Capability, can_create_projects, project_for_user
 from annotation.api.serializers import ProjectOutputSerializer
 from annotation.io import exporters, importers, tables
-from annotation.io.archive import archive_import
 from annotation.models import ExportJob, ImportJob
 from core.api.fields import JSONField, NameField
 from core.api.parsers import MultiPartParser
@@ -193,8 +192,14 @@ class ExportDownloadApi(APIView):
         return FileResponse(job.file.open("rb"), as_attachment=True, filename=filename)
 
 
+class ArchiveImportOutputSerializer(serializers.Serializer):
+    project = ProjectOutputSerializer()
+    job = ImportJobOutputSerializer(source="*")
+
+
 class ArchiveImportApi(APIView):
-    """Create a new project from a Loupe project archive (admins, like any project creation)."""
+    """Create a new project from a Loupe project archive (admins, like any project creation): the project is
+    made at once, empty, and a worker restores the archive into it (follow the job at the project's imports)."""
 
     parser_classes = [MultiPartParser]
 
@@ -202,14 +207,14 @@ class ArchiveImportApi(APIView):
         file = serializers.FileField(allow_empty_file=False)
         name = NameField(max_length=200)
 
-    @extend_schema(request={"multipart/form-data": InputSerializer}, responses={201: ProjectOutputSerializer})
+    @extend_schema(request={"multipart/form-data": InputSerializer}, responses={202: ArchiveImportOutputSerializer})
     def post(self, request):
         _check_upload_size(request)
         if not can_create_projects(request.user):
             raise PermissionDenied("Only admins create projects.")
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        project = archive_import(
-            source=data.validated_data["file"], name=data.validated_data["name"], owner=request.user
+        job = jobs.archive_import_job_create(
+            upload=data.validated_data["file"], name=data.validated_data["name"], owner=request.user
         )
-        return Response(ProjectOutputSerializer(project).data, status=status.HTTP_201_CREATED)
+        return Response(ArchiveImportOutputSerializer(job).data, status=status.HTTP_202_ACCEPTED)

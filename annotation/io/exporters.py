@@ -31,9 +31,11 @@ from annotation.models import (
     Annotation,
     AnnotationStatus,
     DataKind,
+    Invitation,
     Item,
     ItemEvent,
     Label,
+    Membership,
     Project,
     Review,
     ReviewStatus,
@@ -41,6 +43,7 @@ from annotation.models import (
     Skip,
     TaskType,
 )
+from core.models import User
 
 CHUNK = 2_000
 # Each format's file suffix, distinct per format so that downloads of one project never share a name.
@@ -68,6 +71,23 @@ ARCHIVED_PROJECT_FIELDS = (
     "overlap",
     "queue_order",
     "lease_seconds",
+)
+
+
+# An item's own values: what an archive carries and restores, and what an import writes (with the project, files
+# and times). The one list of them.
+ITEM_FIELDS = (
+    "external_id",
+    "data",
+    "width",
+    "height",
+    "content_hash",
+    "status",
+    "annotation_count",
+    "priority",
+    "random_key",
+    "agreement",
+    "review_status",
 )
 
 
@@ -365,9 +385,19 @@ def _parquet(project, filters, out, progress, snapshot_at) -> int:
 
     schema = _parquet_schema(project, snapshot_at)
     data_types = {data_column(c["name"]): schema.field(data_column(c["name"])).type for c in project.columns}
+    # JSON's ints, floats, bools and strings are what pyarrow takes already; decimals and times are converted.
+    data_types = {name: kind for name, kind in data_types.items() if _converted(kind)}
     if project.data_kind != DataKind.TABULAR:
         data_types = {}
-    batch = []
+    names = schema.names
+    columns: list[list] = [[] for _ in names]
+
+    def flush() -> None:
+        arrays = [pa.array(values, type=field.type) for values, field in zip(columns, schema, strict=True)]
+        writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
+        for values in columns:
+            values.clear()
+
     with pq.ParquetWriter(out, schema) as writer:
         for row in (rows := _Counted(export_rows(project, filters), progress)):
             record = flat_record(project, row)
@@ -376,13 +406,19 @@ def _parquet(project, filters, out, progress, snapshot_at) -> int:
                 record[name] = tables.arrow_value(record[name], kind)
             for name in ("first_annotated_at", "last_annotated_at"):
                 record[name] = _parsed_time(record[name])
-            batch.append({name: record.get(name) for name in schema.names})
-            if len(batch) >= CHUNK:
-                writer.write_table(pa.Table.from_pylist(batch, schema=schema))
-                batch = []
-        if batch or rows.count == 0:
-            writer.write_table(pa.Table.from_pylist(batch, schema=schema))
+            for values, name in zip(columns, names, strict=True):
+                values.append(record.get(name))
+            if len(columns[0]) >= CHUNK:
+                flush()
+        if columns[0] or rows.count == 0:
+            flush()
     return rows.count
+
+
+def _converted(kind) -> bool:
+    import pyarrow.types as t
+
+    return t.is_decimal(kind) or t.is_date(kind) or t.is_timestamp(kind)
 
 
 def _parsed_time(value: str | None) -> datetime | None:
@@ -523,6 +559,46 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
+def _people_and_members(project: Project) -> dict[str, list[dict]]:
+    """Members with their roles, invitations with their state (never their keys), and everyone the project
+    mentions (username, email, name, active), so that a copy gives answers the same authors."""
+    usernames = {u for u in _people_named(project) if u}
+    people = User.objects.filter(username__in=usernames).order_by("username")
+    user = lambda u: u.username if u else None  # noqa: E731
+    invitations = Invitation.objects.filter(project=project).select_related("invited_by", "accepted_by")
+    return {
+        "people": list(people.values("username", "email", "first_name", "last_name", "is_active")),
+        "members": [
+            {"username": m.user.username, "role": m.role, "created_at": _iso(m.created_at)}
+            for m in Membership.objects.filter(project=project).select_related("user").order_by("id")
+        ],
+        "invitations": [
+            {
+                "email": i.email,
+                "role": i.role,
+                "invited_by": user(i.invited_by),
+                "accepted_by": user(i.accepted_by),
+                **{f: _iso(getattr(i, f)) for f in ("created_at", "expires_at", "accepted_at", "revoked_at")},
+            }
+            for i in invitations.order_by("id")
+        ],
+    }
+
+
+def _people_named(project: Project) -> Iterator[str]:
+    in_project = Q(item__project=project)
+    yield from Membership.objects.filter(project=project).values_list("user__username", flat=True)
+    yield from Annotation.objects.filter(in_project).values_list("annotator__username", flat=True).distinct()
+    yield from Review.objects.filter(in_project).values_list("reviewer__username", flat=True).distinct()
+    yield from Skip.objects.filter(in_project).values_list("user__username", flat=True).distinct()
+    yield from ItemEvent.objects.filter(in_project).values_list("actor__username", flat=True).distinct()
+    yield from SchemaChange.objects.filter(project=project).values_list("changed_by__username", flat=True)
+    for invitation in Invitation.objects.filter(project=project).values_list(
+        "invited_by__username", "accepted_by__username"
+    ):
+        yield from invitation
+
+
 def _jsonl_member(archive: zipfile.ZipFile, name: str, rows: Iterator[dict]) -> None:
     with archive.open(name, "w", force_zip64=True) as member:
         for row in rows:
@@ -562,6 +638,7 @@ def _loupe(project, filters, out, progress, snapshot_at) -> int:
             for c in SchemaChange.objects.filter(project=project).select_related("changed_by")
         ],
     }
+    manifest.update(_people_and_members(project))
     items = Item.objects.filter(project=project).order_by("id")
     count = items.count()
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
@@ -572,17 +649,7 @@ def _loupe(project, filters, out, progress, snapshot_at) -> int:
             (
                 {
                     "id": i.id,
-                    "external_id": i.external_id,
-                    "data": i.data,
-                    "width": i.width,
-                    "height": i.height,
-                    "content_hash": i.content_hash,
-                    "status": i.status,
-                    "annotation_count": i.annotation_count,
-                    "priority": i.priority,
-                    "random_key": i.random_key,
-                    "agreement": i.agreement,
-                    "review_status": i.review_status,
+                    **{f: getattr(i, f) for f in ITEM_FIELDS},
                     "created_at": _iso(i.created_at),
                     "image": f"media/{i.id}.{i.image.name.rsplit('.', 1)[-1]}" if i.image else None,
                 }

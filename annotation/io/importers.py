@@ -19,10 +19,11 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import connection
 from django.utils import timezone
+from pydantic import ValidationError
 
 from annotation import schemas
+from annotation.io import exporters, tables
 from annotation.io import images as image_io
-from annotation.io import tables
 from annotation.models import (
     Annotation,
     AnnotationStatus,
@@ -142,7 +143,12 @@ def table_preview(*, project: Project, upload, options: dict, **reading) -> dict
     """The head of an uploaded table read as the import would read it (types inferred from the head only, or
     as chosen), its first rows and bad rows, and how its columns differ from the project's. Reads at most
     tables.PREVIEW_BYTES of a text file, and a Parquet file's footer and first row group."""
-    checked = schemas.ImportOptions.model_validate({**options, **{k: v for k, v in reading.items() if v}})
+    if not isinstance(options, dict):
+        raise InvalidInput("options must be a JSON object.", field="options")
+    try:
+        checked = schemas.ImportOptions.model_validate({**options, **{k: v for k, v in reading.items() if v}})
+    except ValidationError as exc:
+        raise InvalidInput(f"Invalid options: {exc.errors()[0]['msg']}", field="options") from exc
     if hasattr(upload, "temporary_file_path"):
         source = Source(name=upload.name, path=Path(upload.temporary_file_path()))
     else:
@@ -299,46 +305,29 @@ class NewItem:
     height: int | None = None
 
 
-ITEM_FIELDS = [
-    "project",
-    "external_id",
-    "data",
-    "image",
-    "thumbnail",
-    "width",
-    "height",
-    "content_hash",
-    "status",
-    "annotation_count",
-    "priority",
-    "random_key",
-    "agreement",
-    "review_status",
-    "created_at",
-]
+# The columns a new item's row fills: the project, the item's own values (one list, shared with exports and
+# archives), its files and its creation time.
+INSERTED_FIELDS = ["project", *exporters.ITEM_FIELDS, "image", "thumbnail", "created_at"]
 
 
 def _item_row(project: Project, item: NewItem, labeled: bool, now) -> tuple:
     """A new item's row. One that arrives with an imported label is written with its count, status and
     agreement already right, so the label costs no second write of the item."""
     status = ItemStatus.DONE if labeled and project.overlap <= 1 else ItemStatus.OPEN
-    return (
-        project.id,
-        item.external_id,
-        item.data_json,
-        item.image,
-        item.thumbnail,
-        item.width,
-        item.height,
-        item.content_hash,
-        status,
-        int(labeled),
-        0.0,
-        random.random(),
-        1.0 if labeled else None,
-        ReviewStatus.UNREVIEWED,
-        now,
-    )
+    values = {
+        "external_id": item.external_id,
+        "data": item.data_json,
+        "width": item.width,
+        "height": item.height,
+        "content_hash": item.content_hash,
+        "status": status,
+        "annotation_count": int(labeled),
+        "priority": 0.0,
+        "random_key": random.random(),
+        "agreement": 1.0 if labeled else None,
+        "review_status": ReviewStatus.UNREVIEWED,
+    }
+    return (project.id, *(values[f] for f in exporters.ITEM_FIELDS), item.image, item.thumbnail, now)
 
 
 def _select_pairs(sql: str, first: list, values: list) -> dict:
@@ -370,7 +359,7 @@ def _write_batch(
     now = timezone.now()
     with write_transaction():  # on SQLite, in line with annotators' writes instead of polling against them
         rows = [_item_row(job.project, item, item.content_hash in answers, now) for item in items]
-        fresh = dict(bulk_insert(Item, ITEM_FIELDS, rows, ignore_conflicts=True, returning=["content_hash", "id"]))
+        fresh = dict(bulk_insert(Item, INSERTED_FIELDS, rows, ignore_conflicts=True, returning=["content_hash", "id"]))
         created: set[str] = set()
         for item in items:
             if item.content_hash in fresh and item.content_hash not in created:
@@ -593,7 +582,33 @@ def _flush_images(
     _write_batch(job, [item for item, _ in batch], answers, labels, outcome)
 
 
+def archive_job_import(job: ImportJob, progress: Progress) -> Outcome:
+    """Restore the uploaded archive into the job's new project. A damaged archive fails the job with the reason
+    and leaves the project empty."""
+    from annotation.io import archive  # it imports services, which the import paths above do not need
+
+    (source,) = source_files(job)
+    outcome = Outcome()
+
+    def restored(count: int) -> None:
+        outcome.processed = outcome.created = count
+        progress(outcome)
+
+    with source.open() as handle:
+        try:
+            manifest = archive.archive_manifest(handle)
+            outcome.total = outcome.created = archive.archive_restore(
+                project=job.project, source=handle, manifest=manifest, progress=restored
+            )
+        except InvalidInput as exc:
+            raise ImportFailed(f"{exc.message} Nothing was imported; delete this project and try again.") from exc
+    outcome.processed = outcome.total
+    return outcome
+
+
 def run(job: ImportJob, progress: Progress) -> Outcome:
+    if job.kind == ImportJob.Kind.ARCHIVE:
+        return archive_job_import(job, progress)
     if job.project.data_kind == DataKind.TABULAR:
         return table_import(job, progress)
     return image_import(job, progress)

@@ -30,7 +30,7 @@ MISSING = frozenset({"", "na", "n/a", "nan", "null", "none", "-"})
 TRUE, FALSE = frozenset({"true", "yes", "y", "t"}), frozenset({"false", "no", "n", "f"})
 TYPES = ("numeric", "boolean", "datetime", "categorical", "text")
 SNIFF_BYTES = 64 * 1024
-PREVIEW_BYTES = 1 << 20  # the preview reads at most this much of the file's head
+PREVIEW_BYTES = 256 * 1024  # the preview reads at most this much of the file's head
 BATCH_ROWS = 5_000
 BLOCK_BYTES = 1 << 20  # pyarrow's CSV block: a batch is the rows of one block
 CATEGORICAL_MAX_SHARE = 0.05
@@ -145,7 +145,8 @@ class TableReader:
         states: dict[str, _Inference] = {}
         for raw in self._raw_batches():
             for name, cells in zip(raw.names, raw.columns, strict=True):
-                states.setdefault(name, _Inference()).update(cells)
+                if name not in self.text_columns:  # ids and labels keep their text: nothing to infer
+                    states.setdefault(name, _Inference()).update(cells)
         names = self._names or list(states)
         columns = []
         for name in names:
@@ -366,7 +367,7 @@ def _csv_stream(reader, bad: list, truncated: bool) -> Iterator[_Raw]:
             if record not in taken:
                 where.append(f"row {record}")
         record = max([record, *skipped])
-        yield _Raw([], [column.to_pylist() for column in batch.columns], where, errors)
+        yield _Raw([], list(batch.columns), where, errors)  # Arrow string arrays: checked and converted vectorised
     if bad:
         yield _Raw([], [], [], [RowError(f"row {n}" if n else "a row", reason) for n, reason in bad])
 
@@ -517,7 +518,10 @@ class _Inference:
         self.int_max = self.scale = self.digits = 0
         self.non_string = False
 
-    def update(self, cells: list[Any]) -> None:
+    def update(self, cells) -> None:
+        if not isinstance(cells, list):
+            self._update_arrow(cells)
+            return
         for value in cells:
             if value is None or value == "":
                 continue
@@ -531,6 +535,61 @@ class _Inference:
                 self.values += 1
                 if self.possible:
                     self._text(value)
+
+    def _update_arrow(self, cells) -> None:
+        """The same narrowing as for Python values, on a batch of CSV text at once (pyarrow compute)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        lowered = pc.utf8_lower(pc.utf8_trim_whitespace(cells))
+        present = pc.filter(cells, pc.not_equal(cells, ""))
+        self.present += len(present)
+        if len(self.distinct) <= CATEGORICAL_MAX_VALUES:
+            self.distinct.update(pc.unique(present)[: CATEGORICAL_MAX_VALUES + 1].to_pylist())
+        values = pc.filter(cells, pc.invert(pc.is_in(lowered, value_set=pa.array(sorted(MISSING)))))
+        self.values += len(values)
+        if not len(values) or not self.possible:
+            return
+        possible = self.possible
+
+        def every(pattern: re.Pattern) -> bool:
+            return pc.all(pc.match_substring_regex(values, pattern.pattern)).as_py()
+
+        if (
+            "boolean" in possible
+            and not pc.all(
+                pc.is_in(pc.utf8_lower(pc.utf8_trim_whitespace(values)), value_set=pa.array(sorted(TRUE | FALSE)))
+            ).as_py()
+        ):
+            possible.discard("boolean")
+        if "int" in possible:
+            if every(INTEGER):
+                digits = pc.utf8_length(pc.utf8_trim(values, characters=" \t+-"))
+                if pc.max(digits).as_py() >= 19:  # past int64 maybe: the long ones are measured exactly
+                    long = pc.filter(values, pc.greater_equal(digits, 19)).to_pylist()
+                    self.int_max = max(self.int_max, *(abs(int(v)) for v in long))
+                return
+            possible.discard("int")
+        if "decimal" in possible:
+            if every(DECIMAL):
+                trimmed = pc.utf8_trim(values, characters=" \t+-")
+                point = pc.find_substring(trimmed, ".")
+                self.digits = max(self.digits, pc.max(point).as_py())
+                self.scale = max(
+                    self.scale, pc.max(pc.subtract(pc.subtract(pc.utf8_length(trimmed), point), 1)).as_py()
+                )
+            else:
+                possible.discard("decimal")
+        if possible & {"float", "decimal"} and not (every(FLOAT) and every(re.compile(r"[0-9]"))):
+            possible -= {"float", "decimal"}
+        if "date" in possible:
+            dates = pc.strptime(values, format="%Y-%m-%d", unit="s", error_is_null=True)
+            if not (every(DATE) and dates.null_count == 0):
+                possible.discard("date")
+        if "timestamp" in possible and not (
+            every(TIMESTAMP) and all(_timestamp_ok(v, self) for v in values.to_pylist())
+        ):
+            possible.discard("timestamp")
 
     def _typed(self, value: Any) -> None:
         """A JSON value: its own type decides (true stays a boolean, 7 a number)."""
@@ -649,6 +708,9 @@ def _convert(raw: _Raw, columns: list[Column]) -> Batch:
     reasons: dict[int, str] = {}
     notes: list[RowError] = []
     for column, convert, cells in zip(columns, converters, raw.columns, strict=True):
+        if not isinstance(cells, list):
+            values.append(_arrow_converted(column, cells, raw.where, reasons, notes))
+            continue
         out = [None] * count
         for index, cell in enumerate(cells):
             if cell is None or cell == "":
@@ -674,6 +736,73 @@ def _convert(raw: _Raw, columns: list[Column]) -> Batch:
     rows = [{name: column[i] for name, column in zip(names, values, strict=True)} for i in keep]
     errors = raw.errors + [RowError(raw.where[i], reasons[i]) for i in sorted(reasons)]
     return Batch(rows=rows, where=[raw.where[i] for i in keep], errors=errors, notes=notes)
+
+
+def _arrow_converted(column: Column, cells, where: list[str], reasons: dict[int, str], notes: list) -> list[Any]:
+    """A batch of one CSV column (Arrow strings) as typed Python values, vectorised where the type allows; cells
+    that do not fit the column's type get their reason in `reasons`, by row index."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    empty = pc.equal(cells, "")
+    if column.type in ("text", "categorical"):
+        out = pc.if_else(empty, pa.scalar(None, pa.string()), cells).to_pylist()
+        if pc.any(pc.match_substring(cells, "\x00")).as_py():
+            for index, value in enumerate(out):
+                if value and "\x00" in value:
+                    reasons.setdefault(
+                        index, f"column {column.name!r}: contains the NUL character, which cannot be stored"
+                    )
+        if pc.max(pc.utf8_length(cells)).as_py() > MAX_CELL_CHARS:
+            for index, value in enumerate(out):
+                if value and len(value) > MAX_CELL_CHARS:
+                    out[index] = value[:MAX_CELL_CHARS]
+                    notes.append(
+                        RowError(where[index], f"column {column.name!r}: cut to {MAX_CELL_CHARS:,} characters")
+                    )
+        return out
+    trimmed = pc.utf8_trim_whitespace(cells)
+    missing = pc.is_in(pc.utf8_lower(trimmed), value_set=pa.array(sorted(MISSING)))
+    fits = {
+        "bool": lambda: pc.is_in(pc.utf8_lower(trimmed), value_set=pa.array(sorted(TRUE | FALSE))),
+        "int64": lambda: pc.match_substring_regex(cells, INTEGER.pattern),
+        "float64": lambda: pc.and_(
+            pc.match_substring_regex(cells, FLOAT.pattern), pc.match_substring_regex(cells, "[0-9]")
+        ),
+        "date32": lambda: pc.match_substring_regex(cells, DATE.pattern),
+    }.get(column.dtype)
+    if fits is None:  # decimals and timestamps: exact text, value by value
+        convert = _converter(column)
+        return [_checked(convert, value, index, column, reasons) for index, value in enumerate(cells.to_pylist())]
+    good = pc.or_(missing, fits())
+    if not pc.all(good).as_py():
+        convert = _converter(column)
+        for index in pc.indices_nonzero(pc.invert(good)).to_pylist():
+            _checked(convert, cells[index].as_py(), index, column, reasons)
+    usable = pc.if_else(pc.or_(missing, pc.invert(good)), pa.scalar(None, pa.string()), trimmed)
+    if column.dtype == "bool":
+        out = pc.is_in(pc.utf8_lower(usable), value_set=pa.array(sorted(TRUE)))
+        return pc.if_else(usable.is_null(), pa.scalar(None, pa.bool_()), out).to_pylist()
+    if column.dtype == "date32":
+        dates = pc.strptime(usable, format="%Y-%m-%d", unit="s", error_is_null=True)
+        for index in pc.indices_nonzero(pc.and_(dates.is_null(), usable.is_valid())).to_pylist():
+            reasons.setdefault(index, f"column {column.name!r}: {cells[index].as_py()!r} is not a date (YYYY-MM-DD)")
+        return pc.cast(pc.cast(dates, pa.date32()), pa.string()).to_pylist()
+    numbers = pc.cast(usable, pa.int64() if column.dtype == "int64" else pa.float64())
+    if column.dtype == "float64":
+        for index in pc.indices_nonzero(pc.invert(pc.fill_null(pc.is_finite(numbers), True))).to_pylist():
+            reasons.setdefault(index, f"column {column.name!r}: {cells[index].as_py()!r} is not a finite number")
+    return numbers.to_pylist()
+
+
+def _checked(convert, value: Any, index: int, column: Column, reasons: dict[int, str]) -> Any:
+    if value is None or value == "":
+        return None
+    try:
+        return convert(value)
+    except _Invalid as exc:
+        reasons.setdefault(index, f"column {column.name!r}: {exc}")
+        return None
 
 
 def _converter(column: Column) -> Callable[[Any], Any]:

@@ -110,6 +110,8 @@ def test_tabular_project_from_a_csv_with_columns_labels_and_people(
     columns = page.get_by_test_id("preview-columns")
     for column, kind in [("sample", "text"), ("sepal_length", "numeric"), ("species", "categorical"), ("note", "text")]:
         expect(columns.get_by_role("row", name=column)).to_contain_text(kind)
+    expect(page.get_by_label("Type of sepal_length")).to_have_value("numeric")
+    page.get_by_label("Type of petal_width").select_option("text")  # a type chosen before importing
     page.get_by_label("Label column").select_option("species")
     expect(page.get_by_test_id("label-column-warning")).to_contain_text("yet (seen in the first rows): setosa.")
     page.get_by_label("Label column").select_option("")
@@ -132,6 +134,8 @@ def test_tabular_project_from_a_csv_with_columns_labels_and_people(
     assert project.shown_columns == ["sepal_length", "sepal_width", "petal_length", "petal_width"]
     assert project.feature_columns == ["sepal_length", "petal_length", "petal_width"]
     assert {c["name"]: c["type"] for c in project.columns}["note"] == "text"
+    assert {c["name"]: c["type"] for c in project.columns}["petal_width"] == "text"
+    assert isinstance(Item.objects.get(project=project, external_id="iris-007").data["petal_width"], str)
     stop(worker)  # the rest of the wizard needs no worker
 
     page.get_by_role("link", name="Next: labels").click()

@@ -13,7 +13,7 @@ from PIL import Image
 
 from annotation.io import exporters
 from annotation.io.archive import archive_import
-from annotation.jobs import export_job_execute
+from annotation.jobs import export_job_execute, import_job_execute
 from annotation.models import Annotation, ExportJob, Item, ItemEvent, Label, Project, Review, SchemaChange
 from annotation.review import item_review
 from annotation.services import schema_change_apply
@@ -252,7 +252,11 @@ def test_archive_becomes_a_new_project_through_the_api_and_the_cli(pets, tmp_pat
         {"file": SimpleUploadedFile("p.loupe.zip", archive), "name": "Copy"},
         format="multipart",
     )
-    assert response.status_code == 201
+    assert response.status_code == 202  # the project exists at once, empty; a worker restores the archive
+    assert response.data["project"]["name"] == "Copy"
+    assert Project.objects.get(name="Copy").items.count() == 0
+    import_job_execute(job_id=response.data["job"]["id"])
+    assert response.data["job"]["kind"] == "archive"
     assert Project.objects.get(name="Copy").items.count() == 3
     path = tmp_path / "p.loupe.zip"
     path.write_bytes(archive)
