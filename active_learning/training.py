@@ -24,6 +24,7 @@ from PIL import Image
 from sklearn.decomposition import PCA
 
 from active_learning import artifacts, schemas
+from active_learning.advice import explanation, pool_percentiles
 from active_learning.budget import cohen_kappa
 from active_learning.classifiers import ProbabilisticClassifier
 from active_learning.evaluation import cross_validated_metrics, label_issues
@@ -412,8 +413,13 @@ def _ranking_write(run, ids, ranking, model_version, label_ids, multilabel) -> R
         classes = label_ids if multilabel else ranking.classes
         suggested, confidence = suggestions(ranking.proba[head], classes, multilabel)
     why = {name: np.round(values[head], 4) for name, values in ranking.why.items()}
+    percentiles = _pool_percentiles(ranking, head)
+    names = dict(Label.objects.filter(project_id=run.project_id).values_list("id", "name"))
+    columns = [] if ranking.proba is None else label_ids if multilabel else ranking.classes
+    column_names = [names.get(int(c), f"#{int(c)}") for c in columns]
     rows = []
     for j, i in enumerate(head.tolist()):
+        own = {name: float(values[j]) for name, values in percentiles.items()}
         insight = {
             "ranking_run": run.id,
             "model_version": model_version,
@@ -421,6 +427,10 @@ def _ranking_write(run, ids, ranking, model_version, label_ids, multilabel) -> R
             "picked_by": rule[i],
             "reason": reason[i],
             "scores": {name: (None if np.isnan(values[j]) else float(values[j])) for name, values in why.items()},
+            "percentiles": {name: (None if np.isnan(value) else round(value, 4)) for name, value in own.items()},
+            "explanation": explanation(
+                rule[i], own, None if ranking.proba is None else ranking.proba[i], column_names, multilabel
+            ),
             "suggestion": None
             if ranking.proba is None
             else {"label_ids": [int(c) for c in suggested[j]], "confidence": round(float(confidence[j]), 4)},
@@ -432,6 +442,16 @@ def _ranking_write(run, ids, ranking, model_version, label_ids, multilabel) -> R
             chunk = rows[start : start + WRITE_CHUNK]
             bulk_insert(RankedItem, ["rank", "item", "priority", "insight", "ranking"], [(*r, new.id) for r in chunk])
     return new
+
+
+def _pool_percentiles(ranking, head: np.ndarray) -> dict[str, np.ndarray]:
+    """The scores the strategy used, as percentiles among the unlabeled items, for the `head` positions: the
+    strategy's own order ("strategy") and each score behind "why this item"."""
+    unlabeled = ranking.priority >= 0  # labeled items have priority -1
+    found = {"strategy": pool_percentiles(ranking.priority, unlabeled)[head]}
+    for name, values in ranking.why.items():
+        found[name] = pool_percentiles(values, unlabeled)[head]
+    return found
 
 
 def _old_rankings_delete(project_id: int, current_id: int, replaced_id: int | None) -> None:
