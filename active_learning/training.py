@@ -465,6 +465,30 @@ def _old_rankings_delete(project_id: int, current_id: int, replaced_id: int | No
 # --- simulate -----------------------------------------------------------------------------------------
 
 
+REPLAY_TEST_SHARE = 0.3  # what simulate() holds back by default to measure accuracy, stratified by class
+
+
+def replay_missing(labels: np.ndarray, names: dict[int, str]) -> str:
+    """What a young project lacks for a replay, in words ("" when nothing): the replay holds back a stratified
+    share of the labeled items to measure accuracy, so every class needs two labels and the held-back share at
+    least one item per class."""
+    classes, counts = np.unique(labels, return_counts=True)
+    rare = [names.get(int(c), f"#{int(c)}") for c, n in zip(classes, counts, strict=True) if n < 2]
+    if rare:
+        return (
+            f"Label at least 2 items of each class before a replay: {', '.join(sorted(rare))} "
+            f"{'has' if len(rare) == 1 else 'have'} only one so far."
+        )
+    needed = int(np.ceil(len(classes) / REPLAY_TEST_SHARE))
+    if len(labels) < needed:
+        return (
+            f"Label at least {needed} items before a replay ({len(labels)} so far): it holds "
+            f"{round(100 * REPLAY_TEST_SHARE)}% of them back to measure accuracy, at least one of each of the "
+            f"{len(classes)} classes."
+        )
+    return ""
+
+
 def simulate_run_execute(*, run_id: int) -> None:
     with _run(run_id, LearningRun.Kind.SIMULATE) as (run, job):
         if run is None:
@@ -476,6 +500,9 @@ def simulate_run_execute(*, run_id: int) -> None:
         idx, labels = idx[in_pool_order], labels[in_pool_order]
         if labels.ndim != 1 or np.unique(labels).size < 2:
             raise JobFailed("A replay needs a single-label project with at least two labeled classes.")
+        missing = replay_missing(labels, dict(Label.objects.filter(project=run.project).values_list("id", "name")))
+        if missing:
+            raise JobFailed(missing)
         _, current = strategy_current(run.project)
         budget = spec.budget or min(current.budget or len(idx), int(len(idx) * 0.7))
         budget = max(min(budget, int(len(idx) * 0.7)), spec.batch_size)
