@@ -119,16 +119,19 @@ def learning_status(*, project: Project) -> dict:
     )
     projected = None
     if spec.budget and curve:
-        from active_learning.evaluation import projected_score  # scipy and scikit-learn: only when there is a curve
+        from active_learning.evaluation import projected_range  # scipy and scikit-learn: only when there is a curve
 
-        projected = projected_score([n for n, _ in curve], [a for _, a in curve], spec.budget)
+        projected = projected_range([n for n, _ in curve], [a for _, a in curve], spec.budget)
     return {
         "strategy": {"version": setting.version if setting else 0, **spec.model_dump(mode="json")},
         "budget": {
             "total": spec.budget,
             "used": labeled,
             "left": None if spec.budget is None else max(spec.budget - labeled, 0),
-            "projected_accuracy": projected,
+            "projected_accuracy": None if projected is None else projected[1],
+            # (low, high): where the curve refitted without each point lands, widened by its residual spread;
+            # never below the accuracy measured last
+            "projected_accuracy_range": None if projected is None else [projected[0], projected[2]],
         },
         "stale": bool(stale_reason),
         "stale_reason": stale_reason,
