@@ -169,6 +169,11 @@ def learning_runs(*, project: Project, kind: str | None = None):
     return runs.filter(kind=kind) if kind else runs
 
 
+# A label is flagged as a possible mistake only when the model, out of fold, gives another label at least this
+# probability: below it, "the model disagrees" was mostly noise (5 of 6 flagged digits at 31-35% were right).
+LABEL_ISSUE_MIN_CONFIDENCE = 0.6
+
+
 def label_issue_list(*, project: Project):
     """Label issues found by the latest rank run that looked for them, worst first, with the item."""
     latest = LabelIssue.objects.filter(run__project=project).aggregate(run=Max("run_id"))["run"]

@@ -33,7 +33,7 @@ from active_learning.models import LabelIssue, LearningRun, ModelVersion
 from active_learning.ranking import rank_pool, strategy_from_spec, suggestions
 from active_learning.scores import typicality_scores
 from active_learning.selector import ActiveSelector
-from active_learning.selectors import final_labels, strategy_current
+from active_learning.selectors import LABEL_ISSUE_MIN_CONFIDENCE, final_labels, strategy_current
 from active_learning.services import latest_embedding, ranking_request, ranking_request_if_due
 from active_learning.simulation import simulate
 from annotation.models import Annotation, DataKind, Item, Label, Project, RankedItem, Ranking, TaskType
@@ -327,6 +327,7 @@ def _issues(ids, idx, labels, metrics) -> list[dict]:
     used = metrics.used
     classes = np.unique(labels[used])
     found, quality = label_issues(labels[used], metrics.oof_proba, classes)
+    found = found[metrics.oof_proba[found].max(axis=1) >= LABEL_ISSUE_MIN_CONFIDENCE] if found.size else found
     out = []
     for rank, position in enumerate(found.tolist(), start=1):
         best = int(np.argmax(metrics.oof_proba[position]))
