@@ -129,6 +129,35 @@ def projected_score(n_labels, scores, at: int) -> float | None:
     return float(np.clip(_power_law(float(at), a, b, c), 0.0, 1.0))
 
 
+def projected_range(n_labels, scores, at: int) -> tuple[float, float, float] | None:
+    """The projection of :func:`projected_score` with a range: (low, projected, high) at ``at`` labels.
+
+    The range spans the projections of the curve refitted without each one of its points, widened by the fit's
+    residual spread (one standard deviation). Nothing is projected below the accuracy measured last when ``at``
+    is at least its label count: more labels are not expected to cost accuracy, and a curve fitted through
+    noisy points would otherwise say so. None with fewer than three points; all clipped to [0, 1].
+    """
+    n = np.asarray(n_labels, dtype=np.float64)
+    s = np.asarray(scores, dtype=np.float64)
+    keep = np.isfinite(s) & (n > 0)
+    n, s = n[keep], s[keep]
+    if np.unique(n).size < 3:
+        return None
+    a, b, c = _power_law_fit(n, s)
+    middle = _power_law(float(at), a, b, c)
+    spread = float(np.std(s - _power_law(n, a, b, c)))
+    refits = [middle]
+    for left_out in range(len(n)):
+        rest = np.arange(len(n)) != left_out
+        if np.unique(n[rest]).size >= 3:
+            refits.append(_power_law(float(at), *_power_law_fit(n[rest], s[rest])))
+    low, high = min(refits) - spread, max(refits) + spread
+    last = int(np.argmax(n))
+    floor = float(s[last]) if at >= n[last] else 0.0
+    low, middle, high = (float(np.clip(max(value, floor), 0.0, 1.0)) for value in (low, middle, high))
+    return low, middle, high
+
+
 def _power_law_fit(n: np.ndarray, s: np.ndarray) -> tuple[float, float, float]:
     """Least squares within the bounds, in numpy alone (scipy's optimizer costs a web process ~40 MB): for each c
     on a fine grid, s ~ a - b * x with x = n^-c is a bounded linear fit in (a, b), solved exactly: the best of

@@ -23,6 +23,7 @@ from django.db.models import Max, Min
 from PIL import Image
 
 from active_learning import artifacts, bundle, schemas
+from active_learning.advice import explanation, pool_percentiles
 from active_learning.budget import cohen_kappa
 from active_learning.classifiers import ProbabilisticClassifier
 from active_learning.evaluation import cross_validated_metrics, label_issues
@@ -32,7 +33,7 @@ from active_learning.projection import map_coordinates
 from active_learning.ranking import rank_pool, strategy_from_spec, suggestions
 from active_learning.scores import typicality_scores
 from active_learning.selector import ActiveSelector
-from active_learning.selectors import final_labels, strategy_current
+from active_learning.selectors import LABEL_ISSUE_MIN_CONFIDENCE, final_labels, strategy_current
 from active_learning.services import latest_embedding, ranking_request, ranking_request_if_due
 from active_learning.simulation import simulate
 from annotation.models import Annotation, DataKind, Item, Label, Project, RankedItem, Ranking, TaskType
@@ -381,6 +382,7 @@ def _issues(ids, idx, labels, metrics) -> list[dict]:
     used = metrics.used
     classes = np.unique(labels[used])
     found, quality = label_issues(labels[used], metrics.oof_proba, classes)
+    found = found[metrics.oof_proba[found].max(axis=1) >= LABEL_ISSUE_MIN_CONFIDENCE] if found.size else found
     out = []
     for rank, position in enumerate(found.tolist(), start=1):
         best = int(np.argmax(metrics.oof_proba[position]))
@@ -495,8 +497,13 @@ def _ranking_write(run, ids, ranking, model_version, label_ids, multilabel) -> R
         classes = label_ids if multilabel else ranking.classes
         suggested, confidence = suggestions(ranking.proba[head], classes, multilabel)
     why = {name: np.round(values[head], 4) for name, values in ranking.why.items()}
+    percentiles = _pool_percentiles(ranking, head)
+    names = dict(Label.objects.filter(project_id=run.project_id).values_list("id", "name"))
+    columns = [] if ranking.proba is None else label_ids if multilabel else ranking.classes
+    column_names = [names.get(int(c), f"#{int(c)}") for c in columns]
     rows = []
     for j, i in enumerate(head.tolist()):
+        own = {name: float(values[j]) for name, values in percentiles.items()}
         insight = {
             "ranking_run": run.id,
             "model_version": model_version,
@@ -504,6 +511,10 @@ def _ranking_write(run, ids, ranking, model_version, label_ids, multilabel) -> R
             "picked_by": rule[i],
             "reason": reason[i],
             "scores": {name: (None if np.isnan(values[j]) else float(values[j])) for name, values in why.items()},
+            "percentiles": {name: (None if np.isnan(value) else round(value, 4)) for name, value in own.items()},
+            "explanation": explanation(
+                rule[i], own, None if ranking.proba is None else ranking.proba[i], column_names, multilabel
+            ),
             "suggestion": None
             if ranking.proba is None
             else {"label_ids": [int(c) for c in suggested[j]], "confidence": round(float(confidence[j]), 4)},
@@ -517,6 +528,16 @@ def _ranking_write(run, ids, ranking, model_version, label_ids, multilabel) -> R
     return new
 
 
+def _pool_percentiles(ranking, head: np.ndarray) -> dict[str, np.ndarray]:
+    """The scores the strategy used, as percentiles among the unlabeled items, for the `head` positions: the
+    strategy's own order ("strategy") and each score behind "why this item"."""
+    unlabeled = ranking.priority >= 0  # labeled items have priority -1
+    found = {"strategy": pool_percentiles(ranking.priority, unlabeled)[head]}
+    for name, values in ranking.why.items():
+        found[name] = pool_percentiles(values, unlabeled)[head]
+    return found
+
+
 def _old_rankings_delete(project_id: int, current_id: int, replaced_id: int | None) -> None:
     """Keep the current ranking and the one it replaced (a request may still be reading it); delete older ones.
     Newer ones may be in the middle of being written."""
@@ -526,6 +547,30 @@ def _old_rankings_delete(project_id: int, current_id: int, replaced_id: int | No
 
 
 # --- simulate -----------------------------------------------------------------------------------------
+
+
+REPLAY_TEST_SHARE = 0.3  # what simulate() holds back by default to measure accuracy, stratified by class
+
+
+def replay_missing(labels: np.ndarray, names: dict[int, str]) -> str:
+    """What a young project lacks for a replay, in words ("" when nothing): the replay holds back a stratified
+    share of the labeled items to measure accuracy, so every class needs two labels and the held-back share at
+    least one item per class."""
+    classes, counts = np.unique(labels, return_counts=True)
+    rare = [names.get(int(c), f"#{int(c)}") for c, n in zip(classes, counts, strict=True) if n < 2]
+    if rare:
+        return (
+            f"Label at least 2 items of each class before a replay: {', '.join(sorted(rare))} "
+            f"{'has' if len(rare) == 1 else 'have'} only one so far."
+        )
+    needed = int(np.ceil(len(classes) / REPLAY_TEST_SHARE))
+    if len(labels) < needed:
+        return (
+            f"Label at least {needed} items before a replay ({len(labels)} so far): it holds "
+            f"{round(100 * REPLAY_TEST_SHARE)}% of them back to measure accuracy, at least one of each of the "
+            f"{len(classes)} classes."
+        )
+    return ""
 
 
 def simulate_run_execute(*, run_id: int) -> None:
@@ -539,6 +584,9 @@ def simulate_run_execute(*, run_id: int) -> None:
         idx, labels = idx[in_pool_order], labels[in_pool_order]
         if labels.ndim != 1 or np.unique(labels).size < 2:
             raise JobFailed("A replay needs a single-label project with at least two labeled classes.")
+        missing = replay_missing(labels, dict(Label.objects.filter(project=run.project).values_list("id", "name")))
+        if missing:
+            raise JobFailed(missing)
         _, current = strategy_current(run.project)
         budget = spec.budget or min(current.budget or len(idx), int(len(idx) * 0.7))
         budget = max(min(budget, int(len(idx) * 0.7)), spec.batch_size)

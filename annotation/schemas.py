@@ -181,6 +181,10 @@ class ItemInsight(_Strict):
     picked_by: str  # the strategy rule that placed it: typicality, uncertainty, novelty, diversity, random, score
     reason: str  # the same, as a sentence for people
     scores: dict[str, float | None]  # uncertainty, typicality, novelty: each in 0..1 (None: not computable yet)
+    # The same scores and the strategy's own order as percentiles among the unlabeled items (what people are
+    # shown: raw scores of a young model sit near 1 for nearly every item), and the reason in plain words.
+    percentiles: dict[str, float | None] = Field(default_factory=dict)
+    explanation: str = ""
     suggestion: Suggestion | None
 
 

@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from active_learning.selectors import labeled_count, strategy_current
+from active_learning.selectors import LABEL_ISSUE_MIN_CONFIDENCE, labeled_count, strategy_current
 from annotation.access import ROLE_CAPABILITIES, Capability, project_for_user, role_for_user
 from annotation.io.exporters import FORMATS, IMAGE_ONLY
 from annotation.item_actions import MAX_BULK_ITEMS
@@ -190,6 +190,7 @@ def review(request, project_id: int):
         },
         "labels": _labels_config(project),
         "all_labels": dict(Label.objects.filter(project=project).values_list("id", "name")),
+        "issue_min_confidence": LABEL_ISSUE_MIN_CONFIDENCE,
         "api": f"/api/v1/projects/{project.id}/",
     }
     return render(request, "frontend/review.html", {"project": project, "config": config})

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 LONG_NOTE = "Tasting notes: " + "dark cherry, plum and a hint of cedar; " * 8
 
 
-def insight(label_ids: list[int], confidence: float) -> dict:
+def insight(label_ids: list[int], confidence: float, explanation: str = "") -> dict:
     return {
         "ranking_run": 1,
         "model_version": 1,
@@ -28,6 +28,8 @@ def insight(label_ids: list[int], confidence: float) -> dict:
         "picked_by": "uncertainty",
         "reason": "The model hesitates between two labels here.",
         "scores": {"uncertainty": 0.62, "typicality": 0.4, "novelty": None},
+        "percentiles": {"strategy": 0.99, "uncertainty": 0.97, "typicality": 0.4, "novelty": None},
+        "explanation": explanation,
         "suggestion": {"label_ids": label_ids, "confidence": confidence},
     }
 
@@ -130,7 +132,8 @@ def test_tabular_items_are_labeled_with_the_keyboard_undo_and_suggestion(
     page, live_server, wine, annotator, browser_errors
 ):
     items, white = wine["items"], wine["labels"]["white"]
-    rank_queue(wine["project"], items, {items[4].id: insight([white.id], 0.87)})
+    why = "Picked because the model is unsure: the model splits 87% / 13% between white and red."
+    rank_queue(wine["project"], items, {items[4].id: insight([white.id], 0.87, why)})
     StrategySetting.objects.create(project=wine["project"], version=1, spec={"budget": 50})
     name = open_labeling(page, live_server, wine["project"])
     label_button = {label: page.get_by_role("button", name=f"{label} (key") for label in ("red", "white")}
@@ -166,7 +169,13 @@ def test_tabular_items_are_labeled_with_the_keyboard_undo_and_suggestion(
     expect(name).to_have_text("wine-04")
     insight_box = page.get_by_test_id("insight")
     expect(insight_box).to_contain_text("Suggests white · 87% sure")
-    expect(insight_box).to_contain_text("The model hesitates")
+    expect(insight_box.get_by_test_id("why")).to_contain_text(why)
+    expect(insight_box.get_by_test_id("percentiles")).to_have_text(
+        "Percentile among unlabeled items: strategy 99 · uncertainty 97 · typicality 40"
+    )
+    expect(label_button["white"]).to_have_class("label-btn suggested")  # the suggestion stands out in the list
+    expect(label_button["white"]).to_contain_text("suggested")
+    expect(label_button["red"]).not_to_contain_text("suggested")
     save_screenshot(page, "labeling-tabular.png")
     page.keyboard.press("a")
 

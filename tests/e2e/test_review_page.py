@@ -9,6 +9,7 @@ from sklearn.datasets import load_wine
 
 from active_learning import services, training
 from active_learning.models import LabelIssue, LearningRun
+from active_learning.selectors import LABEL_ISSUE_MIN_CONFIDENCE
 from annotation.demo import _wine
 from annotation.models import Annotation, AnnotationStatus, Item, Label, Review
 from annotation.review import item_review
@@ -128,6 +129,7 @@ def test_reviewer_corrects_a_label_the_model_disagrees_with_by_keyboard(page, li
     issues = list(LabelIssue.objects.filter(run__project=project).order_by("rank"))
     wrong = {items[position].id: labels[load_wine().target[position]].id for position in WRONG}
     assert {issue.item_id: issue.suggested_label_id for issue in issues if issue.item_id in wrong} == wrong
+    assert all(issue.confidence >= LABEL_ISSUE_MIN_CONFIDENCE for issue in issues)  # only confident flags
     first, second = issues[0], issues[1]
     assert first.item_id in wrong
     # Reviewed since the ranking: listed, but marked and not decidable (the API would refuse with a 409).
@@ -140,6 +142,7 @@ def test_reviewer_corrects_a_label_the_model_disagrees_with_by_keyboard(page, li
     page.goto(f"{live_server.url}/projects/{project.id}/review/")
     name, status = page.get_by_test_id("item-name"), page.get_by_test_id("review-status")
     expect(page.get_by_test_id("queue-count")).to_contain_text("to review")
+    expect(page.get_by_label("Order").locator("option[value=issues]")).to_have_text("Model disagrees (60%+ sure)")
     page.get_by_label("Order").select_option("issues")
 
     expect(page.get_by_test_id("queue-count")).to_have_text(f"{len(issues)} flagged by the model")
@@ -149,11 +152,10 @@ def test_reviewer_corrects_a_label_the_model_disagrees_with_by_keyboard(page, li
     expect(suggestion).to_contain_text(f"Given: {given.name}. Model suggests {suggested.name} (")
     percent = math.floor(first.confidence * 100 + 0.5)  # JavaScript's Math.round, not Python's half-to-even
     expect(suggestion).to_contain_text(f"{percent}% confident")
+    expect(suggestion).to_contain_text("F fixes it to the model's label.")
     expect(page.get_by_test_id("accept")).to_be_enabled()
 
-    page.keyboard.press("c")
-    expect(page.get_by_role("button", name=f"{suggested.name} (key ")).to_have_attribute("aria-pressed", "true")
-    page.keyboard.press("Enter")
+    page.keyboard.press("f")  # one key: the model's label
     expect(status).to_have_text(f"Corrected: {first_item.external_id}.")
     expect(page.get_by_test_id("queue-count")).to_have_text(f"{len(issues) - 1} flagged by the model")
 

@@ -83,8 +83,10 @@ def box(locator) -> dict:
 @pytest.mark.parametrize("screen", [SMALLEST, PHONE, DESKTOP], indirect=True, ids=["360", "phone", "desktop"])
 def test_project_list_fits_the_screen(screen, live_server, wine, photos):
     page, phone = screen
-    log_in(page, live_server, "rita", PASSWORD)
+    log_in(page, live_server, "maria", PASSWORD)  # a manager: every link, a setup menu open
     expect(page.get_by_test_id("project-list")).to_be_visible()
+    page.get_by_text("Set up").first.click()  # the menu of Pets, the first project
+    expect(page.get_by_role("link", name="Invite people to Pets")).to_be_visible()
     no_sideways_scroll(page)
     links = page.get_by_role("link", name="Review").all()
     assert len(links) == 2

@@ -19,6 +19,7 @@ from active_learning.models import LabelIssue, LearningRun, ModelVersion
 from active_learning.tasks import run_rank
 from annotation.demo import _wine, digit_png
 from annotation.models import Annotation, Item, JobStatus, Role
+from annotation.schemas import ItemInsight
 from tests.factories import add_member, make_project, most_novel_items
 from tests.integration.conftest import client_for
 
@@ -280,6 +281,15 @@ def test_the_why_scores_and_suggestions_are_the_engines(personas):
         assert insight["suggestion"]["confidence"] == pytest.approx(float(expected.proba[position, best]), abs=1e-4)
     labeled = set(arrays["item_ids"][idx].tolist())
     assert all(shown[i] is None for i in labeled)  # no suggestion shown for what is labeled already
+    head = sorted((insight for insight in shown.values() if insight), key=lambda insight: insight["rank"])
+    assert all(ItemInsight.model_validate(insight).explanation for insight in head)
+    strategy = [insight["percentiles"]["strategy"] for insight in head]
+    assert strategy == sorted(strategy, reverse=True)  # the queue's own order, as percentiles of the pool
+    uncertain = [insight for insight in head if insight["picked_by"] == "uncertainty"]
+    assert uncertain
+    assert all("the model splits" in insight["explanation"] for insight in uncertain)
+    spread = {round(insight["percentiles"]["uncertainty"], 2) for insight in head}
+    assert len(spread) > len(head) / 2  # percentiles tell the items apart
     batch = [int(arrays["item_ids"][i]) for i in expected.batch]
     assert LearningRun.objects.get(id=run.id).result["batch_item_ids"] == batch
     assert [shown[i]["rank"] for i in batch] == list(range(1, 11))

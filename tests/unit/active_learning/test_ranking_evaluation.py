@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from sklearn.datasets import make_blobs
 
 from active_learning.classifiers import ProbabilisticClassifier
-from active_learning.evaluation import cross_validated_metrics, label_issues, projected_score
+from active_learning.evaluation import cross_validated_metrics, label_issues, projected_range, projected_score
 from active_learning.ranking import rank_pool, rule_of, strategy_from_spec, suggestions
 from active_learning.schemas import StrategySpec
 from active_learning.strategies import WeightedStrategy
@@ -131,6 +131,28 @@ def test_a_learning_curve_is_projected_to_the_budget():
 
 def test_a_learning_curve_flat_from_the_start_projects_its_level():
     assert projected_score([10, 20, 40, 80], [0.7, 0.7, 0.7, 0.7], 1000) == pytest.approx(0.7, abs=1e-6)
+
+
+def test_a_projection_comes_with_a_range_around_it():
+    n = np.array([10, 20, 30, 40, 52])
+    scores = 0.95 - 0.5 * n**-0.5 + np.array([0.02, -0.02, 0.015, -0.01, 0.0])
+
+    low, projected, high = projected_range(n, scores, 200)
+
+    assert low < projected < high
+    assert projected == pytest.approx(projected_score(n, scores, 200))
+    assert high - low < 0.2
+    assert projected_range(n[:2], scores[:2], 200) is None
+
+
+def test_a_projection_never_falls_below_the_accuracy_measured_last():
+    n = [20, 30, 40, 52]
+    scores = [0.73, 0.71, 0.70, 0.731]  # a noisy, flat curve: measured 73.1% at 52 labels
+
+    low, projected, high = projected_range(n, scores, 200)
+
+    assert projected_score(n, scores, 200) < 0.731  # what the bare fit says
+    assert 0.731 <= low <= projected <= high
 
 
 def test_projecting_a_learning_curve_loads_neither_scipy_nor_scikit_learn():

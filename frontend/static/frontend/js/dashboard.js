@@ -27,6 +27,12 @@
 
   // --- helpers -----------------------------------------------------------------------------------------
 
+  /** " (likely 70.1% to 78.3%)": the projection's range, which never goes below the accuracy measured last. */
+  function range(budget) {
+    const [low, high] = budget.projected_accuracy_range || [];
+    return low === undefined ? "" : ` (likely ${pct(low)} to ${pct(high)})`;
+  }
+
   function setText(node, text) {
     if (node.textContent !== text) node.textContent = text; // live regions would announce an unchanged text again
   }
@@ -98,7 +104,7 @@
       projected.textContent =
         budget.projected_accuracy === null
           ? "The projection at the budget needs three model versions."
-          : `Projected accuracy at ${budget.total} labels: ${pct(budget.projected_accuracy)}`;
+          : `Projected accuracy at ${budget.total} labels: ${pct(budget.projected_accuracy)}${range(budget)}`;
     } else {
       body.replaceChildren(el("p", { id: "budget-text", text: `${budget.used} labels so far; no budget is set.` }), projected);
       projected.textContent = "Set a budget to see the accuracy it is projected to buy.";

@@ -294,11 +294,13 @@
       parts.push(el("p", { className: "hint", text: "No suggestion for this item." }));
     }
     const why = el("p", { className: "why", dataset: { testid: "why" } }, el("span", { className: "badge", text: insight.picked_by }), " ");
-    why.append(insight.reason || PICKED_BY[insight.picked_by] || "");
+    why.append(insight.explanation || insight.reason || PICKED_BY[insight.picked_by] || "");
     parts.push(why);
-    const scores = Object.entries(insight.scores || {}).filter(([, value]) => value !== null && value !== undefined);
-    if (scores.length) {
-      parts.push(el("p", { className: "scores subtle", text: scores.map(([name, value]) => `${name} ${Math.round(value * 100)}%`).join(" · ") }));
+    // Percentiles among the unlabeled items tell items apart; raw scores of a young model sit near 100% for all.
+    const ranked = Object.entries(insight.percentiles || {}).filter(([, value]) => value !== null && value !== undefined);
+    if (ranked.length) {
+      const text = ranked.map(([name, value]) => `${name} ${Math.round(value * 100)}`).join(" · ");
+      parts.push(el("p", { className: "scores subtle", dataset: { testid: "percentiles" }, text: `Percentile among unlabeled items: ${text}` }));
     }
     box.replaceChildren(...parts);
   }

@@ -160,7 +160,9 @@
       el("strong", { text: given.map(labelName).join(", ") }),
       ". Model suggests ",
       el("strong", { text: labelName(suggested) }),
-      ` (${percent(confidence)} confident).`,
+      ` (${percent(confidence)} confident). `,
+      el("kbd", { text: "F" }),
+      " fixes it to the model's label.",
       item.reviewed ? ` Already reviewed (${item.reviewed}).` : "",
     );
     $("model-view").hidden = false;
@@ -261,6 +263,13 @@
     else load();
   }
 
+  /** F on an item the model flags: correct it to the model's label in one key. */
+  function fixWithSuggestion() {
+    const item = state.items[state.index];
+    if (!item || !item.issue) return setStatus("info", "F fixes items the model flags: choose \u201cModel disagrees\u201d.");
+    decide("correct", { label_ids: [item.issue.suggested_label_id], comment: "Fixed to the model's label." });
+  }
+
   function onKey(event) {
     if (event.ctrlKey || event.metaKey || event.altKey) return;
     const key = event.key.length === 1 ? event.key.toLowerCase() : event.key;
@@ -289,6 +298,7 @@
       a: () => decide("accept", {}),
       r: openReject,
       c: openCorrect,
+      f: fixWithSuggestion,
     };
     if (actions[key]) {
       event.preventDefault();

@@ -150,7 +150,7 @@
     else if (budget.projected_accuracy === null) {
       text = `Budget: ${budget.total} labels, ${budget.used} used. A projection needs three model versions with different numbers of labels.${now}`;
     } else {
-      text = `With a budget of ${budget.total} labels (${budget.used} used), the learning curve projects ${pct(budget.projected_accuracy)} cross-validated accuracy.${now}`;
+      text = `With a budget of ${budget.total} labels (${budget.used} used), the learning curve projects ${pct(budget.projected_accuracy)} cross-validated accuracy${budget.projected_accuracy_range ? ` (likely ${pct(budget.projected_accuracy_range[0])} to ${pct(budget.projected_accuracy_range[1])})` : ""}.${now}`;
     }
     document.getElementById("projection").textContent = text;
     const ready = status.budget.used >= 20;
