@@ -8,7 +8,7 @@ model's suggestion for each item and the scores that explain the order. Pure num
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from sklearn.base import clone
@@ -23,7 +23,8 @@ from active_learning.scores import (
 )
 from active_learning.strategies import Strategy, WeightedStrategy, labeled_mask, make_strategy
 
-RULES = ("typicality", "uncertainty", "novelty", "diversity", "random", "score")
+RULES = ("typicality", "uncertainty", "novelty", "diversity", "random", "disagreement", "score")
+DISAGREEMENT_REASON = "another model's imported prediction disagrees with this model"
 
 
 def rule_of(reason: str) -> str:
@@ -167,6 +168,46 @@ def rank_pool(
         classes=None if model is None else np.asarray(model.classes_),
         classifier=model,
         phase=str(getattr(strategy, "phase_", type(strategy).__name__)),
+    )
+
+
+def disagreement_scores(proba: np.ndarray, predicted: np.ndarray, multilabel: bool) -> np.ndarray:
+    """(n, n_classes) this model's probabilities and (n, n_classes) 0/1 rows of another model's predicted classes
+    (all zero where it predicted nothing) -> (n,) disagreement in [0, 1], NaN without a prediction: one minus the
+    probability this model gives the other's class (multi-label: the mean absolute difference over labels)."""
+    has = predicted.any(axis=1)
+    scores = np.abs(proba - predicted).mean(axis=1) if multilabel else 1.0 - (proba * predicted).sum(axis=1)
+    return np.where(has, np.clip(scores, 0.0, 1.0), np.nan)
+
+
+def with_disagreement_picks(ranking: Ranking, disagreement: np.ndarray, share: float) -> Ranking:
+    """The ranking with the last ``round(share * batch size)`` picks of its batch given to the unlabeled items whose
+    imported prediction this model disagrees with most (disagreement >= 0.5, ties by pool order). The picks they
+    replace head the rest of the order. ``disagreement``: (n,) as :func:`disagreement_scores`, NaN = none."""
+    k = round(share * len(ranking.batch))
+    unlabeled = ranking.priority >= 0
+    candidates = np.flatnonzero(unlabeled & (np.nan_to_num(disagreement, nan=-1.0) >= 0.5))
+    candidates = candidates[~np.isin(candidates, ranking.batch)]  # those already picked stay where they are
+    picks = candidates[np.lexsort((candidates, -disagreement[candidates]))][:k]
+    if picks.size == 0:
+        return replace(ranking, why={**ranking.why, "disagreement": disagreement})
+    keep = ranking.batch[: len(ranking.batch) - picks.size]
+    batch = np.concatenate([keep, picks])
+    dropped = ranking.batch[len(keep) :]
+    dropped = dropped[~np.isin(dropped, picks)]
+    rest = ranking.order[len(ranking.batch) :]
+    rest = np.concatenate([dropped, rest[~np.isin(rest, picks)]])
+    priority = ranking.priority.copy()
+    priority[dropped] = 0.999
+    priority[batch] = 2.0 - np.arange(len(batch)) / len(batch)
+    return replace(
+        ranking,
+        order=np.concatenate([batch, rest]),
+        batch=batch,
+        reasons=ranking.reasons[: len(keep)] + [DISAGREEMENT_REASON] * picks.size,
+        rules=ranking.rules[: len(keep)] + ["disagreement"] * picks.size,
+        priority=priority,
+        why={**ranking.why, "disagreement": disagreement},
     )
 
 

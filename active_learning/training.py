@@ -29,13 +29,29 @@ from active_learning.classifiers import ProbabilisticClassifier
 from active_learning.evaluation import cross_validated_metrics, label_issues
 from active_learning.features import pool_standardized
 from active_learning.models import LabelIssue, LearningRun, ModelVersion
-from active_learning.ranking import rank_pool, strategy_from_spec, suggestions
+from active_learning.ranking import (
+    disagreement_scores,
+    rank_pool,
+    strategy_from_spec,
+    suggestions,
+    with_disagreement_picks,
+)
 from active_learning.scores import typicality_scores
 from active_learning.selector import ActiveSelector
 from active_learning.selectors import final_labels, strategy_current
 from active_learning.services import latest_embedding, ranking_request, ranking_request_if_due
 from active_learning.simulation import simulate
-from annotation.models import Annotation, DataKind, Item, Label, Project, RankedItem, Ranking, TaskType
+from annotation.models import (
+    Annotation,
+    DataKind,
+    ExternalPrediction,
+    Item,
+    Label,
+    Project,
+    RankedItem,
+    Ranking,
+    TaskType,
+)
 from core.db import bulk_insert, write_transaction
 from core.jobs import JobFailed, JobRun, Superseded, job_running
 from core.models import JobStatus
@@ -279,6 +295,10 @@ def rank_run_execute(*, run_id: int) -> None:
             arrays["reconstruction_error"],
             arrays["typicality"],
         )
+        if ranking.proba is not None:
+            disagreement = _disagreement(project, ids, ranking.proba, classes if multilabel else ranking.classes)
+            if disagreement is not None:
+                ranking = with_disagreement_picks(ranking, disagreement, spec.disagreement_share)
         ranked = time.monotonic()
         job.beat(progress=0.6, message="Cross-validating the model")
         metrics, issues = None, []
@@ -342,6 +362,28 @@ def rank_run_execute(*, run_id: int) -> None:
     if run is not None:
         _old_artifacts_delete(run.project_id, LearningRun.Kind.RANK, keep=2)  # the last two, for the kappa
         ranking_request_if_due(project_id=run.project_id)  # labels that arrived while this run worked
+
+
+def _disagreement(project: Project, ids: np.ndarray, proba: np.ndarray, label_ids) -> np.ndarray | None:
+    """(n,) how much this model disagrees with the project's imported predictions (ranking.disagreement_scores;
+    several sources are averaged), NaN for items without one; None when the project has none."""
+    rows = ExternalPrediction.objects.filter(project=project).values_list("item_id", "label_ids")
+    position = {int(item_id): i for i, item_id in enumerate(ids.tolist())}
+    column = {int(label_id): j for j, label_id in enumerate(label_ids)}
+    other = len(column)  # a label this model never saw: it gives it no probability
+    predicted = np.zeros((len(ids), other + 1))
+    sources = np.zeros(len(ids))
+    for item_id, labels in rows:
+        if item_id in position:
+            i = position[item_id]
+            sources[i] += 1
+            for label_id in labels:
+                predicted[i, column.get(label_id, other)] += 1
+    if not sources.any():
+        return None
+    predicted /= np.maximum(sources, 1)[:, None]
+    padded = np.hstack([proba, np.zeros((len(proba), 1))])
+    return disagreement_scores(padded, predicted, multilabel=project.task_type == TaskType.MULTI_LABEL)
 
 
 def _issues(ids, idx, labels, metrics) -> list[dict]:

@@ -16,6 +16,7 @@ from active_learning.schemas import StrategyName
 from annotation import selectors
 from annotation.access import ROLE_CAPABILITIES, Capability, project_for_user, role_for_user
 from annotation.models import Project
+from annotation.predictions import prediction_sources
 from core.errors import NotFound, PermissionDenied
 
 STRATEGIES = {  # name -> (title, what it does), in the words the strategy page shows
@@ -80,7 +81,13 @@ def dashboard(request, project_id: int):
     project, capabilities = _project(request, project_id)
     status = learning.learning_status(project=project)
     config = _config(project, capabilities, status)
-    return render(request, "frontend/dashboard.html", {"project": project, "status": status, "config": config})
+    context = {
+        "project": project,
+        "status": status,
+        "config": config,
+        "prediction_sources": prediction_sources(project=project),
+    }
+    return render(request, "frontend/dashboard.html", context)
 
 
 @login_required

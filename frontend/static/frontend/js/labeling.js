@@ -163,6 +163,7 @@
     else renderRecord($("record"), item.data, project.shown_columns, project.column_types);
     renderLabels();
     renderInsight(item.insight);
+    renderImported(answer.predictions || []);
     markSwitch();
   }
 
@@ -199,6 +200,23 @@
     random: "a random check",
     score: "its score",
   };
+
+  /** Other models' predictions for the item, imported by a manager: shown under the model's own suggestion. */
+  function renderImported(predictions) {
+    const box = $("insight");
+    for (const prediction of predictions) {
+      const score = prediction.score === null ? "" : ` · ${Math.round(prediction.score * 100)}%`;
+      box.append(
+        el(
+          "p",
+          { className: "suggestion imported", dataset: { testid: "imported-prediction" } },
+          `${prediction.source} says `,
+          el("strong", { text: labelNames(prediction.label_ids) }),
+          el("span", { className: "confidence", text: score }),
+        ),
+      );
+    }
+  }
 
   function renderInsight(insight) {
     const box = $("insight");
