@@ -55,6 +55,7 @@ from annotation.models import (
 from core.db import bulk_insert, write_transaction
 from core.jobs import JobFailed, JobRun, Superseded, job_running
 from core.models import JobStatus
+from integrations.services import event_emit
 
 logger = logging.getLogger(__name__)
 IMAGE_SIZE = 32  # side the autoencoder sees
@@ -359,6 +360,11 @@ def rank_run_execute(*, run_id: int) -> None:
             result["swap_seconds"] = round(time.monotonic() - swapping, 3)  # the one transaction readers meet
             _finish(job, result, artifact=path)
         _old_rankings_delete(project.id, new.id, replaced)
+        if version_number is not None:
+            data = {"version": version_number, "run_id": run.id, "n_labels": len(idx)}
+            if metrics is not None:
+                data.update(cv_accuracy=metrics.accuracy, cv_macro_f1=metrics.macro_f1)
+            event_emit(project_id=project.id, event="model_version.created", data=data)
     if run is not None:
         _old_artifacts_delete(run.project_id, LearningRun.Kind.RANK, keep=2)  # the last two, for the kappa
         ranking_request_if_due(project_id=run.project_id)  # labels that arrived while this run worked
