@@ -11,6 +11,7 @@ import threading
 import time
 
 import pytest
+from django.test import Client
 
 from annotation.models import Item
 from integrations.models import WebhookDelivery
@@ -190,3 +191,22 @@ def test_a_private_address_is_refused_at_delivery_when_the_worker_does_not_allow
     assert delivery.attempts == 1
     assert "private, loopback or reserved" in delivery.error
     assert local.requests == []
+
+
+def test_the_dashboard_lists_webhooks_with_a_send_test_button_for_managers(personas, settings):
+    settings.WEBHOOKS_ALLOW_PRIVATE = True
+    hook = _create(client_for(personas.manager), personas.project, "http://127.0.0.1:9/hook").json()
+    page = Client()
+    page.force_login(personas.manager)
+    dashboard = f"/projects/{personas.project.id}/dashboard/"
+    assert 'data-testid="webhook-test"' in page.get(dashboard).content.decode()
+    pressed = page.post(f"/projects/{personas.project.id}/webhooks/{hook['id']}/test/")
+    assert pressed.status_code == 302
+    (ping,) = WebhookDelivery.objects.filter(webhook_id=hook["id"])
+    assert ping.event == "ping"
+    assert "ping: pending" in page.get(dashboard).content.decode()
+
+    labeler = Client()
+    labeler.force_login(personas.annotator)
+    assert "Webhooks" not in labeler.get(dashboard).content.decode()
+    assert labeler.post(f"/projects/{personas.project.id}/webhooks/{hook['id']}/test/").status_code == 403
