@@ -25,6 +25,7 @@ from active_learning.strategies import Strategy, WeightedStrategy, labeled_mask,
 
 RULES = ("typicality", "uncertainty", "novelty", "diversity", "random", "disagreement", "score")
 DISAGREEMENT_REASON = "another model's imported prediction disagrees with this model"
+DRIFT_REASON = "new data unlike what was labeled so far (a drift alert)"
 
 
 def rule_of(reason: str) -> str:
@@ -182,19 +183,26 @@ def disagreement_scores(proba: np.ndarray, predicted: np.ndarray, multilabel: bo
 
 def with_disagreement_picks(ranking: Ranking, disagreement: np.ndarray, share: float) -> Ranking:
     """The ranking with the last ``round(share * batch size)`` picks of its batch given to the unlabeled items whose
-    imported prediction this model disagrees with most (disagreement >= 0.5, ties by pool order). The picks they
-    replace head the rest of the order. ``disagreement``: (n,) as :func:`disagreement_scores`, NaN = none."""
+    imported prediction this model disagrees with most (disagreement >= 0.5, ties by pool order), and the
+    disagreement among its "why" scores. ``disagreement``: (n,) as :func:`disagreement_scores`, NaN = none."""
+    picked = with_picks(ranking, disagreement, share, rule="disagreement", reason=DISAGREEMENT_REASON)
+    return replace(picked, why={**picked.why, "disagreement": disagreement})
+
+
+def with_picks(ranking: Ranking, scores: np.ndarray, share: float, *, rule: str, reason: str) -> Ranking:
+    """The ranking with the last ``round(share * batch size)`` picks of its batch given to the unlabeled items of
+    highest ``scores`` (n,) among those >= 0.5 (NaN: never), ties by pool order; items already in the batch stay
+    where they are, and the picks they replace head the rest of the order."""
     k = round(share * len(ranking.batch))
     unlabeled = ranking.priority >= 0
-    candidates = np.flatnonzero(unlabeled & (np.nan_to_num(disagreement, nan=-1.0) >= 0.5))
-    candidates = candidates[~np.isin(candidates, ranking.batch)]  # those already picked stay where they are
-    picks = candidates[np.lexsort((candidates, -disagreement[candidates]))][:k]
+    candidates = np.flatnonzero(unlabeled & (np.nan_to_num(scores, nan=-1.0) >= 0.5))
+    candidates = candidates[~np.isin(candidates, ranking.batch)]
+    picks = candidates[np.lexsort((candidates, -scores[candidates]))][:k]
     if picks.size == 0:
-        return replace(ranking, why={**ranking.why, "disagreement": disagreement})
+        return ranking
     keep = ranking.batch[: len(ranking.batch) - picks.size]
     batch = np.concatenate([keep, picks])
     dropped = ranking.batch[len(keep) :]
-    dropped = dropped[~np.isin(dropped, picks)]
     rest = ranking.order[len(ranking.batch) :]
     rest = np.concatenate([dropped, rest[~np.isin(rest, picks)]])
     priority = ranking.priority.copy()
@@ -204,10 +212,9 @@ def with_disagreement_picks(ranking: Ranking, disagreement: np.ndarray, share: f
         ranking,
         order=np.concatenate([batch, rest]),
         batch=batch,
-        reasons=ranking.reasons[: len(keep)] + [DISAGREEMENT_REASON] * picks.size,
-        rules=ranking.rules[: len(keep)] + ["disagreement"] * picks.size,
+        reasons=ranking.reasons[: len(keep)] + [reason] * picks.size,
+        rules=ranking.rules[: len(keep)] + [rule] * picks.size,
         priority=priority,
-        why={**ranking.why, "disagreement": disagreement},
     )
 
 

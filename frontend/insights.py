@@ -89,6 +89,7 @@ def dashboard(request, project_id: int):
         "status": status,
         "config": config,
         "prediction_sources": prediction_sources(project=project),
+        "drift": next((alert for alert in learning.drift_alerts(project=project, limit=1) if alert["open"]), None),
         "webhooks": webhook_list(project=project) if Capability.MANAGE in capabilities else [],
     }
     return render(request, "frontend/dashboard.html", context)
