@@ -98,3 +98,26 @@ class LabelIssue(models.Model):
 
     class Meta:
         ordering = ["run_id", "rank"]
+
+
+class DriftAlert(models.Model):
+    """New items that differ from the data already there (drift.mmd_permutation_test in the embedding), found by
+    the embed run after an import. While open, rankings give a share of each batch to its most novel items; it is
+    covered once enough of them are labeled."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="drift_alerts")
+    run = models.OneToOneField(LearningRun, on_delete=models.CASCADE, related_name="drift_alert")
+    n_new = models.PositiveIntegerField()
+    n_reference = models.PositiveIntegerField()
+    statistic = models.FloatField()
+    threshold = models.FloatField()
+    p_value = models.FloatField()
+    alpha = models.FloatField()
+    novel_item_ids = models.JSONField()  # schemas.LabelIds-like list of item ids, most novel first
+    region = models.JSONField(default=dict)  # on the embedding map: {"center": [x, y], "min": [x, y], "max": [x, y]}
+    needed = models.PositiveIntegerField()  # labels among novel_item_ids that cover it
+    covered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]

@@ -8,7 +8,7 @@ model's suggestion for each item and the scores that explain the order. Pure num
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from sklearn.base import clone
@@ -23,7 +23,9 @@ from active_learning.scores import (
 )
 from active_learning.strategies import Strategy, WeightedStrategy, labeled_mask, make_strategy
 
-RULES = ("typicality", "uncertainty", "novelty", "diversity", "random", "score")
+RULES = ("typicality", "uncertainty", "novelty", "diversity", "random", "disagreement", "score")
+DISAGREEMENT_REASON = "another model's imported prediction disagrees with this model"
+DRIFT_REASON = "new data unlike what was labeled so far (a drift alert)"
 
 
 def rule_of(reason: str) -> str:
@@ -167,6 +169,52 @@ def rank_pool(
         classes=None if model is None else np.asarray(model.classes_),
         classifier=model,
         phase=str(getattr(strategy, "phase_", type(strategy).__name__)),
+    )
+
+
+def disagreement_scores(proba: np.ndarray, predicted: np.ndarray, multilabel: bool) -> np.ndarray:
+    """(n, n_classes) this model's probabilities and (n, n_classes) 0/1 rows of another model's predicted classes
+    (all zero where it predicted nothing) -> (n,) disagreement in [0, 1], NaN without a prediction: one minus the
+    probability this model gives the other's class (multi-label: the mean absolute difference over labels)."""
+    has = predicted.any(axis=1)
+    scores = np.abs(proba - predicted).mean(axis=1) if multilabel else 1.0 - (proba * predicted).sum(axis=1)
+    return np.where(has, np.clip(scores, 0.0, 1.0), np.nan)
+
+
+def with_disagreement_picks(ranking: Ranking, disagreement: np.ndarray, share: float) -> Ranking:
+    """The ranking with the last ``round(share * batch size)`` picks of its batch given to the unlabeled items whose
+    imported prediction this model disagrees with most (disagreement >= 0.5, ties by pool order), and the
+    disagreement among its "why" scores. ``disagreement``: (n,) as :func:`disagreement_scores`, NaN = none."""
+    picked = with_picks(ranking, disagreement, share, rule="disagreement", reason=DISAGREEMENT_REASON)
+    return replace(picked, why={**picked.why, "disagreement": disagreement})
+
+
+def with_picks(ranking: Ranking, scores: np.ndarray, share: float, *, rule: str, reason: str) -> Ranking:
+    """The ranking with the last ``round(share * batch size)`` picks of its batch given to the unlabeled items of
+    highest ``scores`` (n,) among those >= 0.5 (NaN: never), ties by pool order; items already in the batch stay
+    where they are, and the picks they replace head the rest of the order."""
+    k = round(share * len(ranking.batch))
+    unlabeled = ranking.priority >= 0
+    candidates = np.flatnonzero(unlabeled & (np.nan_to_num(scores, nan=-1.0) >= 0.5))
+    candidates = candidates[~np.isin(candidates, ranking.batch)]
+    picks = candidates[np.lexsort((candidates, -scores[candidates]))][:k]
+    if picks.size == 0:
+        return ranking
+    keep = ranking.batch[: len(ranking.batch) - picks.size]
+    batch = np.concatenate([keep, picks])
+    dropped = ranking.batch[len(keep) :]
+    rest = ranking.order[len(ranking.batch) :]
+    rest = np.concatenate([dropped, rest[~np.isin(rest, picks)]])
+    priority = ranking.priority.copy()
+    priority[dropped] = 0.999
+    priority[batch] = 2.0 - np.arange(len(batch)) / len(batch)
+    return replace(
+        ranking,
+        order=np.concatenate([batch, rest]),
+        batch=batch,
+        reasons=ranking.reasons[: len(keep)] + [reason] * picks.size,
+        rules=ranking.rules[: len(keep)] + [rule] * picks.size,
+        priority=priority,
     )
 
 

@@ -40,6 +40,8 @@ class StrategySpec(_Strict):
     batch_size: int = Field(default=10, ge=1, le=1000)
     budget: int | None = Field(default=None, ge=1, le=10_000_000)  # labels the project can afford in all
     exploration_share: float = Field(default=0.1, ge=0.0, le=1.0)  # adaptive: share of novelty picks per batch
+    # share of each batch for the items whose imported predictions (another model's) this model disagrees with most
+    disagreement_share: float = Field(default=0.0, ge=0.0, le=1.0)
     stopping_rule: StoppingRule | None = None
     random_state: int = Field(default=0, ge=0, le=2**32 - 1)  # what numpy seeds with
 

@@ -7,7 +7,7 @@ from django.db.models import Max, Prefetch
 from django.utils import timezone
 
 from active_learning import artifacts, schemas
-from active_learning.models import LabelIssue, LearningRun, ModelVersion, StrategySetting
+from active_learning.models import DriftAlert, LabelIssue, LearningRun, ModelVersion, StrategySetting
 from annotation.agreement import final_answer
 from annotation.models import Item, JobStatus, Label, Lease, Project, Review, ReviewStatus
 from annotation.selectors import project_ratings
@@ -241,3 +241,28 @@ def embedding_map(*, project: Project) -> dict:
             for i in chosen
         ],
     }
+
+
+def drift_alerts(*, project: Project, limit: int = 20) -> list[dict]:
+    """The project's drift alerts, newest first, with their most novel items (id, external id, labeled or not)."""
+    alerts = list(DriftAlert.objects.filter(project=project).order_by("-id")[:limit])
+    item_ids = {i for alert in alerts for i in alert.novel_item_ids}
+    items = {row["id"]: row for row in Item.objects.filter(id__in=item_ids).values("id", "external_id", "status")}
+    return [
+        {
+            "id": alert.id,
+            "created_at": alert.created_at,
+            "open": alert.covered_at is None,
+            "covered_at": alert.covered_at,
+            "n_new": alert.n_new,
+            "n_reference": alert.n_reference,
+            "statistic": alert.statistic,
+            "threshold": alert.threshold,
+            "p_value": alert.p_value,
+            "alpha": alert.alpha,
+            "needed": alert.needed,
+            "region": alert.region,
+            "novel_items": [items[i] for i in alert.novel_item_ids if i in items],
+        }
+        for alert in alerts
+    ]

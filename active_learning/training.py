@@ -13,6 +13,7 @@ previous ranking or the new one, never a mix, and no item row is locked while a 
 
 import json
 import logging
+import math
 import time
 from contextlib import contextmanager
 from functools import lru_cache
@@ -20,32 +21,58 @@ from functools import lru_cache
 import numpy as np
 from django.core.files.storage import default_storage
 from django.db.models import Max, Min
+from django.utils import timezone
 from PIL import Image
 
 from active_learning import artifacts, bundle, schemas
 from active_learning.advice import explanation, pool_percentiles
 from active_learning.budget import cohen_kappa
 from active_learning.classifiers import ProbabilisticClassifier
+from active_learning.drift import mmd_permutation_test
 from active_learning.evaluation import cross_validated_metrics, label_issues
 from active_learning.features import pool_standardized
-from active_learning.models import LabelIssue, LearningRun, ModelVersion
+from active_learning.models import DriftAlert, LabelIssue, LearningRun, ModelVersion
 from active_learning.projection import map_coordinates
-from active_learning.ranking import rank_pool, strategy_from_spec, suggestions
-from active_learning.scores import typicality_scores
+from active_learning.ranking import (
+    DRIFT_REASON,
+    disagreement_scores,
+    rank_pool,
+    strategy_from_spec,
+    suggestions,
+    with_disagreement_picks,
+    with_picks,
+)
+from active_learning.scores import nearest_labeled_distances, novelty_scores, typicality_scores
 from active_learning.selector import ActiveSelector
 from active_learning.selectors import LABEL_ISSUE_MIN_CONFIDENCE, final_labels, strategy_current
 from active_learning.services import latest_embedding, ranking_request, ranking_request_if_due
 from active_learning.simulation import simulate
-from annotation.models import Annotation, DataKind, Item, Label, Project, RankedItem, Ranking, TaskType
+from annotation.models import (
+    Annotation,
+    DataKind,
+    ExternalPrediction,
+    Item,
+    Label,
+    Project,
+    RankedItem,
+    Ranking,
+    TaskType,
+)
 from core.db import bulk_insert, write_transaction
 from core.jobs import JobFailed, JobRun, Superseded, job_running
 from core.models import JobStatus
+from integrations.services import event_emit
 
 logger = logging.getLogger(__name__)
 IMAGE_SIZE = 32  # side the autoencoder sees
 TYPICALITY_REFERENCE = 20_000  # neighbours searched in a sample this big on larger pools
 NOVEL_KEPT = 200  # novel items listed per ranking
 RANKING_HEAD = 5_000  # queued items a ranking writes (with their insight); the queue serves beyond them by id
+DRIFT_MIN_NEW = 10  # fewer new items than this: no drift test
+DRIFT_MIN_REFERENCE = 20
+DRIFT_NOVEL_KEPT = 50  # new items an alert lists, most novel first
+DRIFT_COVERED_SHARE = 0.2  # an alert is covered once this share of its listed items is labeled
+DRIFT_SHARE = 0.5  # of each batch, for an open alert's items: exploration of the new data
 WRITE_CHUNK = 1_000  # ranking rows per write transaction: each holds SQLite's write lock for milliseconds
 
 
@@ -167,6 +194,7 @@ def embed_run_execute(*, run_id: int) -> None:
         encoder = _encoder_save(run, selector, X, columns)
         result = {
             "encoder": encoder,
+            "max_item_id": int(ids.max()),  # items above it are new to the next embedding (its drift check)
             "device": str(selector.autoencoder_.device_) if hasattr(selector.autoencoder_, "device_") else "",
             "epochs": epochs,
             "final_loss": float(getattr(selector.autoencoder_, "loss_", np.nan)),
@@ -177,6 +205,7 @@ def embed_run_execute(*, run_id: int) -> None:
         }
         done = _finish(job, result, artifact=path)
     if run is not None and done:
+        _drift_check(run, ids, embedding, selector.reconstruction_error_, coords)
         # Rankings run on the interactive queue's worker, which fits the strategy on this embedding once and keeps it.
         ranking_request(project=run.project, reason="embedding")
         _old_artifacts_delete(run.project_id, LearningRun.Kind.EMBED, keep=2)  # rankings may still read the last
@@ -222,6 +251,83 @@ def _encoder_save(run: LearningRun, selector: ActiveSelector, X, columns: list[s
         "encoder": artifacts.save_file(**keys, name="encoder.pt", data=bundle.encoder_weights(selector.autoencoder_)),
         "input": artifacts.save_file(**keys, name="input.json", data=json.dumps(spec).encode()),
     }
+
+
+def _drift_check(run: LearningRun, ids, embedding, reconstruction_error, coords) -> DriftAlert | None:
+    """After an embedding: do the items new since the previous embedding differ from those already there (an MMD
+    permutation test in this embedding, false-alarm rate drift.ALPHA)? If so, a DriftAlert with the new items most
+    unlike the labeled ones (and a drift.detected event). The test's figures go to the run's result either way.
+    The reference is every earlier item, not the labeled ones alone: those are chosen by the strategy (typical,
+    uncertain, novel items), not drawn at random, so a test against them alone would alarm on every import."""
+    previous = (
+        LearningRun.objects.filter(project=run.project, kind=LearningRun.Kind.EMBED, status=JobStatus.DONE)
+        .filter(id__lt=run.id)
+        .order_by("-id")
+        .first()
+    )
+    seen = (previous.result or {}).get("max_item_id") if previous else None
+    new = ids > seen if seen is not None else np.zeros(len(ids), dtype=bool)
+    if new.sum() < DRIFT_MIN_NEW or (~new).sum() < DRIFT_MIN_REFERENCE:
+        return None
+    try:
+        test = mmd_permutation_test(embedding[~new], embedding[new], random_state=run.id)
+        figures = {"p_value": test.p_value, "alpha": test.alpha, "n_new": int(new.sum()), "drift": test.drift}
+        result = LearningRun.objects.values_list("result", flat=True).get(id=run.id)
+        LearningRun.objects.filter(id=run.id).update(result={**result, "drift": figures})
+        if not test.drift:
+            return None
+        return _drift_alert_create(run, ids, embedding, reconstruction_error, coords, new, test)
+    except Exception:  # the embedding is done and served: a failed check must not undo it
+        logger.exception("Drift check of run %s failed", run.id)
+        return None
+
+
+def _drift_alert_create(run, ids, embedding, reconstruction_error, coords, new, test) -> DriftAlert:
+    position = {int(item_id): i for i, item_id in enumerate(ids.tolist())}
+    labeled = np.array([position[i] for i in final_labels(run.project) if i in position], dtype=np.int64)
+    novelty = novelty_scores(reconstruction_error, nearest_labeled_distances(embedding, labeled))
+    fresh = np.flatnonzero(new)
+    novel = fresh[np.lexsort((fresh, -novelty[fresh]))][:DRIFT_NOVEL_KEPT]
+    points = coords[novel]
+    alert, _ = DriftAlert.objects.get_or_create(
+        run=run,
+        defaults={
+            "project_id": run.project_id,
+            "n_new": int(new.sum()),
+            "n_reference": int((~new).sum()),
+            "statistic": test.statistic,
+            "threshold": test.threshold,
+            "p_value": test.p_value,
+            "alpha": test.alpha,
+            "novel_item_ids": ids[novel].tolist(),
+            "region": {
+                "center": np.round(points.mean(axis=0), 4).tolist(),
+                "min": np.round(points.min(axis=0), 4).tolist(),
+                "max": np.round(points.max(axis=0), 4).tolist(),
+            },
+            "needed": max(1, math.ceil(DRIFT_COVERED_SHARE * len(novel))),
+        },
+    )
+    data = {"alert_id": alert.id, "n_new": alert.n_new, "p_value": alert.p_value, "alpha": alert.alpha}
+    event_emit(project_id=run.project_id, event="drift.detected", data={**data, "novel_item_ids": alert.novel_item_ids})
+    return alert
+
+
+def _with_drift_picks(project: Project, ranking, ids: np.ndarray, idx: np.ndarray):
+    """While the project's latest drift alert is open, a DRIFT_SHARE of the batch goes to its most novel items not
+    labeled yet; once `needed` of them are labeled, the alert is covered (and the batch is the strategy's again)."""
+    alert = DriftAlert.objects.filter(project=project, covered_at=None).order_by("-id").first()
+    if alert is None:
+        return ranking
+    labeled = set(ids[idx].tolist())
+    if len(labeled & set(alert.novel_item_ids)) >= alert.needed:
+        DriftAlert.objects.filter(id=alert.id, covered_at=None).update(covered_at=timezone.now())
+        return ranking
+    position = {int(item_id): i for i, item_id in enumerate(ids.tolist())}
+    scores = np.full(len(ids), np.nan)
+    novel = [position[i] for i in alert.novel_item_ids if i in position]
+    scores[novel] = 1.0 - np.arange(len(novel)) / (2.0 * max(len(novel), 1))  # most novel first, all >= 0.5
+    return with_picks(ranking, scores, DRIFT_SHARE, rule="novelty", reason=DRIFT_REASON)
 
 
 def _embedding_of(run: LearningRun) -> LearningRun:
@@ -313,6 +419,11 @@ def rank_run_execute(*, run_id: int) -> None:
             arrays["reconstruction_error"],
             arrays["typicality"],
         )
+        if ranking.proba is not None:
+            disagreement = _disagreement(project, ids, ranking.proba, classes if multilabel else ranking.classes)
+            if disagreement is not None:
+                ranking = with_disagreement_picks(ranking, disagreement, spec.disagreement_share)
+        ranking = _with_drift_picks(project, ranking, ids, idx)
         ranked = time.monotonic()
         job.beat(progress=0.6, message="Cross-validating the model")
         metrics, issues = None, []
@@ -373,9 +484,36 @@ def rank_run_execute(*, run_id: int) -> None:
             result["swap_seconds"] = round(time.monotonic() - swapping, 3)  # the one transaction readers meet
             _finish(job, result, artifact=path)
         _old_rankings_delete(project.id, new.id, replaced)
+        if version_number is not None:
+            data = {"version": version_number, "run_id": run.id, "n_labels": len(idx)}
+            if metrics is not None:
+                data.update(cv_accuracy=metrics.accuracy, cv_macro_f1=metrics.macro_f1)
+            event_emit(project_id=project.id, event="model_version.created", data=data)
     if run is not None:
         _old_artifacts_delete(run.project_id, LearningRun.Kind.RANK, keep=2)  # the last two, for the kappa
         ranking_request_if_due(project_id=run.project_id)  # labels that arrived while this run worked
+
+
+def _disagreement(project: Project, ids: np.ndarray, proba: np.ndarray, label_ids) -> np.ndarray | None:
+    """(n,) how much this model disagrees with the project's imported predictions (ranking.disagreement_scores;
+    several sources are averaged), NaN for items without one; None when the project has none."""
+    rows = ExternalPrediction.objects.filter(project=project).values_list("item_id", "label_ids")
+    position = {int(item_id): i for i, item_id in enumerate(ids.tolist())}
+    column = {int(label_id): j for j, label_id in enumerate(label_ids)}
+    other = len(column)  # a label this model never saw: it gives it no probability
+    predicted = np.zeros((len(ids), other + 1))
+    sources = np.zeros(len(ids))
+    for item_id, labels in rows:
+        if item_id in position:
+            i = position[item_id]
+            sources[i] += 1
+            for label_id in labels:
+                predicted[i, column.get(label_id, other)] += 1
+    if not sources.any():
+        return None
+    predicted /= np.maximum(sources, 1)[:, None]
+    padded = np.hstack([proba, np.zeros((len(proba), 1))])
+    return disagreement_scores(padded, predicted, multilabel=project.task_type == TaskType.MULTI_LABEL)
 
 
 def _issues(ids, idx, labels, metrics) -> list[dict]:

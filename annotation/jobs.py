@@ -23,6 +23,7 @@ from annotation.models import DataKind, ExportJob, ImportJob, Project
 from core.errors import InvalidInput, ServiceUnavailable
 from core.jobs import job_running, job_send_or_fail
 from core.models import User
+from integrations.services import event_emit
 
 logger = logging.getLogger(__name__)
 IMPORT_KEPT = "the items imported before it stopped are kept, and importing again skips them."
@@ -105,6 +106,8 @@ def import_job_execute(*, job_id: int) -> None:
         finished = run.finish(**_outcome_fields(outcome))
     if not finished:
         return
+    data = {"import_id": job.id, **_outcome_fields(outcome)}
+    event_emit(project_id=job.project_id, event="import.finished", data=data)
     if job.source_dir:
         _storage_dir_delete(job.source_dir)
     if outcome.created:
@@ -160,6 +163,9 @@ def export_job_execute(*, job_id: int) -> None:
         # The file becomes downloadable only here, once it is complete.
         if not run.finish(file=name, processed=count):
             default_storage.delete(name)  # another run took over meanwhile; its own file will be the one
+            return
+    data = {"export_id": job.id, "format": job.format, "items": count}
+    event_emit(project_id=job.project_id, event="export.finished", data=data)
 
 
 def _progress_beside(run, **fields) -> None:

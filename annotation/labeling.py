@@ -32,6 +32,7 @@ from annotation.models import (
 from core.db import write_transaction
 from core.errors import Conflict, InvalidInput, NotFound
 from core.models import User
+from integrations.services import event_on_commit
 
 # Candidates taken by someone else between our read and our lock, tried before giving up. Giving up answers
 # "nothing left", so the cap is far above what contention produces (32 annotators racing for the same head).
@@ -254,6 +255,11 @@ def annotation_submit(
     )
     # A lambda, not functools.partial: Django logs a failing robust callback by its __qualname__.
     transaction.on_commit(lambda: _labels_changed(project.id), robust=True)
+    event_on_commit(
+        project_id=project.id,
+        event="annotation.created",
+        data={"annotation_id": annotation_id, "item_id": item_id, "annotator": user.username, "label_ids": ids},
+    )
     annotation = Annotation(
         id=annotation_id,
         item_id=item_id,
@@ -325,6 +331,16 @@ def annotation_edit(*, user: User, project: Project, annotation_id: int, label_i
         kind=ItemEvent.Kind.EDITED,
         annotation_id=annotation.id,
         label_ids=[label.id for label in labels],
+    )
+    event_on_commit(
+        project_id=project.id,
+        event="annotation.updated",
+        data={
+            "annotation_id": annotation.id,
+            "item_id": item.id,
+            "annotator": user.username,
+            "label_ids": sorted(label.id for label in labels),
+        },
     )
     return annotation
 

@@ -458,3 +458,21 @@ class RankedItem(models.Model):
             models.UniqueConstraint(fields=["ranking", "item"], name="one_rank_per_item"),
         ]
         indexes = [models.Index(fields=["item"], name="ranked_item_item")]  # item deletion cascades through it
+
+
+class ExternalPrediction(models.Model):
+    """Another model's answer for an item, imported by a manager (annotation.predictions): shown to annotators as
+    a suggestion beside Loupe's own, compared with their answers (its acceptance rate) and read by rankings as a
+    disagreement signal. One per item and source; a new import of the same source replaces it."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="external_predictions")
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="external_predictions")
+    source = models.CharField(max_length=100)  # the model's name, as the manager gave it
+    label_ids = models.JSONField()  # schemas.LabelIds
+    score = models.FloatField(null=True)  # the model's confidence in 0..1, when it gave one
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["item_id", "source"]
+        constraints = [models.UniqueConstraint(fields=["item", "source"], name="one_prediction_per_item_and_source")]
+        indexes = [models.Index(fields=["project", "source"], name="external_prediction_source")]

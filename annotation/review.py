@@ -13,6 +13,7 @@ from annotation.models import (
 from core.db import write_transaction
 from core.errors import Conflict, InvalidInput
 from core.models import User
+from integrations.services import event_on_commit
 
 _REVIEW_STATUS = {Review.Decision.ACCEPT: ReviewStatus.ACCEPTED, Review.Decision.CORRECT: ReviewStatus.CORRECTED}
 _EVENT = {
@@ -57,5 +58,16 @@ def item_review(
         item.save(update_fields=["review_status"])
     ItemEvent.objects.create(
         item=item, actor=reviewer, kind=_EVENT[decision], label_ids=[label.id for label in labels], comment=comment
+    )
+    event_on_commit(
+        project_id=project.id,
+        event="item.reviewed",
+        data={
+            "item_id": item.id,
+            "reviewer": reviewer.username,
+            "decision": decision,
+            "label_ids": [label.id for label in labels],
+            "comment": comment,
+        },
     )
     return review

@@ -8,15 +8,19 @@ current, so the pages show exactly what the API answers and every write goes thr
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied as PageForbidden
 from django.http import Http404
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.views.decorators.http import require_POST
 
 from active_learning import selectors as learning
 from active_learning.schemas import StrategyName
 from annotation import selectors
 from annotation.access import ROLE_CAPABILITIES, Capability, project_for_user, role_for_user
 from annotation.models import Project
+from annotation.predictions import prediction_sources
 from core.errors import NotFound, PermissionDenied
+from integrations.selectors import webhook_list
+from integrations.services import webhook_test_send
 
 STRATEGIES = {  # name -> (title, what it does), in the words the strategy page shows
     "adaptive": (
@@ -80,7 +84,27 @@ def dashboard(request, project_id: int):
     project, capabilities = _project(request, project_id)
     status = learning.learning_status(project=project)
     config = _config(project, capabilities, status)
-    return render(request, "frontend/dashboard.html", {"project": project, "status": status, "config": config})
+    context = {
+        "project": project,
+        "status": status,
+        "config": config,
+        "prediction_sources": prediction_sources(project=project),
+        "drift": next((alert for alert in learning.drift_alerts(project=project, limit=1) if alert["open"]), None),
+        "webhooks": webhook_list(project=project) if Capability.MANAGE in capabilities else [],
+    }
+    return render(request, "frontend/dashboard.html", context)
+
+
+@login_required
+@require_POST
+def webhook_test(request, project_id: int, webhook_id: int):
+    """The dashboard's "Send test" button: a ping to the webhook (by a worker); the log shows how it went."""
+    project, _ = _project(request, project_id, Capability.MANAGE)
+    webhook = project.webhooks.filter(id=webhook_id).first()
+    if webhook is None:
+        raise Http404("No such webhook in this project.")
+    webhook_test_send(webhook=webhook)
+    return redirect(reverse("insights-dashboard", args=[project.id]) + "#webhooks")
 
 
 @login_required

@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "core",
     "annotation",
     "active_learning",
+    "integrations",
     "frontend",
 ]
 
@@ -236,6 +237,8 @@ CELERY_TASK_ROUTES = {
     "annotation.tasks.run_export": _INTERACTIVE,
     "core.tasks.requeue_stale_jobs": _INTERACTIVE,
     "core.tasks.receive_broker_probe": _INTERACTIVE,
+    "integrations.tasks.deliver_webhook": _INTERACTIVE,
+    "integrations.tasks.resend_pending_webhooks": _INTERACTIVE,
 }
 # A job whose worker died is taken over within JOB_LEASE + JOB_SWEEP_INTERVAL (+ the pick-up) of its last
 # heartbeat: 35 s + 15 s by default, 10 s inside the promised minute (51 s measured with a lease of 40 s). A
@@ -250,6 +253,16 @@ CELERY_BEAT_SCHEDULE = {  # run by `celery beat` (or a worker started with -B, a
         "options": {"expires": JOB_SWEEP_INTERVAL.total_seconds()},  # a late sweep is replaced by the next one
     },
 }
+CELERY_BEAT_SCHEDULE["resend-pending-webhooks"] = {
+    "task": "integrations.tasks.resend_pending_webhooks",
+    "schedule": JOB_SWEEP_INTERVAL.total_seconds(),
+    "options": {"expires": JOB_SWEEP_INTERVAL.total_seconds()},
+}
+# Webhooks: private, loopback and reserved addresses are refused unless an administrator allows them (a receiver
+# on the same network); failed deliveries are retried after base, 2 x base, 4 x base... seconds.
+WEBHOOKS_ALLOW_PRIVATE = env.bool("WEBHOOKS_ALLOW_PRIVATE", default=False)
+WEBHOOK_RETRY_BASE_S = env.float("WEBHOOK_RETRY_BASE_S", default=30.0)
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=6)
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 WORKER_HEARTBEAT_INTERVAL = timedelta(seconds=env.float("WORKER_HEARTBEAT_INTERVAL_S", default=10.0))
 

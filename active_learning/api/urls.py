@@ -23,6 +23,7 @@ urlpatterns = [
         views.PredictionExportApi.as_view(),
         name="learning-model-predictions",
     ),
+    path(project + "learning/drift-alerts/", views.DriftAlertListApi.as_view(), name="learning-drift-alerts"),
     path(project + "learning/label-issues/", views.LabelIssueListApi.as_view(), name="learning-label-issues"),
     path(project + "learning/novel-items/", views.NovelItemListApi.as_view(), name="learning-novel-items"),
     path(project + "learning/map/", views.EmbeddingMapApi.as_view(), name="learning-map"),

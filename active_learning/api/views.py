@@ -205,6 +205,17 @@ class PredictionExportApi(APIView):
         return FileResponse(out, as_attachment=True, filename=name, content_type=content_type)
 
 
+class DriftAlertListApi(APIView):
+    """Drift alerts, newest first: imports whose new items differ from the data already there (MMD permutation
+    test in the embedding at false-alarm rate `alpha`), with their most novel items and their region on the map.
+    An open alert gives a share of each batch to its items until `needed` of them are labeled."""
+
+    @extend_schema(responses=inline_serializer("DriftAlert", {"id": serializers.IntegerField()}, many=True))
+    def get(self, request, project_id: int):
+        project = project_for_user(user=request.user, project_id=project_id, capability=Capability.VIEW)
+        return Response(selectors.drift_alerts(project=project))
+
+
 class LabelIssueOutputSerializer(serializers.Serializer):
     item = ItemOutputSerializer()
     given_label_ids = serializers.ListField(child=serializers.IntegerField())

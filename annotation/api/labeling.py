@@ -10,6 +10,7 @@ from annotation.access import Capability, project_for_user
 from annotation.agreement import project_agreement
 from annotation.api.serializers import ItemOutputSerializer
 from annotation.models import Draft, Item, Review
+from annotation.predictions import item_predictions
 from annotation.review import item_review
 from annotation.schemas import MAX_LABELS
 from core.api.fields import IdField
@@ -40,12 +41,21 @@ class RejectionSerializer(serializers.Serializer):
     decided_at = serializers.DateTimeField()
 
 
+class ExternalPredictionOutputSerializer(serializers.Serializer):
+    source = serializers.CharField()
+    label_ids = serializers.ListField(child=serializers.IntegerField())
+    score = serializers.FloatField(allow_null=True)
+
+
 class QueueItemOutputSerializer(serializers.Serializer):
     item = ItemOutputSerializer()
     lease_expires_at = serializers.DateTimeField()
     draft = serializers.JSONField(allow_null=True)
     rejection = RejectionSerializer(
         allow_null=True, required=False, help_text="A reviewer sent this item back to you: why, by whom, when."
+    )
+    predictions = ExternalPredictionOutputSerializer(
+        many=True, help_text="Other models' predictions for the item, imported by a manager: suggestions."
     )
 
 
@@ -56,17 +66,26 @@ class QueuePrefetchOutputSerializer(QueueItemOutputSerializer):
 def _queue_answer(item: Item, lease, user) -> dict:
     draft = Draft.objects.filter(item=item, user=user).values_list("payload", flat=True).first()
     rejection = selectors.rejection_notes(user=user, item_ids=[item.id]).get(item.id)
+    imported = item_predictions(item_ids=[item.id]).get(item.id, [])
     return QueueItemOutputSerializer(
-        {"item": item, "lease_expires_at": lease.expires_at, "draft": draft, "rejection": rejection}
+        {
+            "item": item,
+            "lease_expires_at": lease.expires_at,
+            "draft": draft,
+            "rejection": rejection,
+            "predictions": imported,
+        }
     ).data
 
 
 def _queue_answers(found: list, user) -> dict:
-    """The first item as in a plain answer, the others under `upcoming`; drafts in one query, rejections in two."""
+    """The first item as in a plain answer, the others under `upcoming`; drafts and predictions in one query each,
+    rejections in two."""
     drafts = dict(
         Draft.objects.filter(item__in=[item for item, _ in found], user=user).values_list("item_id", "payload")
     )
     rejections = selectors.rejection_notes(user=user, item_ids=[item.id for item, _ in found])
+    imported = item_predictions(item_ids=[item.id for item, _ in found])
     answers = [
         QueueItemOutputSerializer(
             {
@@ -74,6 +93,7 @@ def _queue_answers(found: list, user) -> dict:
                 "lease_expires_at": lease.expires_at,
                 "draft": drafts.get(item.id),
                 "rejection": rejections.get(item.id),
+                "predictions": imported.get(item.id, []),
             }
         ).data
         for item, lease in found

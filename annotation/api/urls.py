@@ -1,6 +1,6 @@
 from django.urls import path
 
-from annotation.api import browser, insights, io, labeling, views
+from annotation.api import browser, insights, io, labeling, predictions, views
 
 project = "projects/<id:project_id>/"
 urlpatterns = [
@@ -41,6 +41,7 @@ urlpatterns = [
     path(project + "imports/", io.ImportListApi.as_view(), name="import-list"),
     path(project + "imports/preview/", io.TablePreviewApi.as_view(), name="import-preview"),
     path(project + "imports/<id:job_id>/", io.ImportDetailApi.as_view(), name="import-detail"),
+    path(project + "predictions/", predictions.PredictionListApi.as_view(), name="prediction-list"),
     path(project + "exports/", io.ExportListApi.as_view(), name="export-list"),
     path(project + "exports/<id:job_id>/", io.ExportDetailApi.as_view(), name="export-detail"),
     path(project + "exports/<id:job_id>/download/", io.ExportDownloadApi.as_view(), name="export-download"),

@@ -170,6 +170,7 @@
     renderLabels();
     renderInsight(item.insight);
     renderRejection(answer.rejection);
+    renderImported(answer.predictions || []);
     markSwitch();
     if (state.held.length && !state.replaying) setTimeout(replayHeld, 0);
   }
@@ -267,6 +268,23 @@
     random: "a random check",
     score: "its score",
   };
+
+  /** Other models' predictions for the item, imported by a manager: shown under the model's own suggestion. */
+  function renderImported(predictions) {
+    const box = $("insight");
+    for (const prediction of predictions) {
+      const score = prediction.score === null ? "" : ` · ${Math.round(prediction.score * 100)}%`;
+      box.append(
+        el(
+          "p",
+          { className: "suggestion imported", dataset: { testid: "imported-prediction" } },
+          `${prediction.source} says `,
+          el("strong", { text: labelNames(prediction.label_ids) }),
+          el("span", { className: "confidence", text: score }),
+        ),
+      );
+    }
+  }
 
   function renderInsight(insight) {
     const box = $("insight");
