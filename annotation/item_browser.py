@@ -92,15 +92,10 @@ def item_browse(
     items = _filtered(project, filters)
     head = ranking_head(project)
     if sort in SCORE_SORTS or filters.uses_scores():
-        scored = _scored_ids(head, filters)
-        items = items.filter(id__in=list(scored))
-    if sort in SCORE_SORTS:
-        page_ids, more = _score_page(items, head, sort, after, limit)
-        found = Item.objects.in_bulk(page_ids)
-        page = [found[i] for i in page_ids if i in found]
+        page, more, total = _head_page(project, items, head, filters, sort, after, limit)
     else:
         page, more = _row_page(items, sort, after, limit)
-    total = items.values("id")[: COUNT_CAP + 1].count()
+        total = items.values("id")[: COUNT_CAP + 1].count()
     _decorate(project, page, head)
     next_cursor = _cursor_encode(sort, page[-1], head) if more and page else None
     return BrowsePage(page, next_cursor, min(total, COUNT_CAP), total > COUNT_CAP)
@@ -179,16 +174,25 @@ def _row_page(items: QuerySet[Item], sort: str, after, limit: int) -> tuple[list
     return page[:limit], len(page) > limit
 
 
-def _score_page(items: QuerySet[Item], head: dict, sort: str, after, limit: int) -> tuple[list[int], bool]:
-    name, descending = SCORE_SORTS[sort]
+def _head_page(project: Project, items: QuerySet[Item], head: dict, filters: BrowseFilters, sort: str, after, limit):
+    """A page among the scored items: the row filters run in SQL over the head (one query, no list of ids sent),
+    the score filters, the order and the cursor in memory. Returns (items, more, count)."""
+    in_head = RankedItem.objects.filter(ranking_id=project.current_ranking_id).values("item_id")
+    passing = set(items.filter(id__in=in_head).values_list("id", flat=True))
+    scored = [i for i in _scored_ids(head, filters) if i in passing]
+    name, descending = SCORE_SORTS.get(sort) or ROW_SORTS[sort]
+    if name == "agreement":  # scored items are unanswered: none has an agreement to sort by
+        scored = []
     sign = -1 if descending else 1
     keyed = sorted(
-        (sign * head[i][name], i) for i in items.values_list("id", flat=True) if head[i].get(name) is not None
+        (sign * (i if name == "id" else head[i][name]), i) for i in scored if name == "id" or head[i][name] is not None
     )
     if after is not None:
         start = (sign * after[0], after[1])
         keyed = [key for key in keyed if key > start]
-    return [i for _, i in keyed[:limit]], len(keyed) > limit
+    page_ids = [i for _, i in keyed[:limit]]
+    found = Item.objects.in_bulk(page_ids)
+    return [found[i] for i in page_ids if i in found], len(keyed) > limit, len(scored)
 
 
 # --- the current ranking's head, in memory ---------------------------------------------------------------------
