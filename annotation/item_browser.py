@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
 
 from annotation.agreement import final_answer
 from annotation.models import (
@@ -132,22 +132,22 @@ def _final_label_is(project: Project, label_id: int) -> Q:
     """Items whose final label is `label_id` (or a label merged into it): corrected to it by their latest
     correction, or, uncorrected, answered with it by a strict majority of their active answers."""
     ids = [label_id, *Label.objects.filter(project=project, merged_into_id=label_id).values_list("id", flat=True)]
-    answers = Annotation.labels.through.objects.filter(label_id__in=ids, annotation__status=AnnotationStatus.ACTIVE)
-    votes = (
-        answers.filter(annotation__item_id=OuterRef("pk"))
+    # One grouped semi-join (items with a strict majority for the label), not a vote count per item row.
+    majority = (
+        Annotation.labels.through.objects.filter(
+            label_id__in=ids, annotation__status=AnnotationStatus.ACTIVE, annotation__item__project=project
+        )
+        .values("annotation__item_id", "annotation__item__annotation_count")
+        .annotate(twice=2 * Count("annotation_id", distinct=True))
+        .filter(twice__gt=F("annotation__item__annotation_count"))
         .values("annotation__item_id")
-        .annotate(n=Count("annotation_id", distinct=True))
-        .values("n")
     )
-    latest = Review.objects.filter(item_id=OuterRef("review__item_id"), decision=Review.Decision.CORRECT).order_by(
-        "-id"
-    )
+    correct = Review.objects.filter(decision=Review.Decision.CORRECT)
+    latest = correct.filter(item_id=OuterRef("review__item_id")).order_by("-id")
     corrections = Review.labels.through.objects.filter(
         label_id__in=ids, review__item__project=project, review_id=Subquery(latest.values("id")[:1])
     )
-    by_majority = Q(id__in=answers.filter(annotation__item__project=project).values("annotation__item_id")) & Q(
-        annotation_count__lt=2 * Subquery(votes)
-    )
+    by_majority = Q(id__in=majority)
     corrected = Q(review_status=ReviewStatus.CORRECTED)
     return (corrected & Q(id__in=corrections.values("review__item_id"))) | (~corrected & by_majority)
 
