@@ -4,10 +4,10 @@ Builds a scratch tabular project of N items (default 100,000): a fifth answered 
 corrected), some skipped, a current ranking of 5,000 scored items, 50 flagged as possible mistakes. Then starts
 gunicorn as `make run` does (one process, four threads) and asks each browser query for its first page, the page
 after it (by the keyset cursor) and a page deep in the list, `--repeat` times; prints the median and the worst
-time per query, and the EXPLAIN plan of the slowest one on PostgreSQL.
+time per query; with `--explain` (PostgreSQL), the plan of each query's slowest SQL statement.
 
     .venv/bin/python bench/browser_bench.py --db sqlite --items 100000
-    .venv/bin/python bench/browser_bench.py --db postgres --items 1000000
+    .venv/bin/python bench/browser_bench.py --db postgres --items 1000000 --repeat 3 --explain
 
 The database is a scratch one (a temporary SQLite file, or PostgreSQL database `loupe_bench` on 127.0.0.1:5432,
 dropped and recreated): never point it at real data.
@@ -198,11 +198,36 @@ def deep_cursor(sort: str, item_id: int) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+def explain_slowest(setup: dict, name: str, query: str) -> None:
+    """Run one browser query in this process and print the plan of its slowest SQL statement (PostgreSQL)."""
+    from django.db import connection
+    from django.http import QueryDict
+    from django.test.utils import CaptureQueriesContext
+
+    from annotation.api.browser import ItemBrowseApi, _filters
+    from annotation.item_browser import item_browse
+    from annotation.models import Project
+
+    project = Project.objects.get(id=setup["project"])
+    data = ItemBrowseApi.InputSerializer(data=QueryDict(query))
+    data.is_valid(raise_exception=True)
+    parsed = data.validated_data
+    with CaptureQueriesContext(connection) as captured:
+        item_browse(project=project, filters=_filters(project, parsed), sort=parsed["sort"], limit=50)
+    slowest = max(captured.captured_queries, key=lambda q: float(q["time"]))
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + slowest["sql"])
+        plan = [row[0] for row in cursor.fetchall()]
+    print(f"\n--- {name}: slowest statement {float(slowest['time']) * 1000:.1f} ms of {len(captured)} ---")
+    print("\n".join(plan[:14] + ([f"  ... {len(plan) - 16} more lines"] if len(plan) > 16 else []) + plan[-2:]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--explain", action="store_true", help="PostgreSQL: print each query's slowest plan")
     args = parser.parse_args()
     scratch = tempfile.mkdtemp(prefix="loupe-browser-bench-")
     env = {**os.environ, **configure(args.db, scratch)}
@@ -251,6 +276,9 @@ def main() -> None:
         print(f"\nslowest: {worst[0][1]} ({worst[0][2]} page) {worst[0][0]:.1f} ms")
         medians_over = [w for w in worst if w[0] > 300]
         print(f"pages over 300 ms (worst of {args.repeat}): {len(medians_over)}")
+        if args.explain and args.db == "postgres":
+            for name, query in queries(setup).items():
+                explain_slowest(setup, name, query)
     finally:
         web.terminate()
         web.wait(timeout=10)
