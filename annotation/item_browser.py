@@ -66,6 +66,11 @@ class BrowseFilters:
     # score name -> (min, max), both inclusive, either None
     score_ranges: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
 
+    def filters_rows(self) -> bool:
+        """Whether a filter reads the item rows (anything but the ranking's scores and suggestion)."""
+        row_filters = (self.status, self.label_id, self.annotator, self.skipped, self.reviewed, self.disagreement)
+        return any(f is not None for f in (*row_filters, self.flagged, self.imported_after)) or bool(self.search)
+
     def uses_scores(self) -> bool:
         return self.suggested_label_id is not None or any(
             low is not None or high is not None for low, high in self.score_ranges.values()
@@ -95,7 +100,7 @@ def item_browse(
         page, more, total = _head_page(project, items, head, filters, sort, after, limit)
     else:
         page, more = _row_page(items, sort, after, limit)
-        total = items.values("id")[: COUNT_CAP + 1].count()
+        total = items.order_by().values("id")[: COUNT_CAP + 1].count()  # unordered: any 10,001 rows will do
     _decorate(project, page, head)
     next_cursor = _cursor_encode(sort, page[-1], head) if more and page else None
     return BrowsePage(page, next_cursor, min(total, COUNT_CAP), total > COUNT_CAP)
@@ -132,11 +137,10 @@ def _final_label_is(project: Project, label_id: int) -> Q:
     """Items whose final label is `label_id` (or a label merged into it): corrected to it by their latest
     correction, or, uncorrected, answered with it by a strict majority of their active answers."""
     ids = [label_id, *Label.objects.filter(project=project, merged_into_id=label_id).values_list("id", flat=True)]
-    # One grouped semi-join (items with a strict majority for the label), not a vote count per item row.
+    # One grouped semi-join (items with a strict majority for the label), not a vote count per item row; the
+    # label ids are this project's, so its answers need no join to find the project.
     majority = (
-        Annotation.labels.through.objects.filter(
-            label_id__in=ids, annotation__status=AnnotationStatus.ACTIVE, annotation__item__project=project
-        )
+        Annotation.labels.through.objects.filter(label_id__in=ids, annotation__status=AnnotationStatus.ACTIVE)
         .values("annotation__item_id", "annotation__item__annotation_count")
         .annotate(twice=2 * Count("annotation_id", distinct=True))
         .filter(twice__gt=F("annotation__item__annotation_count"))
@@ -177,9 +181,11 @@ def _row_page(items: QuerySet[Item], sort: str, after, limit: int) -> tuple[list
 def _head_page(project: Project, items: QuerySet[Item], head: dict, filters: BrowseFilters, sort: str, after, limit):
     """A page among the scored items: the row filters run in SQL over the head (one query, no list of ids sent),
     the score filters, the order and the cursor in memory. Returns (items, more, count)."""
-    in_head = RankedItem.objects.filter(ranking_id=project.current_ranking_id).values("item_id")
-    passing = set(items.filter(id__in=in_head).values_list("id", flat=True))
-    scored = [i for i in _scored_ids(head, filters) if i in passing]
+    scored = _scored_ids(head, filters)
+    if filters.filters_rows():  # a ranking's items are its project's: without row filters, no query is needed
+        in_head = RankedItem.objects.filter(ranking_id=project.current_ranking_id).values("item_id")
+        passing = set(items.filter(id__in=in_head).order_by().values_list("id", flat=True))
+        scored = [i for i in scored if i in passing]
     name, descending = SCORE_SORTS.get(sort) or ROW_SORTS[sort]
     if name == "agreement":  # scored items are unanswered: none has an agreement to sort by
         scored = []
