@@ -81,7 +81,7 @@ class BrowseFilters:
 class BrowsePage:
     items: list[Item]  # each with `final_label_ids`, `scores`, `suggestion`, `flagged` set
     next_cursor: str | None
-    count: int  # matches, up to COUNT_CAP
+    count: int | None  # matches, up to COUNT_CAP; None on later pages (the first page said it)
     count_capped: bool
 
 
@@ -89,7 +89,7 @@ def item_browse(
     *, project: Project, filters: BrowseFilters, sort: str = "id", cursor: str | None = None, limit: int = 50
 ) -> BrowsePage:
     """One page of the project's items matching `filters`, in `sort` order, after `cursor` (from the previous
-    page's `next_cursor`). A fixed number of queries whatever the page size."""
+    page's `next_cursor`). A fixed number of queries whatever the page size; the count comes with the first page."""
     if sort not in SORTS:
         raise InvalidInput(f"Unknown sort {sort!r}; use one of: {', '.join(SORTS)}.", field="sort")
     after = _cursor_decode(cursor, sort)
@@ -100,9 +100,12 @@ def item_browse(
         page, more, total = _head_page(project, items, head, filters, sort, after, limit)
     else:
         page, more = _row_page(items, sort, after, limit)
-        total = items.order_by().values("id")[: COUNT_CAP + 1].count()  # unordered: any 10,001 rows will do
+        # Counted on the first page only (the filters' cost twice otherwise); unordered: any 10,001 rows will do.
+        total = items.order_by().values("id")[: COUNT_CAP + 1].count() if after is None else None
     _decorate(project, page, head)
     next_cursor = _cursor_encode(sort, page[-1], head) if more and page else None
+    if total is None:
+        return BrowsePage(page, next_cursor, None, False)
     return BrowsePage(page, next_cursor, min(total, COUNT_CAP), total > COUNT_CAP)
 
 

@@ -131,6 +131,7 @@ def test_sorts_walk_every_page_by_keyset_in_order(shelf, sort, expected):
     while True:
         data = browse(shelf, f"sort={sort}&limit=2" + (f"&cursor={cursor}" if cursor else ""))
         seen += names(data)
+        assert data["count"] == (len(expected) if pages == 0 else None)  # counted with the first page only
         pages += 1
         cursor = data["next_cursor"]
         if cursor is None:
