@@ -98,6 +98,7 @@ def item_browse(
     head = ranking_head(project)
     if sort in SCORE_SORTS or filters.uses_scores():
         page, more, total = _head_page(project, items, head, filters, sort, after, limit)
+        total = total if after is None else None
     else:
         page, more = _row_page(items, sort, after, limit)
         # Counted on the first page only (the filters' cost twice otherwise); unordered: any 10,001 rows will do.
