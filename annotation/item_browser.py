@@ -100,6 +100,8 @@ def item_browse(
         page, more, total = _head_page(project, items, head, filters, sort, after, limit)
         total = total if after is None else None
     else:
+        if ROW_SORTS[sort][0] != "id":  # a sort by a value lists the items that have one
+            items = items.exclude(**{f"{ROW_SORTS[sort][0]}__isnull": True})
         page, more = _row_page(items, sort, after, limit)
         # Counted on the first page only (the filters' cost twice otherwise); unordered: any 10,001 rows will do.
         total = items.order_by().values("id")[: COUNT_CAP + 1].count() if after is None else None
@@ -168,8 +170,6 @@ def _flagged_ids(project: Project) -> QuerySet:
 
 def _row_page(items: QuerySet[Item], sort: str, after, limit: int) -> tuple[list[Item], bool]:
     name, descending = ROW_SORTS[sort]
-    if name != "id":
-        items = items.exclude(**{f"{name}__isnull": True})  # a sort by a value lists the items that have one
     if after is not None:
         value, last_id = after
         op = "lt" if descending else "gt"
