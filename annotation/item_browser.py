@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
 
 from annotation.agreement import final_answer
 from annotation.models import (
@@ -66,6 +66,11 @@ class BrowseFilters:
     # score name -> (min, max), both inclusive, either None
     score_ranges: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
 
+    def filters_rows(self) -> bool:
+        """Whether a filter reads the item rows (anything but the ranking's scores and suggestion)."""
+        row_filters = (self.status, self.label_id, self.annotator, self.skipped, self.reviewed, self.disagreement)
+        return any(f is not None for f in (*row_filters, self.flagged, self.imported_after)) or bool(self.search)
+
     def uses_scores(self) -> bool:
         return self.suggested_label_id is not None or any(
             low is not None or high is not None for low, high in self.score_ranges.values()
@@ -76,7 +81,7 @@ class BrowseFilters:
 class BrowsePage:
     items: list[Item]  # each with `final_label_ids`, `scores`, `suggestion`, `flagged` set
     next_cursor: str | None
-    count: int  # matches, up to COUNT_CAP
+    count: int | None  # matches, up to COUNT_CAP; None on later pages (the first page said it)
     count_capped: bool
 
 
@@ -84,7 +89,7 @@ def item_browse(
     *, project: Project, filters: BrowseFilters, sort: str = "id", cursor: str | None = None, limit: int = 50
 ) -> BrowsePage:
     """One page of the project's items matching `filters`, in `sort` order, after `cursor` (from the previous
-    page's `next_cursor`). A fixed number of queries whatever the page size."""
+    page's `next_cursor`). A fixed number of queries whatever the page size; the count comes with the first page."""
     if sort not in SORTS:
         raise InvalidInput(f"Unknown sort {sort!r}; use one of: {', '.join(SORTS)}.", field="sort")
     after = _cursor_decode(cursor, sort)
@@ -92,17 +97,18 @@ def item_browse(
     items = _filtered(project, filters)
     head = ranking_head(project)
     if sort in SCORE_SORTS or filters.uses_scores():
-        scored = _scored_ids(head, filters)
-        items = items.filter(id__in=list(scored))
-    if sort in SCORE_SORTS:
-        page_ids, more = _score_page(items, head, sort, after, limit)
-        found = Item.objects.in_bulk(page_ids)
-        page = [found[i] for i in page_ids if i in found]
+        page, more, total = _head_page(project, items, head, filters, sort, after, limit)
+        total = total if after is None else None
     else:
+        if ROW_SORTS[sort][0] != "id":  # a sort by a value lists the items that have one
+            items = items.exclude(**{f"{ROW_SORTS[sort][0]}__isnull": True})
         page, more = _row_page(items, sort, after, limit)
-    total = items.values("id")[: COUNT_CAP + 1].count()
+        # Counted on the first page only (the filters' cost twice otherwise); unordered: any 10,001 rows will do.
+        total = items.order_by().values("id")[: COUNT_CAP + 1].count() if after is None else None
     _decorate(project, page, head)
     next_cursor = _cursor_encode(sort, page[-1], head) if more and page else None
+    if total is None:
+        return BrowsePage(page, next_cursor, None, False)
     return BrowsePage(page, next_cursor, min(total, COUNT_CAP), total > COUNT_CAP)
 
 
@@ -137,22 +143,21 @@ def _final_label_is(project: Project, label_id: int) -> Q:
     """Items whose final label is `label_id` (or a label merged into it): corrected to it by their latest
     correction, or, uncorrected, answered with it by a strict majority of their active answers."""
     ids = [label_id, *Label.objects.filter(project=project, merged_into_id=label_id).values_list("id", flat=True)]
-    answers = Annotation.labels.through.objects.filter(label_id__in=ids, annotation__status=AnnotationStatus.ACTIVE)
-    votes = (
-        answers.filter(annotation__item_id=OuterRef("pk"))
+    # One grouped semi-join (items with a strict majority for the label), not a vote count per item row; the
+    # label ids are this project's, so its answers need no join to find the project.
+    majority = (
+        Annotation.labels.through.objects.filter(label_id__in=ids, annotation__status=AnnotationStatus.ACTIVE)
+        .values("annotation__item_id", "annotation__item__annotation_count")
+        .annotate(twice=2 * Count("annotation_id", distinct=True))
+        .filter(twice__gt=F("annotation__item__annotation_count"))
         .values("annotation__item_id")
-        .annotate(n=Count("annotation_id", distinct=True))
-        .values("n")
     )
-    latest = Review.objects.filter(item_id=OuterRef("review__item_id"), decision=Review.Decision.CORRECT).order_by(
-        "-id"
-    )
+    correct = Review.objects.filter(decision=Review.Decision.CORRECT)
+    latest = correct.filter(item_id=OuterRef("review__item_id")).order_by("-id")
     corrections = Review.labels.through.objects.filter(
         label_id__in=ids, review__item__project=project, review_id=Subquery(latest.values("id")[:1])
     )
-    by_majority = Q(id__in=answers.filter(annotation__item__project=project).values("annotation__item_id")) & Q(
-        annotation_count__lt=2 * Subquery(votes)
-    )
+    by_majority = Q(id__in=majority)
     corrected = Q(review_status=ReviewStatus.CORRECTED)
     return (corrected & Q(id__in=corrections.values("review__item_id"))) | (~corrected & by_majority)
 
@@ -165,8 +170,6 @@ def _flagged_ids(project: Project) -> QuerySet:
 
 def _row_page(items: QuerySet[Item], sort: str, after, limit: int) -> tuple[list[Item], bool]:
     name, descending = ROW_SORTS[sort]
-    if name != "id":
-        items = items.exclude(**{f"{name}__isnull": True})  # a sort by a value lists the items that have one
     if after is not None:
         value, last_id = after
         op = "lt" if descending else "gt"
@@ -179,16 +182,27 @@ def _row_page(items: QuerySet[Item], sort: str, after, limit: int) -> tuple[list
     return page[:limit], len(page) > limit
 
 
-def _score_page(items: QuerySet[Item], head: dict, sort: str, after, limit: int) -> tuple[list[int], bool]:
-    name, descending = SCORE_SORTS[sort]
+def _head_page(project: Project, items: QuerySet[Item], head: dict, filters: BrowseFilters, sort: str, after, limit):
+    """A page among the scored items: the row filters run in SQL over the head (one query, no list of ids sent),
+    the score filters, the order and the cursor in memory. Returns (items, more, count)."""
+    scored = _scored_ids(head, filters)
+    if filters.filters_rows():  # a ranking's items are its project's: without row filters, no query is needed
+        in_head = RankedItem.objects.filter(ranking_id=project.current_ranking_id).values("item_id")
+        passing = set(items.filter(id__in=in_head).order_by().values_list("id", flat=True))
+        scored = [i for i in scored if i in passing]
+    name, descending = SCORE_SORTS.get(sort) or ROW_SORTS[sort]
+    if name == "agreement":  # scored items are unanswered: none has an agreement to sort by
+        scored = []
     sign = -1 if descending else 1
     keyed = sorted(
-        (sign * head[i][name], i) for i in items.values_list("id", flat=True) if head[i].get(name) is not None
+        (sign * (i if name == "id" else head[i][name]), i) for i in scored if name == "id" or head[i][name] is not None
     )
     if after is not None:
         start = (sign * after[0], after[1])
         keyed = [key for key in keyed if key > start]
-    return [i for _, i in keyed[:limit]], len(keyed) > limit
+    page_ids = [i for _, i in keyed[:limit]]
+    found = Item.objects.in_bulk(page_ids)
+    return [found[i] for i in page_ids if i in found], len(keyed) > limit, len(scored)
 
 
 # --- the current ranking's head, in memory ---------------------------------------------------------------------

@@ -48,6 +48,19 @@ class BrowseItemOutputSerializer(serializers.Serializer):
         return {name: item.data.get(name) for name in columns}
 
 
+class BrowsePageOutputSerializer(serializers.Serializer):
+    results = BrowseItemOutputSerializer(many=True)
+    next_cursor = serializers.CharField(allow_null=True)
+    count = serializers.IntegerField(allow_null=True, help_text="Matching items, up to 10,000; first page only.")
+    count_capped = serializers.BooleanField()
+
+
+class BulkResultOutputSerializer(serializers.Serializer):
+    action = serializers.CharField()
+    changed = serializers.ListField(child=serializers.IntegerField())
+    unchanged = serializers.DictField(child=serializers.ListField(child=serializers.IntegerField()))
+
+
 class ItemBrowseApi(APIView):
     """A page of the project's items, filtered and sorted, for reviewers and managers. Pages by keyset: pass the
     answer's `next_cursor` as `cursor` for the next page (with the same filters and sort)."""
@@ -73,13 +86,7 @@ class ItemBrowseApi(APIView):
         cursor = serializers.CharField(required=False, max_length=500)
         limit = serializers.IntegerField(required=False, min_value=1, max_value=item_browser.MAX_PAGE, default=50)
 
-    class OutputSerializer(serializers.Serializer):
-        results = BrowseItemOutputSerializer(many=True)
-        next_cursor = serializers.CharField(allow_null=True)
-        count = serializers.IntegerField(help_text="Matching items, counted up to count_cap.")
-        count_capped = serializers.BooleanField()
-
-    @extend_schema(parameters=[InputSerializer], responses=OutputSerializer)
+    @extend_schema(parameters=[InputSerializer], responses=BrowsePageOutputSerializer)
     def get(self, request, project_id: int):
         project = project_for_user(user=request.user, project_id=project_id, capability=Capability.REVIEW)
         data = self.InputSerializer(data=request.query_params)
@@ -176,12 +183,7 @@ class ItemBulkApi(APIView):
         label_ids = serializers.ListField(child=IdField(), required=False, default=list, max_length=MAX_LABELS)
         comment = serializers.CharField(required=False, default="", allow_blank=True, max_length=5000)
 
-    class OutputSerializer(serializers.Serializer):
-        action = serializers.CharField()
-        changed = serializers.ListField(child=serializers.IntegerField())
-        unchanged = serializers.DictField(child=serializers.ListField(child=serializers.IntegerField()))
-
-    @extend_schema(request=InputSerializer, responses={200: OutputSerializer})
+    @extend_schema(request=InputSerializer, responses={200: BulkResultOutputSerializer})
     def post(self, request, project_id: int):
         project = project_for_user(user=request.user, project_id=project_id, capability=Capability.REVIEW)
         data = self.InputSerializer(data=request.data)
@@ -190,4 +192,4 @@ class ItemBulkApi(APIView):
         if needed != Capability.REVIEW:
             project = project_for_user(user=request.user, project_id=project_id, capability=needed)
         result = item_actions.items_bulk_apply(user=request.user, project=project, **data.validated_data)
-        return Response(self.OutputSerializer(result).data, status=status.HTTP_200_OK)
+        return Response(BulkResultOutputSerializer(result).data, status=status.HTTP_200_OK)

@@ -6,6 +6,7 @@ import pytest
 from django.utils import timezone
 
 from active_learning.models import LabelIssue, LearningRun
+from active_learning.selectors import final_labels
 from annotation.labeling import annotation_skip, item_recount
 from annotation.models import Item, ItemEvent, Label, RankedItem, Ranking, Review
 from annotation.review import item_review
@@ -130,6 +131,7 @@ def test_sorts_walk_every_page_by_keyset_in_order(shelf, sort, expected):
     while True:
         data = browse(shelf, f"sort={sort}&limit=2" + (f"&cursor={cursor}" if cursor else ""))
         seen += names(data)
+        assert data["count"] == (len(expected) if pages == 0 else None)  # counted with the first page only
         pages += 1
         cursor = data["next_cursor"]
         if cursor is None:
@@ -214,6 +216,7 @@ def test_a_reviewer_corrects_any_item_and_the_correction_is_recorded(shelf):
     assert client.post(url, {"label_ids": [cat.id]}, format="json").status_code == 201
     assert Review.objects.filter(item=item, decision="correct").count() == 2
     assert names(browse(shelf, f"label={dog.id}")) == r(6)
+    assert final_labels(shelf["project"])[item.id] == [cat.id]  # what the model trains on agrees
 
 
 def test_a_correction_needs_the_review_right_and_a_label_of_the_project(shelf):

@@ -49,8 +49,10 @@
     }
     state.shown.push(...data.results);
     state.cursor = data.next_cursor;
-    const count = `${data.count.toLocaleString()}${data.count_capped ? "+" : ""}`;
-    $("count").textContent = `${count} item${data.count === 1 ? "" : "s"} match`;
+    if (data.count !== null) {
+      const count = `${data.count.toLocaleString()}${data.count_capped ? "+" : ""}`;
+      $("count").textContent = `${count} item${data.count === 1 ? "" : "s"} match`;
+    }
     $("empty").hidden = state.shown.length > 0;
     $("more").hidden = !data.next_cursor;
     render(data.results, reset);
