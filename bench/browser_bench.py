@@ -36,7 +36,7 @@ PG_BENCH_URL = "postgres://postgres@127.0.0.1:5432/loupe_bench"
 CHUNK = 20_000
 
 
-def configure(db: str, scratch: str) -> dict[str, str]:
+def configure(db: str, scratch: str, reuse: bool = False) -> dict[str, str]:
     env = {
         "LOUPE_DATA_DIR": scratch,
         "DATABASE_URL": f"sqlite:///{scratch}/bench.sqlite3" if db == "sqlite" else PG_BENCH_URL,
@@ -45,7 +45,7 @@ def configure(db: str, scratch: str) -> dict[str, str]:
         "CELERY_QUEUE": "loupe-browser-bench",
     }
     os.environ.update(env)
-    if db == "postgres":
+    if db == "postgres" and not reuse:
         import psycopg
 
         with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
@@ -152,6 +152,28 @@ def build(n_items: int) -> dict:
     }
 
 
+def existing() -> dict:
+    """The setup of the project a previous run built (PostgreSQL, with --reuse)."""
+    import django
+
+    django.setup()
+    from annotation.models import Item, Label, Project
+    from core.models import User
+    from core.services import api_token_create
+
+    project = Project.objects.get(name="bench")
+    ids = np.array(Item.objects.filter(project=project).order_by("id").values_list("id", flat=True))
+    first = Item.objects.filter(project=project).order_by("id").values_list("created_at", flat=True).first()
+    _, key = api_token_create(user=User.objects.get(username="owner"), name="bench")
+    return {
+        "project": project.id,
+        "token": key,
+        "labels": list(Label.objects.filter(project=project).order_by("id").values_list("id", flat=True)),
+        "deep": {"id": int(ids[int(len(ids) * 0.9)]), "-id": int(ids[int(len(ids) * 0.1)])},
+        "date": (first + timedelta(days=27)).date().isoformat(),
+    }
+
+
 def queries(setup: dict) -> dict[str, str]:
     cat, dog = setup["labels"][:2]
     return {
@@ -228,11 +250,17 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--explain", action="store_true", help="PostgreSQL: print each query's slowest plan")
+    parser.add_argument("--reuse", action="store_true", help="PostgreSQL: time the project the last run built")
     args = parser.parse_args()
     scratch = tempfile.mkdtemp(prefix="loupe-browser-bench-")
-    env = {**os.environ, **configure(args.db, scratch)}
-    print(f"Building {args.items:,} items on {args.db} in {scratch}", flush=True)
-    setup = build(args.items)
+    reuse = args.reuse and args.db == "postgres"
+    env = {**os.environ, **configure(args.db, scratch, reuse)}
+    if reuse:
+        setup = existing()
+        print(f"Reusing the last run's project: {Path(scratch)}", flush=True)
+    else:
+        print(f"Building {args.items:,} items on {args.db} in {scratch}", flush=True)
+        setup = build(args.items)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     log = open(Path(scratch) / "web.log", "ab")  # noqa: SIM115 - kept open for the server's life

@@ -51,7 +51,7 @@ class BrowseItemOutputSerializer(serializers.Serializer):
 class BrowsePageOutputSerializer(serializers.Serializer):
     results = BrowseItemOutputSerializer(many=True)
     next_cursor = serializers.CharField(allow_null=True)
-    count = serializers.IntegerField(allow_null=True, help_text="Matching items, up to 10,000; first page only.")
+    count = serializers.IntegerField(allow_null=True, help_text="Matching items, up to 1,000; first page only.")
     count_capped = serializers.BooleanField()
 
 

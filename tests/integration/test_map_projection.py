@@ -30,7 +30,7 @@ def test_umap_keeps_the_digit_classes_apart_where_pca_blurs_them():
     assert neighbour_accuracy(pca_coords, y) < 0.7
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # the run takes longer than PostgreSQL lets a transaction idle
 def test_the_embed_run_draws_the_map_with_umap_and_the_api_says_so(monkeypatch):
     monkeypatch.setattr("active_learning.projection.UMAP_MIN_ITEMS", 300)
     manager = UserFactory(username="maria", is_staff=True)
