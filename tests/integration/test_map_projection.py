@@ -44,6 +44,7 @@ def test_the_embed_run_draws_the_map_with_umap_and_the_api_says_so(monkeypatch):
     )
     embed = services.training_run_request(project=project, reason="request", user=manager, quiet=True)
     training.embed_run_execute(run_id=embed.id)
+    training.map_draw_execute(run_id=embed.id)  # the training worker's next task after the embedding
 
     run = LearningRun.objects.get(id=embed.id)
     assert run.status == "done", run.error

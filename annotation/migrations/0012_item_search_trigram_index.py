@@ -27,6 +27,6 @@ def drop(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("annotation", "0008_item_browser_indexes_and_bulk_events")]
+    dependencies = [("annotation", "0011_merge_archive_imports_and_predictions")]
 
     operations = [migrations.RunPython(create, drop, elidable=False)]
