@@ -6,6 +6,7 @@ Columns: `item_id` or `external_id`; `label` (one label name) or `labels` (names
 optional). Label ids are accepted in place of names. Rows that cannot be used are reported and skipped.
 """
 
+import io
 from collections import defaultdict
 from typing import Any
 
@@ -39,25 +40,31 @@ def predictions_import(*, project: Project, user: User, source: str, file_name: 
     fmt = tables.format_from_name(file_name)
     if fmt not in tables.FORMATS:
         raise InvalidInput(f"Unsupported file type {fmt!r}; use one of {', '.join(tables.FORMATS)}.", field="file")
+    rows: list[dict[str, Any]] = []
+    wheres: list[str] = []
+    errors: list[dict[str, str]] = []
     try:
-        table = tables.read_table(data, fmt, text_columns=(*KEY_COLUMNS, "label", "labels"))
+        reader = tables.TableReader(lambda: io.BytesIO(data), fmt, text_columns=(*KEY_COLUMNS, "label", "labels"))
+        for batch in reader.batches():
+            rows += batch.rows
+            wheres += batch.where
+            errors += [{"where": e.where, "reason": e.reason} for e in batch.errors]
     except tables.TableError as exc:
         raise InvalidInput(str(exc), field="file") from exc
-    names = {column["name"] for column in table.columns}
+    names = set(reader.names)
     key = next((name for name in KEY_COLUMNS if name in names), None)
     label_column = next((name for name in ("labels", "label") if name in names), None)
     if key is None or label_column is None:
         raise InvalidInput(
             "The file needs an item_id or external_id column and a label or labels column.", field="file"
         )
-    errors = [{"where": e.where, "reason": e.reason} for e in table.errors]
-    items = _items_by_key(project, key, [row.get(key) for row in table.rows])
+    items = _items_by_key(project, key, [row.get(key) for row in rows])
     labels = _labels_by_name(project)
     found: dict[int, tuple[list[int], float | None]] = {}
-    for line, row in zip(table.lines, table.rows, strict=True):
+    for where, row in zip(wheres, rows, strict=True):
         parsed = _row(project, row, key, label_column, items, labels)
         if isinstance(parsed, str):
-            errors.append({"where": f"line {line}", "reason": parsed})
+            errors.append({"where": where, "reason": parsed})
             continue
         item_ids, label_ids, score = parsed
         for item_id in item_ids:
