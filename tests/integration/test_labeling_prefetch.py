@@ -67,7 +67,7 @@ def test_after_a_submit_the_prefetched_item_comes_first_and_one_more_is_leased(t
 
 def test_without_prefetch_the_answer_is_unchanged(team):
     answer = client_for(team["annotators"][0]).post(url(team, "queue/next/"))
-    assert set(answer.data) == {"item", "lease_expires_at", "draft"}
+    assert set(answer.data) == {"item", "lease_expires_at", "draft", "predictions"}
     assert Lease.objects.count() == 1
 
 
