@@ -2,7 +2,7 @@
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, RootModel, model_validator
 
 StrategyName = Literal[
     "adaptive",
@@ -66,3 +66,115 @@ class SimulationSpec(_Strict):
     budget: int | None = Field(default=None, ge=10, le=5000)  # default: min(current budget, labeled items * 0.7)
     batch_size: int = Field(default=10, ge=1, le=500)
     seeds: int = Field(default=2, ge=1, le=5)
+
+
+# --- What a learning run reports (LearningRun.result), one shape per kind of run ------------------------------
+# Written by active_learning.training when the run finishes, read back through `learning_run_result`; a run that
+# has not finished reports nothing (None).
+
+Scalar = str | int | float | bool | None
+
+
+class EmbedResult(_Strict):
+    """An embedding run: how the autoencoder trained."""
+
+    device: str  # where it trained: cpu, cuda:0...
+    epochs: int
+    final_loss: float | None  # the last epoch's validation loss
+    n_components: int  # width of the embedding
+    train_seconds: float
+    seconds: float
+
+
+class RankResult(_Strict):
+    """A ranking run: what it put at the head of the queue, and whether predictions have stopped changing."""
+
+    phase: str  # the adaptive strategy's phase: typicality, novelty, uncertainty...
+    strategy: str
+    batch_item_ids: list[int]  # the next batch, in queue order
+    novel_item_ids: list[int]  # the most novel unlabeled items, most novel first
+    kappa_with_previous: float | None  # Cohen's kappa with the previous ranking's predictions
+    stable_streak: int  # consecutive rankings at or above the stopping rule's threshold
+    stopping_rule_met: bool
+    rank_seconds: float
+    annotations_seen: int  # answers up to this id are in this ranking
+    write_seconds: float | None = None
+    seconds: float | None = None
+    swap_seconds: float | None = None  # the one transaction that readers of the queue meet
+
+
+class SimulationConfig(_Strict):
+    data_kind: str
+    budget: int
+    batch_size: int
+    seeds: list[int]
+    test_size: float  # share of the labeled items kept for testing
+    n_items: int
+    classes: list[str]
+
+
+class ReplayRun(_Strict):
+    """One strategy on one seed: its learning curve (one point per batch) and figures of merit."""
+
+    seed: int
+    n_labels: list[int]
+    accuracy: list[float]
+    macro_f1: list[float]
+    classes_discovered: list[int]
+    full_accuracy: float  # the model on every pool label: what the curve climbs towards
+    aulc: float  # area under the accuracy curve, 0..100
+    aulc_f1: float
+    labels_to_95: int | None  # labels to reach 95% of full_accuracy (None: not within the budget)
+    first_labeled_at: dict[str, int | None]  # class -> labels until its first item was picked
+
+
+class ReplaySummary(_Strict):
+    aulc_mean: float
+    aulc_std: float
+    aulc_f1_mean: float
+    final_accuracy_mean: float
+    labels_to_95_median: float | None
+    runs_reaching_95: int
+    n_runs: int
+
+
+class StrategyReplay(_Strict):
+    params: dict[str, Scalar]  # the strategy's settings (the first seed's)
+    runs: list[ReplayRun]
+    summary: ReplaySummary
+
+
+class SimulationResult(_Strict):
+    """A replay of strategies on the labeled items: learning curves per strategy and seed."""
+
+    config: SimulationConfig
+    strategies: dict[str, StrategyReplay]
+
+
+RESULT_SCHEMAS: dict[str, type[EmbedResult] | type[RankResult] | type[SimulationResult]] = {
+    "embed": EmbedResult,
+    "rank": RankResult,
+    "simulate": SimulationResult,
+}
+
+
+def learning_run_result(kind: str, result: dict | None) -> EmbedResult | RankResult | SimulationResult | None:
+    """A stored LearningRun.result as its typed shape; None for a run that has not reported (an empty dict)."""
+    if not result:
+        return None
+    return RESULT_SCHEMAS[kind].model_validate(result)
+
+
+def rank_result(result: dict | None) -> RankResult | None:
+    """A ranking run's stored result, typed; None before it finished."""
+    return RankResult.model_validate(result) if result else None
+
+
+class LearningRunResult(RootModel[EmbedResult | RankResult | SimulationResult | None]):
+    """What the API shows of LearningRun.result: the shape of the run's kind, or null before it finishes."""
+
+
+class StrategyInForce(StrategySpec):
+    """The strategy and budget in force, with the version that set them (0: the defaults, never changed)."""
+
+    version: int = Field(ge=0)

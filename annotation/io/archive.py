@@ -249,7 +249,7 @@ def _annotations(archive, item_ids, label_ids, people, project_id: int) -> dict[
                 schema_version=r["schema_version"],
                 client_key=_copied_key(project_id, r["client_key"]),
                 time_spent_ms=r["time_spent_ms"],
-                # The model's suggestion shown with the answer (absent from archives written before #6).
+                # The model's suggestion shown with the answer (absent from older archives).
                 suggested_label_ids=_mapped(r.get("suggested_label_ids"), label_ids),
                 accepted_suggestion=bool(r.get("accepted_suggestion", False)),
             )
