@@ -1,4 +1,6 @@
 import os
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -34,6 +36,15 @@ def log_in(page, live_server, username: str, password: str) -> None:
 
 
 VIEWPORT = {"width": 1280, "height": 800}
+DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+def screenshot_path(name: str) -> str:
+    """Where the picture of a page goes: docs/screenshots when `make screenshots` asks (LOUPE_SCREENSHOTS=1),
+    else a scratch folder, so that a test run never rewrites the tracked pictures."""
+    folder = DOCS_SCREENSHOTS if os.environ.get("LOUPE_SCREENSHOTS") == "1" else Path(tempfile.gettempdir())
+    folder.mkdir(parents=True, exist_ok=True)
+    return str(folder / name)
 
 
 @pytest.fixture(scope="session")

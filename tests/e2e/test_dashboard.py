@@ -1,5 +1,4 @@
 import random
-from pathlib import Path
 
 import pytest
 from celery import current_app
@@ -13,7 +12,7 @@ from active_learning.models import LabelIssue, LearningRun, ModelVersion
 from annotation.demo import _wine
 from annotation.labeling import annotation_submit
 from annotation.models import JobStatus
-from tests.e2e.conftest import log_in
+from tests.e2e.conftest import log_in, screenshot_path
 from tests.factories import (
     PASSWORD,
     Role,
@@ -27,7 +26,6 @@ from tests.factories import (
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 VIEWPORT = {"width": 1280, "height": 800}
 
 
@@ -144,8 +142,7 @@ def test_dashboard_draws_every_figure_from_the_models_runs(page, live_server, wi
     page.keyboard.press("ArrowRight")
     expect(preview.get_by_role("link", name="Open item")).to_be_visible()
 
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "dashboard.png"), full_page=True)
+    page.screenshot(path=screenshot_path("dashboard.png"), full_page=True)
 
     # Train now: a run is queued and its progress bar follows the worker (executed here) to the end.
     page.get_by_role("button", name="Train now").click()

@@ -4,7 +4,6 @@ prefetch, and a submit that survives a network blip."""
 import hashlib
 import io
 import statistics
-from pathlib import Path
 
 import pytest
 from django.core.files.base import ContentFile
@@ -13,12 +12,12 @@ from playwright.sync_api import expect
 
 from active_learning.models import StrategySetting
 from annotation.models import Annotation, Item, ItemEvent, Label, Lease
-from tests.e2e.conftest import log_in
+from tests.e2e.conftest import log_in, screenshot_path
 from tests.factories import PASSWORD, Role, UserFactory, add_member, make_project, rank_queue
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 LONG_NOTE = "Tasting notes: " + "dark cherry, plum and a hint of cedar; " * 8
 
 
@@ -163,8 +162,7 @@ def test_tabular_items_are_labeled_with_the_keyboard_undo_and_suggestion(
     insight_box = page.get_by_test_id("insight")
     expect(insight_box).to_contain_text("Suggests white · 87% sure")
     expect(insight_box).to_contain_text("The model hesitates")
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "labeling-tabular.png"))
+    page.screenshot(path=screenshot_path("labeling-tabular.png"))
     page.keyboard.press("a")
 
     for expected in ("wine-05", "wine-06", "wine-07", "wine-08", "wine-09"):
@@ -225,7 +223,7 @@ def test_image_items_are_labeled_with_the_keyboard_zoom_undo_and_suggestion(
     expect(name).to_have_text("pet-02.png")
     expect(page.get_by_test_id("insight")).to_contain_text("Suggests cat, dog · 64% sure")
     expect(page.get_by_role("img", name="Image pet-02.png")).to_be_visible()
-    page.screenshot(path=str(SCREENSHOTS / "labeling-image.png"))
+    page.screenshot(path=screenshot_path("labeling-image.png"))
     page.keyboard.press("Control+z")  # undo brings pet-01 back
     expect(name).to_have_text("pet-01.png")
     expect(button["dog"]).to_have_attribute("aria-pressed", "true")
@@ -332,9 +330,9 @@ def test_the_lease_is_renewed_while_the_page_sits_on_an_item(page, live_server, 
     assert set(first) == {"wine-00", "wine-01", "wine-02"}  # the item on screen and the two prefetched
 
     page.clock.run_for(21_000)
-    for _ in range(50):
-        renewed = {lease.item.external_id: lease.expires_at for lease in Lease.objects.select_related("item")}
-        if all(renewed[key] > first[key] for key in first):
-            break
-        page.wait_for_timeout(100)
-    assert all(renewed[key] > first[key] for key in first), (first, renewed)
+
+    def renewed():
+        now = {lease.item.external_id: lease.expires_at for lease in Lease.objects.select_related("item")}
+        return all(now[key] > first[key] for key in first)
+
+    wait_until(renewed, 5, "every lease renewed", sleep=lambda s: page.wait_for_timeout(s * 1000))

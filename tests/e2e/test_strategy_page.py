@@ -5,8 +5,8 @@ from threadpoolctl import threadpool_limits
 from active_learning import training
 from active_learning.models import LearningRun, StrategySetting
 from annotation.models import JobStatus
-from tests.e2e.conftest import log_in
-from tests.e2e.test_dashboard import SCREENSHOTS, VIEWPORT, chart_points, watch_console, wine_with_models
+from tests.e2e.conftest import log_in, screenshot_path
+from tests.e2e.test_dashboard import VIEWPORT, chart_points, watch_console, wine_with_models
 from tests.factories import PASSWORD, Role, UserFactory, add_member, make_project
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -79,7 +79,7 @@ def test_manager_saves_a_mix_with_budget_and_replays_a_strategy_against_random(p
     labels = run.result["strategies"]["margin"]["runs"][0]["n_labels"]
     assert chart_points(page, "replay-chart") == [len(labels)] * 4  # accuracy and macro-F1 of each strategy
     expect(page.get_by_role("img", name="Replay learning curves, mean over 2 seeds")).to_be_visible()
-    page.screenshot(path=str(SCREENSHOTS / "strategy.png"), full_page=True)
+    page.screenshot(path=screenshot_path("strategy.png"), full_page=True)
     assert errors == []
 
 

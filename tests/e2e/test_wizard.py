@@ -15,7 +15,7 @@ from sklearn.datasets import load_iris
 
 from annotation.models import ImportJob, Invitation, Item, Label, Membership, Project
 from annotation.services import invitation_digest
-from tests.e2e.conftest import VIEWPORT, log_in
+from tests.e2e.conftest import VIEWPORT, log_in, screenshot_path
 from tests.factories import PASSWORD, Role, UserFactory, add_member, make_project
 from tests.integration import conftest as integration
 
@@ -25,7 +25,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 # fixture it may be built on) here makes it usable without touching either conftest.
 celery_worker = integration.celery_worker
 start_worker = getattr(integration, "start_worker", None)
-SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "wizard-preview.png"
 IMPORT_TIMEOUT_MS = 30_000
 REFUSED = "Failed to load resource: the server responded with a status of {}"  # how Chromium logs a 4xx
 
@@ -120,8 +119,7 @@ def test_tabular_project_from_a_csv_with_columns_labels_and_people(
     page.get_by_label("Use as feature species").uncheck()
     page.get_by_label("Show note").uncheck()
     page.get_by_label("Use as feature sepal_width").uncheck()
-    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=SCREENSHOT, full_page=True)
+    page.screenshot(path=screenshot_path("wizard-preview.png"), full_page=True)
 
     page.get_by_role("button", name="Start import").click()
     expect(page.get_by_test_id("import-message")).to_have_text(

@@ -16,6 +16,7 @@ from annotation.models import Annotation, DataKind, Item, ItemStatus, Project, R
 from core.db import write_transaction
 from tests.factories import UserFactory, add_member, make_project
 from tests.integration.conftest import client_for
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 COLUMNS = [f"x{j}" for j in range(6)]
@@ -43,16 +44,6 @@ def blobs_project(owner, n_items: int, batch_size: int = 5) -> Project:
         f"/api/v1/projects/{project.id}/learning/strategy/", {"batch_size": batch_size}, format="json"
     )
     return project
-
-
-def wait_until(condition, timeout: float = 120.0, what: str = "the condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
 
 
 def rankings_done(project) -> int:
@@ -100,7 +91,7 @@ def label_loop(project, user, cycles: int, answers: list, empties: list, latenci
 def test_the_queue_never_says_empty_while_rankings_commit(celery_worker, personas):
     project = blobs_project(personas.manager, n_items=3000)
     services.training_run_request(project=project, reason="request", user=personas.manager)
-    wait_until(lambda: rankings_done(project) >= 1, what="the first ranking")
+    wait_until(lambda: rankings_done(project) >= 1, 120, "the first ranking")
     users = annotators(project, 4)
     before = rankings_done(project)
 
@@ -220,9 +211,9 @@ def test_a_worker_frozen_mid_ranking_does_not_delay_submits(start_worker, person
     project = blobs_project(personas.manager, n_items=20_000, batch_size=5)
     worker = start_worker()
     services.training_run_request(project=project, reason="request", user=personas.manager)
-    wait_until(lambda: rankings_done(project) >= 1, timeout=240, what="the first ranking")
+    wait_until(lambda: rankings_done(project) >= 1, 240, "the first ranking")
     rank = services.ranking_request(project=project, reason="request")
-    wait_until(lambda: LearningRun.objects.filter(id=rank.id, status="running").exists(), what="the ranking under way")
+    wait_until(lambda: LearningRun.objects.filter(id=rank.id, status="running").exists(), 120, "the ranking under way")
     # On SQLite this holds the write queue and the write lock: the worker is frozen outside a write of its own.
     with write_transaction():
         worker.send_signal(signal.SIGSTOP)
