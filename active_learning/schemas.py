@@ -174,6 +174,16 @@ class LearningRunResult(RootModel[EmbedResult | RankResult | SimulationResult | 
     """What the API shows of LearningRun.result: the shape of the run's kind, or null before it finishes."""
 
 
+class ClassFigures(_Strict):
+    """One label's cross-validated figures in a model version (ModelVersion.per_class, by label id); the
+    support alone while the labels are too few to cross-validate."""
+
+    precision: float | None = None
+    recall: float | None = None
+    f1: float | None = None
+    support: int  # labeled items of this label
+
+
 class StrategyInForce(StrategySpec):
     """The strategy and budget in force, with the version that set them (0: the defaults, never changed)."""
 

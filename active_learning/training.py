@@ -389,7 +389,7 @@ def _model_version_create(project, run, ranking, metrics, classes, multilabel, v
     if metrics is not None:
         for key, figures in metrics.per_class.items():
             label_id = int(classes[int(key)]) if multilabel else int(key)
-            per_class[str(label_id)] = figures
+            per_class[str(label_id)] = schemas.ClassFigures.model_validate(figures).model_dump(exclude_none=True)
     ModelVersion.objects.create(
         project=project,
         run=run,

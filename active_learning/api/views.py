@@ -60,9 +60,9 @@ class StrategySettingOutputSerializer(serializers.ModelSerializer):
 
 class ModelVersionOutputSerializer(serializers.Serializer):
     class ClassFiguresSerializer(serializers.Serializer):
-        precision = serializers.FloatField()
-        recall = serializers.FloatField()
-        f1 = serializers.FloatField()
+        precision = serializers.FloatField(required=False, help_text="absent with too few labels to cross-validate")
+        recall = serializers.FloatField(required=False)
+        f1 = serializers.FloatField(required=False)
         support = serializers.IntegerField()
 
     version = serializers.IntegerField()
