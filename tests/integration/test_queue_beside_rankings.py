@@ -13,6 +13,7 @@ from django.db import connection, connections
 from active_learning import services, training
 from active_learning.models import LearningRun
 from annotation.models import Annotation, DataKind, Item, ItemStatus, Project, RankedItem, Ranking, Role
+from annotation.schemas import ItemInsight
 from core.db import write_transaction
 from tests.factories import UserFactory, add_member, make_project
 from tests.integration.conftest import client_for
@@ -160,6 +161,14 @@ def test_a_ranking_being_made_current_locks_no_item_the_queue_serves(personas):
     assert project.current_ranking.run_id == rank.id
 
 
+def _insight(rank: int) -> dict:
+    """What a ranking stores for an item at this rank, before any model (schemas.ItemInsight)."""
+    return ItemInsight(
+        ranking_run=1, model_version=None, rank=rank, picked_by="score", reason="ranked by the strategy's score",
+        scores={"novelty": 0.5}, suggestion=None,
+    ).model_dump(mode="json")
+
+
 def test_the_queue_serves_the_current_ranking_in_order_and_then_every_other_open_item(personas):
     project = blobs_project(personas.manager, n_items=30)
     items = list(Item.objects.filter(project=project).order_by("id"))
@@ -167,7 +176,7 @@ def test_the_queue_serves_the_current_ranking_in_order_and_then_every_other_open
     new = Ranking.objects.create(project=project, run_id=None, size=3)
     for ranking, head in ((old, items[:2]), (new, [items[7], items[3], items[5]])):
         RankedItem.objects.bulk_create(
-            RankedItem(ranking=ranking, rank=r, item=item, priority=1.0 - r / 10, insight={"rank": r})
+            RankedItem(ranking=ranking, rank=r, item=item, priority=1.0 - r / 10, insight=_insight(r))
             for r, item in enumerate(head, start=1)
         )
     Project.objects.filter(id=project.id).update(current_ranking=new)
@@ -183,7 +192,7 @@ def test_the_queue_serves_the_current_ranking_in_order_and_then_every_other_open
             {"item_id": item["id"], "label_ids": labels[:1]},
             format="json",
         )
-    assert served[:3] == [(items[7].id, {"rank": 1}), (items[3].id, {"rank": 2}), (items[5].id, {"rank": 3})]
+    assert served[:3] == [(items[7].id, _insight(1)), (items[3].id, _insight(2)), (items[5].id, _insight(3))]
     assert served[3:] == [(items[0].id, None), (items[1].id, None)]  # beyond the head: by priority, then id
 
 
