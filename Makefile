@@ -1,4 +1,4 @@
-.PHONY: run test lint screenshots
+.PHONY: run test lint lock screenshots
 
 run:  ## set up and run Loupe with the demo (SQLite + embedded broker unless configured otherwise)
 	bash scripts/run.sh
@@ -6,8 +6,11 @@ run:  ## set up and run Loupe with the demo (SQLite + embedded broker unless con
 test:  ## set up and run the whole test suite
 	bash scripts/test.sh
 
-screenshots:  ## refresh docs/screenshots/ from the browser tests that take them (the only writer of those files)
-	bash scripts/screenshots.sh
+lint:  ## the static checks alone: ruff, mypy, migrations, declared and locked dependencies
+	bash scripts/checks.sh
 
-lint:
-	.venv/bin/ruff check . && .venv/bin/ruff format --check .
+lock:  ## re-resolve the .lock files after changing a requirements*.txt file
+	bash scripts/lock.sh
+
+screenshots:  ## retake the pictures in docs/screenshots (the only run that writes them)
+	bash scripts/screenshots.sh

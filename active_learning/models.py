@@ -38,13 +38,13 @@ class LearningRun(BackgroundJob):
     reason = models.CharField(max_length=32)  # import, request, labels, embedding, strategy
     embedding = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     setting = models.ForeignKey(StrategySetting, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    params = models.JSONField(default=dict)  # embed: autoencoder settings; simulate: schemas.SimulationSpec
+    params = models.JSONField(default=dict)  # simulate: schemas.SimulationSpec; {} for the other kinds
     progress = models.FloatField(default=0.0)  # 0..1
     message = models.CharField(max_length=200, blank=True)  # what it is doing now, for the UI
     n_items = models.PositiveIntegerField(default=0)
     n_labels = models.PositiveIntegerField(default=0)
     artifact = models.CharField(max_length=500, blank=True)  # embed: .npz in storage, keyed by run id
-    result = models.JSONField(default=dict)  # timings, device, loss, batch, novel items, curves...
+    result = models.JSONField(default=dict)  # schemas.EmbedResult, RankResult or SimulationResult; {} until done
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
 
     class Meta:
@@ -75,7 +75,7 @@ class ModelVersion(models.Model):
     cv_accuracy = models.FloatField(null=True)
     cv_macro_f1 = models.FloatField(null=True)
     cv_folds = models.PositiveSmallIntegerField(default=0)
-    per_class = models.JSONField(default=dict)  # label id -> {precision, recall, f1, support}
+    per_class = models.JSONField(default=dict)  # label id -> schemas.ClassFigures
     files = models.JSONField(default=dict)  # schemas.ModelFiles; empty for versions made before downloads
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -2,7 +2,7 @@
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, RootModel, model_validator
 
 StrategyName = Literal[
     "adaptive",
@@ -81,3 +81,138 @@ class ModelFiles(_Strict):
     classifier: str
     model: str
     predictions: str
+# --- What a learning run reports (LearningRun.result), one shape per kind of run ------------------------------
+# Written by active_learning.training when the run finishes, read back through `learning_run_result`; a run that
+# has not finished reports nothing (None).
+
+Scalar = str | int | float | bool | None
+
+
+class DriftFigures(_Strict):
+    """The drift check of an embedding: the new items against the earlier ones (MMD permutation test)."""
+
+    p_value: float
+    alpha: float  # the stated false-alarm rate
+    n_new: int
+    drift: bool
+
+
+class EmbedResult(_Strict):
+    """An embedding run: how the autoencoder trained, where its encoder is, its map and its drift check."""
+
+    device: str  # where it trained: cpu, cuda:0...
+    epochs: int
+    final_loss: float | None  # the last epoch's validation loss
+    n_components: int  # width of the embedding
+    train_seconds: float
+    seconds: float
+    encoder: dict[str, str] | None = None  # storage paths of the encoder's weights and input spec (downloads)
+    max_item_id: int | None = None  # items above it are new to the next embedding
+    map: str = "pca"  # how the 2-D map was drawn: pca first, umap once drawn after the embedding
+    map_artifact: str | None = None  # the UMAP map's arrays, once drawn
+    map_seconds: float | None = None
+    drift: DriftFigures | None = None  # absent when too few items were new
+
+
+class RankResult(_Strict):
+    """A ranking run: what it put at the head of the queue, and whether predictions have stopped changing."""
+
+    phase: str  # the adaptive strategy's phase: typicality, novelty, uncertainty...
+    strategy: str
+    batch_item_ids: list[int]  # the next batch, in queue order
+    novel_item_ids: list[int]  # the most novel unlabeled items, most novel first
+    kappa_with_previous: float | None  # Cohen's kappa with the previous ranking's predictions
+    stable_streak: int  # consecutive rankings at or above the stopping rule's threshold
+    stopping_rule_met: bool
+    rank_seconds: float
+    annotations_seen: int  # answers up to this id are in this ranking
+    write_seconds: float | None = None
+    seconds: float | None = None
+    swap_seconds: float | None = None  # the one transaction that readers of the queue meet
+
+
+class SimulationConfig(_Strict):
+    data_kind: str
+    budget: int
+    batch_size: int
+    seeds: list[int]
+    test_size: float  # share of the labeled items kept for testing
+    n_items: int
+    classes: list[str]
+
+
+class ReplayRun(_Strict):
+    """One strategy on one seed: its learning curve (one point per batch) and figures of merit."""
+
+    seed: int
+    n_labels: list[int]
+    accuracy: list[float]
+    macro_f1: list[float]
+    classes_discovered: list[int]
+    full_accuracy: float  # the model on every pool label: what the curve climbs towards
+    aulc: float  # area under the accuracy curve, 0..100
+    aulc_f1: float
+    labels_to_95: int | None  # labels to reach 95% of full_accuracy (None: not within the budget)
+    first_labeled_at: dict[str, int | None]  # class -> labels until its first item was picked
+
+
+class ReplaySummary(_Strict):
+    aulc_mean: float
+    aulc_std: float
+    aulc_f1_mean: float
+    final_accuracy_mean: float
+    labels_to_95_median: float | None
+    runs_reaching_95: int
+    n_runs: int
+
+
+class StrategyReplay(_Strict):
+    params: dict[str, Scalar]  # the strategy's settings (the first seed's)
+    runs: list[ReplayRun]
+    summary: ReplaySummary
+
+
+class SimulationResult(_Strict):
+    """A replay of strategies on the labeled items: learning curves per strategy and seed."""
+
+    config: SimulationConfig
+    strategies: dict[str, StrategyReplay]
+
+
+RESULT_SCHEMAS: dict[str, type[EmbedResult] | type[RankResult] | type[SimulationResult]] = {
+    "embed": EmbedResult,
+    "rank": RankResult,
+    "simulate": SimulationResult,
+}
+
+
+def learning_run_result(kind: str, result: dict | None) -> EmbedResult | RankResult | SimulationResult | None:
+    """A stored LearningRun.result as its typed shape; None for a run that has not reported (an empty dict)."""
+    if not result:
+        return None
+    return RESULT_SCHEMAS[kind].model_validate(result)
+
+
+def rank_result(result: dict | None) -> RankResult | None:
+    """A ranking run's stored result, typed; None before it finished."""
+    return RankResult.model_validate(result) if result else None
+
+
+class LearningRunResult(RootModel[EmbedResult | RankResult | SimulationResult | None]):
+    """What the API shows of LearningRun.result: the shape of the run's kind, or null before it finishes."""
+
+
+class ClassFigures(_Strict):
+    """One label's cross-validated figures in a model version (ModelVersion.per_class, by label id); the
+    support alone while the labels are too few to cross-validate."""
+
+    precision: float | None = None
+    recall: float | None = None
+    f1: float | None = None
+    support: int  # labeled items of this label
+
+
+class StrategyInForce(StrategySpec):
+    """The strategy and budget in force, with the version that set them (0: the defaults, never changed)."""
+
+    version: int = Field(ge=0)

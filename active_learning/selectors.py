@@ -117,6 +117,7 @@ def learning_status(*, project: Project) -> dict:
         stale_reason = "A ranking has been waiting for over two minutes."
     if not stale_reason and rank is not None and rank.is_orphaned:
         stale_reason = "The worker running the ranking stopped; another worker takes the ranking over shortly."
+    report = schemas.rank_result(ranked.result) if ranked else None
     curve = list(
         ModelVersion.objects.filter(project=project).order_by("version").values_list("n_labels", "cv_accuracy")
     )
@@ -141,8 +142,8 @@ def learning_status(*, project: Project) -> dict:
         "labels_since_ranking": since,
         "workers_alive": workers,
         "model_version": _version_fields(version),
-        "stopping_rule_met": bool(ranked and ranked.result.get("stopping_rule_met")),
-        "ranking_phase": ranked.result.get("phase") if ranked else None,
+        "stopping_rule_met": bool(report and report.stopping_rule_met),
+        "ranking_phase": report.phase if report else None,
         "latest_embedding": _run_fields(embed),
         "latest_ranking": _run_fields(rank),
     }
@@ -187,7 +188,8 @@ def label_issue_list(*, project: Project):
 def novel_items(*, project: Project, limit: int = 100):
     """The most novel unlabeled items of the latest ranking, most novel first."""
     ranked = _latest(project, LearningRun.Kind.RANK, JobStatus.DONE)
-    ids = (ranked.result.get("novel_item_ids") or [])[:limit] if ranked else []
+    report = schemas.rank_result(ranked.result) if ranked else None
+    ids = report.novel_item_ids[:limit] if report else []
     items = {item.id: item for item in Item.objects.with_ranking().filter(id__in=ids, annotation_count=0)}
     return [items[i] for i in ids if i in items]
 
@@ -203,8 +205,9 @@ def embedding_map(*, project: Project) -> dict:
     if run.result.get("map_artifact"):  # the UMAP map, drawn after the embedding
         coords = artifacts.load(run.result["map_artifact"])["map"]
     ranked = _latest(project, LearningRun.Kind.RANK, JobStatus.DONE)
-    batch = set(ranked.result.get("batch_item_ids", [])) if ranked else set()
-    novel = set(ranked.result.get("novel_item_ids", [])[:50]) if ranked else set()
+    report = schemas.rank_result(ranked.result) if ranked else None
+    batch = set(report.batch_item_ids) if report else set()
+    novel = set(report.novel_item_ids[:50]) if report else set()
     leased = set(
         Lease.objects.filter(item__project=project, expires_at__gt=timezone.now()).values_list("item_id", flat=True)
     )

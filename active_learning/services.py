@@ -106,7 +106,8 @@ def ranking_request_if_due(*, project_id: int) -> LearningRun | None:
             if last["created_at"] > timezone.now() - RESEND_AFTER:
                 return None  # one is on its way; it re-checks when it finishes
         else:
-            seen = last["result"].get("annotations_seen", 0)
+            report = schemas.rank_result(last["result"])
+            seen = report.annotations_seen if report else 0
             new = Annotation.objects.filter(item__project_id=project_id, id__gt=seen).count()
             project = Project.objects.get(id=project_id)
             _, spec = strategy_current(project)

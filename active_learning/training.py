@@ -58,6 +58,7 @@ from annotation.models import (
     Ranking,
     TaskType,
 )
+from annotation.schemas import ItemInsight, Suggestion
 from core.db import bulk_insert, write_transaction
 from core.jobs import JobFailed, JobRun, Superseded, job_running
 from core.models import JobStatus
@@ -98,9 +99,11 @@ def _run(run_id: int, kind: str):
         yield LearningRun.objects.select_related("project", "embedding", "setting").get(id=run_id), job
 
 
-def _finish(job: JobRun, result: dict, **fields) -> bool:
+def _finish(
+    job: JobRun, result: schemas.EmbedResult | schemas.RankResult | schemas.SimulationResult, **fields
+) -> bool:
     """Mark the run done with its result (and e.g. its `artifact`); False when a newer attempt owns it."""
-    return job.finish(progress=1.0, message="Done", result=result, **fields)
+    return job.finish(progress=1.0, message="Done", result=result.model_dump(mode="json"), **fields)
 
 
 # --- embed --------------------------------------------------------------------------------------------
@@ -192,17 +195,18 @@ def embed_run_execute(*, run_id: int) -> None:
             map=coords.astype(np.float32),
         )
         encoder = _encoder_save(run, selector, X, columns)
-        result = {
-            "encoder": encoder,
-            "max_item_id": int(ids.max()),  # items above it are new to the next embedding (its drift check)
-            "device": str(selector.autoencoder_.device_) if hasattr(selector.autoencoder_, "device_") else "",
-            "epochs": epochs,
-            "final_loss": float(getattr(selector.autoencoder_, "loss_", np.nan)),
-            "n_components": int(embedding.shape[1]),
-            "train_seconds": round(trained - started, 2),
-            "map": projection,
-            "seconds": round(time.monotonic() - started, 2),
-        }
+        loss = float(getattr(selector.autoencoder_, "loss_", np.nan))
+        result = schemas.EmbedResult(
+            encoder=encoder,
+            max_item_id=int(ids.max()),  # items above it are new to the next embedding (its drift check)
+            device=str(selector.autoencoder_.device_) if hasattr(selector.autoencoder_, "device_") else "",
+            epochs=epochs,
+            final_loss=None if np.isnan(loss) else loss,
+            n_components=int(embedding.shape[1]),
+            train_seconds=round(trained - started, 2),
+            map=projection,
+            seconds=round(time.monotonic() - started, 2),
+        )
         done = _finish(job, result, artifact=path)
     if run is not None and done:
         _drift_check(run, ids, embedding, selector.reconstruction_error_, coords)
@@ -447,22 +451,22 @@ def rank_run_execute(*, run_id: int) -> None:
         novelty = ranking.why["novelty"]
         unlabeled = ranking.order
         novel = unlabeled[np.lexsort((unlabeled, -novelty[unlabeled]))][:NOVEL_KEPT]
-        result = {
-            "phase": ranking.phase,
-            "strategy": spec.strategy,
-            "batch_item_ids": ids[ranking.batch].tolist(),
-            "novel_item_ids": ids[novel].tolist(),
-            "kappa_with_previous": kappa,
-            "stable_streak": stable,
-            "stopping_rule_met": bool(spec.stopping_rule and stable >= spec.stopping_rule.patience),
-            "rank_seconds": round(ranked - started, 2),
-            "annotations_seen": seen,  # answers up to this id are in this ranking
-        }
+        result = schemas.RankResult(
+            phase=ranking.phase,
+            strategy=spec.strategy,
+            batch_item_ids=ids[ranking.batch].tolist(),
+            novel_item_ids=ids[novel].tolist(),
+            kappa_with_previous=kappa,
+            stable_streak=stable,
+            stopping_rule_met=bool(spec.stopping_rule and stable >= spec.stopping_rule.patience),
+            rank_seconds=round(ranked - started, 2),
+            annotations_seen=seen,
+        )
         last_version = ModelVersion.objects.filter(project=project).aggregate(top=Max("version"))["top"] or 0
         version_number = last_version + 1 if ranking.classifier is not None else None
         writing = time.monotonic()
         new = _ranking_write(run, ids, ranking, version_number, classes, multilabel)
-        result["write_seconds"] = round(time.monotonic() - writing, 3)
+        result.write_seconds = round(time.monotonic() - writing, 3)
         swapping = time.monotonic()
         with write_transaction():
             current = (
@@ -480,8 +484,8 @@ def rank_run_execute(*, run_id: int) -> None:
             LabelIssue.objects.filter(run__project=project).delete()
             LabelIssue.objects.bulk_create(LabelIssue(run=run, **issue) for issue in issues)
             Project.objects.filter(id=project.id).update(current_ranking=new)
-            result["seconds"] = round(time.monotonic() - started, 2)
-            result["swap_seconds"] = round(time.monotonic() - swapping, 3)  # the one transaction readers meet
+            result.seconds = round(time.monotonic() - started, 2)
+            result.swap_seconds = round(time.monotonic() - swapping, 3)
             _finish(job, result, artifact=path)
         _old_rankings_delete(project.id, new.id, replaced)
         if version_number is not None:
@@ -569,7 +573,8 @@ def _stable_streak(project, run, kappa, spec) -> int:
     if kappa is None or kappa < threshold:
         return 0
     previous = _previous_run(project, run)
-    return 1 + int((previous.result or {}).get("stable_streak", 0)) if previous else 1
+    report = schemas.rank_result(previous.result) if previous else None
+    return 1 + (report.stable_streak if report else 0) if previous else 1
 
 
 def _model_version_create(project, run, ranking, metrics, classes, multilabel, version, files) -> None:
@@ -579,7 +584,7 @@ def _model_version_create(project, run, ranking, metrics, classes, multilabel, v
     if metrics is not None:
         for key, figures in metrics.per_class.items():
             label_id = int(classes[int(key)]) if multilabel else int(key)
-            per_class[str(label_id)] = figures
+            per_class[str(label_id)] = schemas.ClassFigures.model_validate(figures).model_dump(exclude_none=True)
     ModelVersion.objects.create(
         project=project,
         run=run,
@@ -642,22 +647,22 @@ def _ranking_write(run, ids, ranking, model_version, label_ids, multilabel) -> R
     rows = []
     for j, i in enumerate(head.tolist()):
         own = {name: float(values[j]) for name, values in percentiles.items()}
-        insight = {
-            "ranking_run": run.id,
-            "model_version": model_version,
-            "rank": j + 1,
-            "picked_by": rule[i],
-            "reason": reason[i],
-            "scores": {name: (None if np.isnan(values[j]) else float(values[j])) for name, values in why.items()},
-            "percentiles": {name: (None if np.isnan(value) else round(value, 4)) for name, value in own.items()},
-            "explanation": explanation(
+        insight = ItemInsight(
+            ranking_run=run.id,
+            model_version=model_version,
+            rank=j + 1,
+            picked_by=rule[i],
+            reason=reason[i],
+            scores={name: (None if np.isnan(values[j]) else float(values[j])) for name, values in why.items()},
+            percentiles={name: (None if np.isnan(value) else round(value, 4)) for name, value in own.items()},
+            explanation=explanation(
                 rule[i], own, None if ranking.proba is None else ranking.proba[i], column_names, multilabel
             ),
-            "suggestion": None
+            suggestion=None
             if ranking.proba is None
-            else {"label_ids": [int(c) for c in suggested[j]], "confidence": round(float(confidence[j]), 4)},
-        }
-        rows.append((j + 1, int(ids[i]), float(ranking.priority[i]), json.dumps(insight)))
+            else Suggestion(label_ids=[int(c) for c in suggested[j]], confidence=round(float(confidence[j]), 4)),
+        )
+        rows.append((j + 1, int(ids[i]), float(ranking.priority[i]), insight.model_dump_json()))
     new = Ranking.objects.create(project_id=run.project_id, run_id=run.id, size=len(rows))
     for start in range(0, len(rows), WRITE_CHUNK):
         with write_transaction():
@@ -756,4 +761,4 @@ def simulate_run_execute(*, run_id: int) -> None:
             on_round=on_round,
         )
         plain = json.loads(json.dumps(results, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
-        _finish(job, plain)
+        _finish(job, schemas.SimulationResult.model_validate(plain))

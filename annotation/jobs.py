@@ -192,7 +192,7 @@ def _export_file_save(job: ExportJob, attempt: int, out) -> str:
     """Copy the finished file into storage; a copy that fails part-way (a full disk) leaves nothing behind."""
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
     name = default_storage.get_available_name(
-        f"exports/{job.project_id}/{job.id}-{attempt}-{stamp}{exporters.FORMATS[job.format]}"
+        f"exports/{job.project_id}/{job.id}-{attempt}-{stamp}{exporters.FORMATS[job.format].extension}"
     )
     try:
         return default_storage.save(name, File(out))

@@ -150,7 +150,7 @@ class SchemaChange(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="schema_changes")
     version = models.PositiveIntegerField()
     operation = models.CharField(max_length=32, choices=Operation.choices)
-    payload = models.JSONField()  # schemas.SchemaOperation, as applied
+    payload = models.JSONField()  # schemas.SchemaChangePayload
     changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -397,7 +397,7 @@ class ImportJob(BackgroundJob):
     created_count = models.PositiveIntegerField(default=0)
     duplicate_count = models.PositiveIntegerField(default=0)
     annotation_count = models.PositiveIntegerField(default=0)
-    errors = models.JSONField(default=list)  # [{"where": "line 7" | "cats/a.png", "reason": "..."}], capped
+    errors = models.JSONField(default=list)  # schemas.ImportProblems, the first ones
     error_count = models.PositiveIntegerField(default=0)
 
     class Meta:

@@ -25,6 +25,7 @@ from annotation.models import (
     RankedItem,
     Skip,
 )
+from annotation.schemas import ItemInsight
 
 ITEM, LEASE, ANNOTATION = Item._meta.db_table, Lease._meta.db_table, Annotation._meta.db_table
 PROJECT, RANKED = Project._meta.db_table, RankedItem._meta.db_table
@@ -182,9 +183,10 @@ def item_lock(*, project_id: int, item_id: int) -> tuple[str, int, list[int] | N
     )
     if row is None:
         return None
-    insight = json.loads(row[2]) if isinstance(row[2], str) else row[2]
-    suggestion = (insight or {}).get("suggestion") or {}
-    return row[0], row[1], suggestion.get("label_ids")
+    if row[2] is None:
+        return row[0], row[1], None
+    insight = ItemInsight.model_validate_json(row[2]) if isinstance(row[2], str) else ItemInsight.model_validate(row[2])
+    return row[0], row[1], insight.suggestion.label_ids if insight.suggestion else None
 
 
 def previous_answers(*, user_id: int, item_id: int, client_key: str) -> list[tuple[int, int, str]]:

@@ -149,6 +149,45 @@ class SchemaOperation(
     """One explicit change to a label schema; each makes a new schema version."""
 
 
+# What a schema change records (SchemaChange.payload): the operation as applied, with what it found or made.
+class AddLabelApplied(AddLabel):
+    label_id: int  # the new label
+
+
+class RenameLabelApplied(RenameLabel):
+    old_name: str
+
+
+class RetireLabelApplied(RetireLabel):
+    annotations_kept: int
+
+
+class MergeLabelsApplied(MergeLabels):
+    source_names: list[str]
+    target_name: str
+
+
+class AppliedSchemaChange(
+    RootModel[
+        Annotated[
+            AddLabelApplied
+            | UpdateLabel
+            | RenameLabelApplied
+            | RetireLabelApplied
+            | MergeLabelsApplied
+            | SetColumns
+            | SetTaskType,
+            Field(discriminator="op"),
+        ]
+    ]
+):
+    """An operation as applied."""
+
+
+class SchemaChangePayload(RootModel[ProjectSpec | AppliedSchemaChange]):
+    """SchemaChange.payload: the project's spec for its first version (`create`), else the operation as applied."""
+
+
 Scalar = str | int | float | bool | None
 
 
@@ -228,3 +267,29 @@ class ExportFilters(_Strict):
     agreement_max: float | None = Field(default=None, ge=0, le=1)
     annotated_after: datetime | None = None
     annotated_before: datetime | None = None
+
+
+class ImportProblem(_Strict):
+    """A line, row or file an import could not take, and why (ImportJob.errors holds the first of them)."""
+
+    where: str  # "line 7", "cats/a.png"
+    reason: str
+
+
+class ImportProblems(RootModel[list[ImportProblem]]):
+    """ImportJob.errors."""
+
+
+class TablePreview(_Strict):
+    """The head of a table read without importing it: the column types (inferred or chosen), the first rows, the
+    bad lines among them, and how the columns differ from the project's."""
+
+    columns: list[ColumnType]
+    rows: list[dict[str, Scalar]]  # typed values; datetimes as ISO 8601 strings
+    row_count: int
+    errors: list[ImportProblem]
+    error_count: int
+    encoding: str | None
+    delimiter: str | None
+    complete: bool  # False when only the head of a longer file was read (row_count counts that head)
+    schema_problems: list[str]  # how the columns differ from the project's (empty for a first import)

@@ -303,7 +303,7 @@ def _add_label(project: Project, op: schemas.AddLabel) -> dict[str, Any]:
     _check_hotkey_free(project, op.label.hotkey, "label.hotkey")
     top = Label.objects.filter(project=project).aggregate(top=Max("position"))["top"]
     label = _label_create(project=project, spec=op.label, position=0 if top is None else top + 1)
-    return {**op.model_dump(mode="json"), "label_id": label.id}
+    return schemas.AddLabelApplied(**op.model_dump(), label_id=label.id).model_dump(mode="json")
 
 
 def _update_label(project: Project, op: schemas.UpdateLabel) -> dict[str, Any]:
@@ -324,14 +324,15 @@ def _rename_label(project: Project, op: schemas.RenameLabel) -> dict[str, Any]:
     _check_name_free(project, op.name, "name", except_id=label.id)
     old_name, label.name = label.name, op.name
     label.save(update_fields=["name"])
-    return {**op.model_dump(mode="json"), "old_name": old_name}
+    return schemas.RenameLabelApplied(**op.model_dump(), old_name=old_name).model_dump(mode="json")
 
 
 def _retire_label(project: Project, op: schemas.RetireLabel) -> dict[str, Any]:
     label = _active_label(project, op.label_id)
     label.retired_at = timezone.now()
     label.save(update_fields=["retired_at"])
-    return {**op.model_dump(mode="json"), "annotations_kept": label.annotations.count()}
+    kept = label.annotations.count()
+    return schemas.RetireLabelApplied(**op.model_dump(), annotations_kept=kept).model_dump(mode="json")
 
 
 def _merge_labels(project: Project, op: schemas.MergeLabels) -> dict[str, Any]:
@@ -343,7 +344,9 @@ def _merge_labels(project: Project, op: schemas.MergeLabels) -> dict[str, Any]:
     for source in sources:
         source.retired_at, source.merged_into = now, target
         source.save(update_fields=["retired_at", "merged_into"])
-    return {**op.model_dump(mode="json"), "source_names": [s.name for s in sources], "target_name": target.name}
+    names = [s.name for s in sources]
+    applied = schemas.MergeLabelsApplied(**op.model_dump(), source_names=names, target_name=target.name)
+    return applied.model_dump(mode="json")
 
 
 def _set_columns(project: Project, op: schemas.SetColumns) -> dict[str, Any]:

@@ -6,7 +6,6 @@ current, so the pages show exactly what the API answers and every write goes thr
 """
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied as PageForbidden
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -15,10 +14,10 @@ from django.views.decorators.http import require_POST
 from active_learning import selectors as learning
 from active_learning.schemas import StrategyName
 from annotation import selectors
-from annotation.access import ROLE_CAPABILITIES, Capability, project_for_user, role_for_user
+from annotation.access import Capability
 from annotation.models import Project
 from annotation.predictions import prediction_sources
-from core.errors import NotFound, PermissionDenied
+from frontend.access import page_capabilities, page_project
 from integrations.selectors import webhook_list
 from integrations.services import webhook_test_send
 
@@ -43,17 +42,6 @@ STRATEGIES = {  # name -> (title, what it does), in the words the strategy page 
 }
 assert set(STRATEGIES) == set(StrategyName.__args__), "describe every strategy the API accepts"
 MIXABLE = [name for name in STRATEGIES if name not in ("adaptive", "mix")]
-
-
-def _project(request, project_id: int, capability: Capability = Capability.VIEW) -> tuple[Project, frozenset]:
-    """The project and the caller's capabilities in it, with the API's rules: outsiders 404, others 403."""
-    try:
-        project = project_for_user(user=request.user, project_id=project_id, capability=capability)
-    except NotFound as exc:
-        raise Http404(exc.message) from exc
-    except PermissionDenied as exc:
-        raise PageForbidden(exc.message) from exc
-    return project, ROLE_CAPABILITIES[role_for_user(user=request.user, project=project)]
 
 
 def _links(project: Project, capabilities: frozenset) -> dict:
@@ -81,7 +69,8 @@ def _config(project: Project, capabilities: frozenset, status: dict) -> dict:
 
 @login_required
 def dashboard(request, project_id: int):
-    project, capabilities = _project(request, project_id)
+    project = page_project(request, project_id)
+    capabilities = page_capabilities(request, project)
     status = learning.learning_status(project=project)
     config = _config(project, capabilities, status)
     context = {
@@ -99,7 +88,7 @@ def dashboard(request, project_id: int):
 @require_POST
 def webhook_test(request, project_id: int, webhook_id: int):
     """The dashboard's "Send test" button: a ping to the webhook (by a worker); the log shows how it went."""
-    project, _ = _project(request, project_id, Capability.MANAGE)
+    project = page_project(request, project_id, Capability.MANAGE)
     webhook = project.webhooks.filter(id=webhook_id).first()
     if webhook is None:
         raise Http404("No such webhook in this project.")
@@ -109,7 +98,8 @@ def webhook_test(request, project_id: int, webhook_id: int):
 
 @login_required
 def item(request, project_id: int, item_id: int):
-    project, capabilities = _project(request, project_id)
+    project = page_project(request, project_id)
+    capabilities = page_capabilities(request, project)
     found = selectors.item_list(project=project).filter(id=item_id).first()
     if found is None:
         raise Http404("No such item in this project.")
@@ -132,7 +122,8 @@ def item(request, project_id: int, item_id: int):
 
 @login_required
 def strategy(request, project_id: int):
-    project, capabilities = _project(request, project_id)
+    project = page_project(request, project_id)
+    capabilities = page_capabilities(request, project)
     status = learning.learning_status(project=project)
     config = _config(project, capabilities, status)
     context = {

@@ -4,7 +4,6 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied as PageForbidden
 from django.db.models import Count, Q
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
@@ -13,12 +12,11 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from active_learning.selectors import LABEL_ISSUE_MIN_CONFIDENCE, labeled_count, strategy_current
-from annotation.access import ROLE_CAPABILITIES, Capability, project_for_user, role_for_user
-from annotation.io.exporters import FORMATS, IMAGE_ONLY
+from annotation.access import ROLE_CAPABILITIES, Capability, role_for_user
+from annotation.io.exporters import FORMATS, format_refusal
 from annotation.item_actions import MAX_BULK_ITEMS
 from annotation.models import (
     AnnotationStatus,
-    DataKind,
     Item,
     ItemStatus,
     Label,
@@ -30,19 +28,11 @@ from annotation.models import (
 )
 from annotation.selectors import project_list_for_user, review_feedback
 from annotation.services import invitation_accept as accept
-from core.errors import DomainError, NotFound, PermissionDenied
+from core.errors import DomainError, NotFound
 from core.selectors import api_token_list
 from core.services import api_token_create, api_token_revoke
+from frontend.access import page_project
 
-FORMAT_NAMES = {
-    "csv": "CSV",
-    "jsonl": "JSON Lines",
-    "parquet": "Parquet",
-    "imagefolder": "ImageFolder (zip)",
-    "coco": "COCO (zip)",
-    "hf_parquet": "Hugging Face Parquet",
-    "loupe": "Loupe archive (lossless)",
-}
 COMMAND_KEYS = {"a", "s", "z"}  # accept the suggestion, skip, undo: a label's own hotkey wins over these
 
 
@@ -65,16 +55,6 @@ def home(request):
             }
         )
     return render(request, "frontend/home.html", {"rows": rows})
-
-
-def _project(request, project_id: int, capability: Capability) -> Project:
-    """The project for a page, with the API's rules: outsiders get a 404, members without the right a 403."""
-    try:
-        return project_for_user(user=request.user, project_id=project_id, capability=capability)
-    except NotFound as exc:
-        raise Http404(exc.message) from exc
-    except PermissionDenied as exc:
-        raise PageForbidden(exc.message) from exc
 
 
 def label_keys(labels: list[Label]) -> dict[int, str]:
@@ -121,7 +101,7 @@ def labeling_budget(project: Project) -> dict | None:
 
 @login_required
 def labeling(request, project_id: int):
-    project = _project(request, project_id, Capability.LABEL)
+    project = page_project(request, project_id, Capability.LABEL)
     labels = _labels_config(project)
     used = {label["key"] for label in labels}
     config = {
@@ -179,7 +159,7 @@ def _progress(request, project: Project) -> dict:
 
 @login_required
 def review(request, project_id: int):
-    project = _project(request, project_id, Capability.REVIEW)
+    project = page_project(request, project_id, Capability.REVIEW)
     config = {
         "project": {
             "id": project.id,
@@ -199,7 +179,7 @@ def review(request, project_id: int):
 @login_required
 def items(request, project_id: int):
     """The item browser: filters, a grid or table of items, a map with a lasso, and bulk actions."""
-    project = _project(request, project_id, Capability.REVIEW)
+    project = page_project(request, project_id, Capability.REVIEW)
     config = {
         "project": {
             "id": project.id,
@@ -221,7 +201,7 @@ def items(request, project_id: int):
 @login_required
 def item(request, project_id: int, item_id: int):
     """One item: the item, every answer, the review history, the model's view, and a correction form."""
-    project = _project(request, project_id, Capability.REVIEW)
+    project = page_project(request, project_id, Capability.REVIEW)
     found = Item.objects.filter(project=project, id=item_id).values("id", "external_id").first()
     if found is None:
         raise Http404("No such item in this project.")
@@ -243,12 +223,11 @@ def item(request, project_id: int, item_id: int):
 
 @login_required
 def export(request, project_id: int):
-    project = _project(request, project_id, Capability.MANAGE)
+    project = page_project(request, project_id, Capability.MANAGE)
     formats = [
-        {"name": fmt, "label": FORMAT_NAMES.get(fmt, fmt)}
-        for fmt in FORMATS
-        if (project.data_kind == DataKind.IMAGE or fmt not in IMAGE_ONLY)
-        and not (fmt == "imagefolder" and project.task_type == TaskType.MULTI_LABEL)
+        {"name": name, "label": export.title}
+        for name, export in FORMATS.items()
+        if format_refusal(project, name) is None
     ]
     context = {
         "project": project,

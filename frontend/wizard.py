@@ -6,15 +6,14 @@ rule stays in the services and their schemas and the pages show the API's own er
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 
 from annotation import schemas, selectors
-from annotation.access import Capability, can_create_projects, project_for_user
+from annotation.access import Capability, can_create_projects
 from annotation.models import DataKind, Project, Role, TaskType
-from core import errors
+from frontend.access import page_project
 
 STEPS = [
     ("details", "Project"),
@@ -24,16 +23,6 @@ STEPS = [
     ("ready", "Ready"),
 ]
 RECENT_IMPORTS = 10
-
-
-def _managed_project(request, project_id: int) -> Project:
-    """Managers only: outsiders get a 404 (the project does not exist for them), other members a 403."""
-    try:
-        return project_for_user(user=request.user, project_id=project_id, capability=Capability.MANAGE)
-    except errors.NotFound as exc:
-        raise Http404(exc.message) from exc
-    except errors.PermissionDenied as exc:
-        raise PermissionDenied(exc.message) from exc
 
 
 def _render(request, step: str, project: Project | None = None, **context):
@@ -59,13 +48,13 @@ def create(request):
 
 @login_required
 def details(request, project_id: int):
-    project = _managed_project(request, project_id)
+    project = page_project(request, project_id, Capability.MANAGE)
     return _render(request, "details", project, data_kinds=DataKind.choices, task_types=TaskType.choices)
 
 
 @login_required
 def upload(request, project_id: int):
-    project = _managed_project(request, project_id)
+    project = page_project(request, project_id, Capability.MANAGE)
     label_names = [label.name for label in selectors.label_list(project=project).filter(retired_at__isnull=True)]
     return _render(
         request,
@@ -84,7 +73,7 @@ def upload(request, project_id: int):
 
 @login_required
 def labels(request, project_id: int):
-    project = _managed_project(request, project_id)
+    project = page_project(request, project_id, Capability.MANAGE)
     labels = list(selectors.label_list(project=project))
     return _render(
         request,
@@ -99,7 +88,7 @@ def labels(request, project_id: int):
 
 @login_required
 def members(request, project_id: int):
-    project = _managed_project(request, project_id)
+    project = page_project(request, project_id, Capability.MANAGE)
     return _render(
         request,
         "members",
@@ -112,7 +101,7 @@ def members(request, project_id: int):
 
 @login_required
 def ready(request, project_id: int):
-    project = _managed_project(request, project_id)
+    project = page_project(request, project_id, Capability.MANAGE)
     labels = selectors.label_list(project=project).filter(retired_at__isnull=True)
     return _render(
         request,

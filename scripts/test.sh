@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# One command for the whole suite: lint, unit tests, integration tests on SQLite + the embedded broker and
-# on PostgreSQL + Redis (each with a real Celery worker process), and browser tests in Debian's Chromium.
+# One command for the whole suite: static checks (scripts/checks.sh), unit tests, integration tests on SQLite +
+# the embedded broker and on PostgreSQL + Redis (each with a real Celery worker process), and browser tests in
+# Debian's Chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh requirements-test.txt
@@ -18,8 +19,7 @@ export LOUPE_DATA_DIR="$scratch/data" CELERY_QUEUE="loupe-test-$$"
 pg_url="postgres://postgres@127.0.0.1:5432/loupe"
 redis_url="redis://127.0.0.1:6379/15"
 
-echo "==> ruff"
-ruff check .
+scripts/checks.sh
 echo "==> unit tests"
 pytest tests/unit
 echo "==> integration + browser tests on SQLite and the embedded broker"

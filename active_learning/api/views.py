@@ -5,21 +5,32 @@ import tempfile
 
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from active_learning import model_exports, selectors, services
+from active_learning import model_exports, schemas, selectors, services
 from active_learning.models import LearningRun, StrategySetting
 from annotation.access import Capability, project_for_user
 from annotation.api.serializers import ItemOutputSerializer
+from core.api.fields import TypedJSONField
 from core.api.pagination import LimitOffsetPagination
 from core.errors import Conflict, NotFound
 
 
+@extend_schema_field(schemas.LearningRunResult)  # type: ignore[arg-type]  # drf-spectacular reads pydantic models
+class LearningRunResultField(serializers.Field):
+    """LearningRun.result read through its kind's schema (null while the run has not finished)."""
+
+    def to_representation(self, run: LearningRun):
+        result = schemas.learning_run_result(run.kind, run.result)
+        return None if result is None else result.model_dump(mode="json")
+
+
 class LearningRunOutputSerializer(serializers.ModelSerializer):
     created_by = serializers.CharField(source="created_by.username", default=None)
+    result = LearningRunResultField(source="*", read_only=True)
 
     class Meta:
         model = LearningRun
@@ -44,44 +55,89 @@ class LearningRunOutputSerializer(serializers.ModelSerializer):
 
 class StrategySettingOutputSerializer(serializers.ModelSerializer):
     changed_by = serializers.CharField(source="changed_by.username", default=None)
+    spec = TypedJSONField(schemas.StrategySpec)
 
     class Meta:
         model = StrategySetting
         fields = ["version", "spec", "changed_by", "created_at"]
 
 
+class ModelVersionOutputSerializer(serializers.Serializer):
+    class ClassFiguresSerializer(serializers.Serializer):
+        precision = serializers.FloatField(required=False, help_text="absent with too few labels to cross-validate")
+        recall = serializers.FloatField(required=False)
+        f1 = serializers.FloatField(required=False)
+        support = serializers.IntegerField()
+
+    version = serializers.IntegerField()
+    n_labels = serializers.IntegerField()
+    classifier = serializers.CharField()
+    cv_accuracy = serializers.FloatField(allow_null=True, help_text="cross-validated; null with too few labels")
+    cv_macro_f1 = serializers.FloatField(allow_null=True)
+    cv_folds = serializers.IntegerField()
+    per_class = serializers.DictField(child=ClassFiguresSerializer(), help_text="label id -> cross-validated figures")
+    created_at = serializers.DateTimeField()
+
+
+class LearningRunSummarySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.ChoiceField(choices=LearningRun.Kind.choices)
+    status = serializers.CharField()
+    reason = serializers.CharField()
+    progress = serializers.FloatField()
+    message = serializers.CharField()
+    n_items = serializers.IntegerField(allow_null=True)
+    n_labels = serializers.IntegerField(allow_null=True)
+    failure = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
+class LearningStatusOutputSerializer(serializers.Serializer):
+    class BudgetSerializer(serializers.Serializer):
+        total = serializers.IntegerField(allow_null=True, help_text="null: no budget set")
+        used = serializers.IntegerField(help_text="labeled items")
+        left = serializers.IntegerField(allow_null=True)
+        projected_accuracy = serializers.FloatField(allow_null=True, help_text="the learning curve at the budget")
+
+    strategy = TypedJSONField(schemas.StrategyInForce)
+    budget = BudgetSerializer()
+    stale = serializers.BooleanField(help_text="the queue's ranking is behind the labels or the model is stuck")
+    stale_reason = serializers.CharField(help_text="why, for people; empty when not stale")
+    labels_since_ranking = serializers.IntegerField()
+    workers_alive = serializers.BooleanField()
+    model_version = ModelVersionOutputSerializer(allow_null=True)
+    stopping_rule_met = serializers.BooleanField()
+    ranking_phase = serializers.CharField(allow_null=True)
+    latest_embedding = LearningRunSummarySerializer(allow_null=True)
+    latest_ranking = LearningRunSummarySerializer(allow_null=True)
+
+
 class LearningStatusApi(APIView):
     """The model's state for the project: budget, whether the queue's ranking is stale (and why), latest runs."""
 
-    @extend_schema(
-        responses=inline_serializer(
-            "LearningStatus",
-            {"stale": serializers.BooleanField(), "ranking_phase": serializers.CharField(allow_null=True)},
-        )
-    )
+    @extend_schema(responses=LearningStatusOutputSerializer)
     def get(self, request, project_id: int):
         project = project_for_user(user=request.user, project_id=project_id, capability=Capability.LABEL)
-        return Response(selectors.learning_status(project=project))
+        return Response(LearningStatusOutputSerializer(selectors.learning_status(project=project)).data)
 
 
 class StrategyApi(APIView):
     """The strategy and budget in force; PUT records a new version (schemas.StrategySpec), used from the next
     ranking on (one is requested at once)."""
 
-    @extend_schema(responses=inline_serializer("Strategy", {"version": serializers.IntegerField()}))
+    @extend_schema(responses=schemas.StrategyInForce)
     def get(self, request, project_id: int):
         project = project_for_user(user=request.user, project_id=project_id, capability=Capability.VIEW)
         setting, spec = selectors.strategy_current(project)
-        return Response({"version": setting.version if setting else 0, **spec.model_dump(mode="json")})
+        in_force = schemas.StrategyInForce(version=setting.version if setting else 0, **spec.model_dump())
+        return Response(in_force.model_dump(mode="json"))
 
-    @extend_schema(
-        request=inline_serializer("StrategyInput", {"strategy": serializers.CharField()}),
-        responses=inline_serializer("StrategySaved", {"version": serializers.IntegerField()}),
-    )
+    @extend_schema(request=schemas.StrategySpec, responses=schemas.StrategyInForce)
     def put(self, request, project_id: int):
         project = project_for_user(user=request.user, project_id=project_id, capability=Capability.MANAGE)
         setting = services.strategy_set(project=project, user=request.user, spec=request.data)
-        return Response({"version": setting.version, **setting.spec})
+        return Response(schemas.StrategyInForce(version=setting.version, **setting.spec).model_dump(mode="json"))
 
 
 class StrategyHistoryApi(APIView):
@@ -93,11 +149,13 @@ class StrategyHistoryApi(APIView):
 
 
 class LearningRunListApi(APIView):
+    pagination_class = LimitOffsetPagination  # documents the page envelope (count, next, previous, results)
+
     @extend_schema(responses=LearningRunOutputSerializer(many=True))
     def get(self, request, project_id: int):
         project = project_for_user(user=request.user, project_id=project_id, capability=Capability.VIEW)
         runs = selectors.learning_runs(project=project, kind=request.query_params.get("kind"))
-        paginator = LimitOffsetPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(runs, request)
         return paginator.get_paginated_response(LearningRunOutputSerializer(page, many=True).data)
 
@@ -144,10 +202,7 @@ class SimulationApi(APIView):
         runs = selectors.learning_runs(project=project, kind=LearningRun.Kind.SIMULATE)[:20]
         return Response(LearningRunOutputSerializer(runs, many=True).data)
 
-    @extend_schema(
-        request=inline_serializer("SimulationInput", {"strategies": serializers.ListField()}),
-        responses={202: LearningRunOutputSerializer},
-    )
+    @extend_schema(request=schemas.SimulationSpec, responses={202: LearningRunOutputSerializer})
     def post(self, request, project_id: int):
         project = project_for_user(user=request.user, project_id=project_id, capability=Capability.MANAGE)
         run = services.simulation_run_request(project=project, user=request.user, spec=request.data)
@@ -157,10 +212,10 @@ class SimulationApi(APIView):
 class ModelVersionListApi(APIView):
     """Every classifier fit with its cross-validated figures: the project's learning curve."""
 
-    @extend_schema(responses=inline_serializer("ModelVersion", {"version": serializers.IntegerField()}, many=True))
+    @extend_schema(responses=ModelVersionOutputSerializer(many=True))
     def get(self, request, project_id: int):
         project = project_for_user(user=request.user, project_id=project_id, capability=Capability.VIEW)
-        return Response(selectors.model_versions(project=project))
+        return Response(ModelVersionOutputSerializer(selectors.model_versions(project=project), many=True).data)
 
 
 class ModelDownloadApi(APIView):
@@ -229,10 +284,12 @@ class LabelIssueListApi(APIView):
     """Labeled items whose label the model confidently disagrees with (confident learning), worst first: a
     second look for reviewers."""
 
+    pagination_class = LimitOffsetPagination  # documents the page envelope (count, next, previous, results)
+
     @extend_schema(responses=LabelIssueOutputSerializer(many=True))
     def get(self, request, project_id: int):
         project = project_for_user(user=request.user, project_id=project_id, capability=Capability.REVIEW)
-        paginator = LimitOffsetPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(selectors.label_issue_list(project=project), request)
         return paginator.get_paginated_response(LabelIssueOutputSerializer(page, many=True).data)
 
@@ -250,7 +307,25 @@ class EmbeddingMapApi(APIView):
     """2-D map (UMAP, or PCA on tiny pools) of the latest embedding: points with their state (labeled, queued,
     novel, unlabeled)."""
 
-    @extend_schema(responses=inline_serializer("EmbeddingMap", {"run": serializers.IntegerField(allow_null=True)}))
+    @extend_schema(
+        responses=inline_serializer(
+            "EmbeddingMap",
+            {
+                "run": serializers.IntegerField(allow_null=True, help_text="the embedding run; null before one"),
+                "total": serializers.IntegerField(help_text="items in the embedding (the map shows a sample)"),
+                "points": inline_serializer(
+                    "EmbeddingMapPoint",
+                    {
+                        "item_id": serializers.IntegerField(),
+                        "x": serializers.FloatField(),
+                        "y": serializers.FloatField(),
+                        "state": serializers.ChoiceField(choices=["labeled", "queued", "novel", "unlabeled"]),
+                    },
+                    many=True,
+                ),
+            },
+        )
+    )
     def get(self, request, project_id: int):
         project = project_for_user(user=request.user, project_id=project_id, capability=Capability.VIEW)
         return Response(selectors.embedding_map(project=project))

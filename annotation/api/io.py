@@ -9,12 +9,12 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation import jobs
+from annotation import jobs, schemas
 from annotation.access import Capability, can_create_projects, project_for_user
 from annotation.api.serializers import ProjectOutputSerializer
 from annotation.io import exporters, importers, tables
 from annotation.models import ExportJob, ImportJob
-from core.api.fields import JSONField, NameField
+from core.api.fields import JSONField, NameField, TypedJSONField
 from core.api.parsers import MultiPartParser
 from core.errors import Conflict, DomainError, NotFound, PermissionDenied
 
@@ -39,6 +39,10 @@ def _check_file_count(files: list) -> None:
 
 
 class ImportJobOutputSerializer(serializers.ModelSerializer):
+    options = TypedJSONField(schemas.ImportOptions)
+    # A declared field, which DRF's metaclass takes off the class: it does not hide Serializer.errors.
+    errors = TypedJSONField(schemas.ImportProblems, help_text="The lines, rows or files refused (the first ones).")  # type: ignore[assignment]
+
     class Meta:
         model = ImportJob
         fields = [
@@ -63,6 +67,7 @@ class ImportJobOutputSerializer(serializers.ModelSerializer):
 
 class ExportJobOutputSerializer(serializers.ModelSerializer):
     download_url = serializers.SerializerMethodField()
+    filters = TypedJSONField(schemas.ExportFilters)
 
     class Meta:
         model = ExportJob
@@ -133,7 +138,7 @@ class TablePreviewApi(APIView):
         delimiter = serializers.CharField(required=False, min_length=1, max_length=1)
         options = JSONField(binary=True, required=False, default=dict, help_text="schemas.ImportOptions")
 
-    @extend_schema(request={"multipart/form-data": InputSerializer}, responses=dict)
+    @extend_schema(request={"multipart/form-data": InputSerializer}, responses=schemas.TablePreview)
     def post(self, request, project_id: int):
         _check_upload_size(request)
         project = project_for_user(user=request.user, project_id=project_id, capability=Capability.MANAGE)
@@ -188,7 +193,7 @@ class ExportDownloadApi(APIView):
         if job.status != "done":
             raise Conflict(f"This export is {job.status}; it can be downloaded once it is done.")
         safe_name = re.sub(r"[^\w .-]+", "_", job.project.name).strip() or "export"
-        filename = f"{safe_name}{exporters.FORMATS[job.format]}"
+        filename = f"{safe_name}{exporters.FORMATS[job.format].extension}"
         return FileResponse(job.file.open("rb"), as_attachment=True, filename=filename)
 
 

@@ -5,7 +5,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation import labeling, selectors
+from annotation import labeling, schemas, selectors
 from annotation.access import Capability, project_for_user
 from annotation.agreement import project_agreement
 from annotation.api.serializers import ItemOutputSerializer
@@ -13,7 +13,7 @@ from annotation.models import Draft, Item, Review
 from annotation.predictions import item_predictions
 from annotation.review import item_review
 from annotation.schemas import MAX_LABELS
-from core.api.fields import IdField
+from core.api.fields import IdField, TypedJSONField
 from core.api.pagination import LimitOffsetPagination
 from core.errors import NotFound
 
@@ -50,7 +50,7 @@ class ExternalPredictionOutputSerializer(serializers.Serializer):
 class QueueItemOutputSerializer(serializers.Serializer):
     item = ItemOutputSerializer()
     lease_expires_at = serializers.DateTimeField()
-    draft = serializers.JSONField(allow_null=True)
+    draft = TypedJSONField(schemas.DraftPayload, allow_null=True)
     rejection = RejectionSerializer(
         allow_null=True, required=False, help_text="A reviewer sent this item back to you: why, by whom, when."
     )
@@ -281,6 +281,8 @@ class ItemHistoryApi(APIView):
 
 
 class ReviewQueueApi(APIView):
+    pagination_class = LimitOffsetPagination  # documents the page envelope (count, next, previous, results)
+
     @extend_schema(
         parameters=[OpenApiParameter("order", str, enum=["disagreements", "all", "sample"])],
         responses=ItemOutputSerializer(many=True),
@@ -290,7 +292,7 @@ class ReviewQueueApi(APIView):
         order = serializers.ChoiceField(choices=["disagreements", "all", "sample"]).run_validation(
             request.query_params.get("order", "disagreements")
         )
-        paginator = LimitOffsetPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(selectors.review_queue(project=project, order=order), request, view=self)
         return paginator.get_paginated_response(ItemOutputSerializer(page, many=True).data)
 
@@ -301,7 +303,18 @@ class ItemReviewApi(APIView):
         label_ids = serializers.ListField(child=IdField(), required=False, default=list, max_length=MAX_LABELS)
         comment = serializers.CharField(required=False, default="", allow_blank=True, max_length=5000)
 
-    @extend_schema(request=InputSerializer, responses={201: None})
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            201: inline_serializer(
+                "ReviewSaved",
+                {
+                    "id": serializers.IntegerField(),
+                    "decision": serializers.ChoiceField(choices=Review.Decision.choices),
+                },
+            )
+        },
+    )
     def post(self, request, project_id: int, item_id: int):
         project = project_for_user(user=request.user, project_id=project_id, capability=Capability.REVIEW)
         data = self.InputSerializer(data=request.data)
@@ -310,18 +323,62 @@ class ItemReviewApi(APIView):
         return Response({"id": review.id, "decision": review.decision}, status=status.HTTP_201_CREATED)
 
 
+class ProgressOutputSerializer(serializers.Serializer):
+    class ProgressByStatusSerializer(serializers.Serializer):
+        open = serializers.IntegerField()
+        done = serializers.IntegerField()
+        accepted = serializers.IntegerField()
+        corrected = serializers.IntegerField()
+
+    class ProgressByLabelSerializer(serializers.Serializer):
+        label_id = serializers.IntegerField()
+        name = serializers.CharField()
+        annotations = serializers.IntegerField()
+
+    class ProgressByAnnotatorSerializer(serializers.Serializer):
+        user_id = serializers.IntegerField()
+        username = serializers.CharField()
+        annotations = serializers.IntegerField()
+        last_hour = serializers.IntegerField()
+        per_hour_last_day = serializers.FloatField()
+
+    items = serializers.IntegerField()
+    by_status = ProgressByStatusSerializer()
+    by_label = ProgressByLabelSerializer(many=True)
+    by_annotator = ProgressByAnnotatorSerializer(many=True)
+    labels_last_hour = serializers.IntegerField()
+    median_time_per_item_ms = serializers.FloatField(allow_null=True)
+
+
 class ProgressApi(APIView):
-    @extend_schema(responses=dict)
+    @extend_schema(responses=ProgressOutputSerializer)
     def get(self, request, project_id: int):
         project = project_for_user(user=request.user, project_id=project_id, capability=Capability.REVIEW)
-        return Response(selectors.project_progress(project=project))
+        return Response(ProgressOutputSerializer(selectors.project_progress(project=project)).data)
+
+
+class AgreementOutputSerializer(serializers.Serializer):
+    class AgreementPairSerializer(serializers.Serializer):
+        annotators = serializers.ListField(child=serializers.IntegerField(), help_text="the two annotators' user ids")
+        items = serializers.IntegerField(help_text="items both answered")
+        cohen_kappa = serializers.FloatField(allow_null=True)
+
+    items = serializers.IntegerField(help_text="items with two answers or more (the others are left out)")
+    annotators = serializers.IntegerField()
+    alpha = serializers.FloatField(allow_null=True, help_text="Krippendorff's alpha (nominal) over whole answers")
+    fleiss_kappa = serializers.FloatField(allow_null=True, help_text="null unless every item has as many answers")
+    per_label_alpha = serializers.DictField(
+        child=serializers.FloatField(allow_null=True), help_text="label id -> alpha of the label's presence"
+    )
+    pairs = AgreementPairSerializer(many=True)
 
 
 class AgreementApi(APIView):
-    @extend_schema(responses=dict)
+    @extend_schema(responses=AgreementOutputSerializer)
     def get(self, request, project_id: int):
         project = project_for_user(user=request.user, project_id=project_id, capability=Capability.REVIEW)
-        return Response(project_agreement(selectors.project_ratings(project=project)))
+        agreement = project_agreement(selectors.project_ratings(project=project))
+        return Response(AgreementOutputSerializer(agreement).data)
 
 
 def _item(project, item_id: int) -> Item:

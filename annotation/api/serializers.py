@@ -3,7 +3,9 @@
 from django.urls import reverse
 from rest_framework import serializers
 
+from annotation import schemas
 from annotation.models import Invitation, Item, Label, Membership, Project, SchemaChange
+from core.api.fields import TypedJSONField
 
 
 class LabelOutputSerializer(serializers.ModelSerializer):
@@ -29,6 +31,8 @@ class LabelOutputSerializer(serializers.ModelSerializer):
 class ProjectOutputSerializer(serializers.ModelSerializer):
     item_count = serializers.IntegerField(read_only=True, default=None)
     my_role = serializers.CharField(read_only=True, default=None)
+    shown_columns = serializers.ListField(child=serializers.CharField(), read_only=True)
+    feature_columns = serializers.ListField(child=serializers.CharField(), read_only=True)
 
     class Meta:
         model = Project
@@ -56,8 +60,10 @@ class SchemaOutputSerializer(serializers.Serializer):
     labels = LabelOutputSerializer(many=True)
 
 
+
 class SchemaChangeOutputSerializer(serializers.ModelSerializer):
     changed_by = serializers.CharField(source="changed_by.username", default=None)
+    payload = TypedJSONField(schemas.SchemaChangePayload, help_text="The change as applied.")
 
     class Meta:
         model = SchemaChange
@@ -86,10 +92,12 @@ class ItemOutputSerializer(serializers.ModelSerializer):
     image_url = serializers.SerializerMethodField()
     thumbnail_url = serializers.SerializerMethodField()
     priority = serializers.SerializerMethodField(help_text="The item's priority in the current ranking (higher first).")
-    insight = serializers.JSONField(
-        read_only=True,
+    # A declared field, which DRF's metaclass takes off the class: it does not hide Serializer.data.
+    data = TypedJSONField(schemas.TabularRecord, help_text="A tabular item's values by column ({} for images).")  # type: ignore[assignment]
+    insight = TypedJSONField(
+        schemas.ItemInsight,
         allow_null=True,
-        help_text="Why the item is queued where it is (ItemInsight); null outside the current ranking's head.",
+        help_text="Why the item is queued where it is; null outside the current ranking's head.",
     )
 
     class Meta:

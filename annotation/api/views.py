@@ -244,6 +244,8 @@ class LabelListApi(APIView):
 
 
 class ItemListApi(APIView):
+    pagination_class = LimitOffsetPagination  # documents the page envelope (count, next, previous, results)
+
     @extend_schema(
         parameters=[OpenApiParameter("search", str, description="Part of the item's external id")],
         responses=ItemOutputSerializer(many=True),
@@ -251,7 +253,7 @@ class ItemListApi(APIView):
     def get(self, request, project_id: int):
         project = project_for_user(user=request.user, project_id=project_id)
         items = selectors.item_list(project=project, search=request.query_params.get("search", ""))
-        paginator = LimitOffsetPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(items, request, view=self)
         return paginator.get_paginated_response(ItemOutputSerializer(page, many=True).data)
 

@@ -15,6 +15,7 @@ import re
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any
 
@@ -46,17 +47,25 @@ from annotation.models import (
 from core.models import User
 
 CHUNK = 2_000
-# Each format's file suffix, distinct per format so that downloads of one project never share a name.
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    title: str  # what people see on the export page
+    extension: str  # of the downloaded file
+    image_only: bool = False
+
+
+# Every export format, in the order the export page offers them: the API, the command and the page read this.
 FORMATS = {
-    "csv": ".csv",
-    "jsonl": ".jsonl",
-    "parquet": ".parquet",
-    "imagefolder": ".imagefolder.zip",
-    "coco": ".coco.zip",
-    "hf_parquet": ".hf.parquet",
-    "loupe": ".loupe.zip",
+    "csv": ExportFormat("CSV", ".csv"),
+    "jsonl": ExportFormat("JSON Lines", ".jsonl"),
+    "parquet": ExportFormat("Parquet", ".parquet"),
+    "imagefolder": ExportFormat("ImageFolder (zip)", ".imagefolder.zip", image_only=True),
+    "coco": ExportFormat("COCO (zip)", ".coco.zip", image_only=True),
+    "hf_parquet": ExportFormat("Hugging Face Parquet", ".hf.parquet", image_only=True),
+    "loupe": ExportFormat("Loupe archive (lossless)", ".loupe.zip"),
 }
-IMAGE_ONLY = {"imagefolder", "coco", "hf_parquet"}
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 ARCHIVE_VERSION = 1
 # The project settings an archive carries (besides its name); the archive reader restores exactly these.
@@ -95,13 +104,21 @@ class ExportRefused(ValueError):
     """This export cannot be made for this project (e.g. an image format for a table)."""
 
 
-def check_format(project: Project, fmt: str) -> None:
+def format_refusal(project: Project, fmt: str) -> str | None:
+    """Why this project cannot be exported in this format, or None when it can."""
     if fmt not in FORMATS:
-        raise ExportRefused(f"Unknown format {fmt!r}; choose one of {', '.join(FORMATS)}.")
-    if fmt in IMAGE_ONLY and project.data_kind != DataKind.IMAGE:
-        raise ExportRefused(f"{fmt} is for image projects.")
+        return f"Unknown format {fmt!r}; choose one of {', '.join(FORMATS)}."
+    if FORMATS[fmt].image_only and project.data_kind != DataKind.IMAGE:
+        return f"{fmt} is for image projects."
     if fmt == "imagefolder" and project.task_type == TaskType.MULTI_LABEL:
-        raise ExportRefused("imagefolder holds one label per image; use coco or hf_parquet for multi-label.")
+        return "imagefolder holds one label per image; use coco or hf_parquet for multi-label."
+    return None
+
+
+def check_format(project: Project, fmt: str) -> None:
+    refusal = format_refusal(project, fmt)
+    if refusal:
+        raise ExportRefused(refusal)
 
 
 # --- rows -------------------------------------------------------------------------------------------

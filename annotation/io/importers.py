@@ -77,7 +77,7 @@ class Outcome:
 
     def _report(self, where: str, reason: str) -> None:
         if len(self.errors) < MAX_REPORTED_ERRORS:
-            self.errors.append({"where": where, "reason": reason})
+            self.errors.append(schemas.ImportProblem(where=where, reason=reason).model_dump())
 
 
 Progress = Callable[[Outcome], None]

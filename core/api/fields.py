@@ -1,6 +1,7 @@
 """Serializer fields for client input that both databases can store."""
 
 from django.conf import settings
+from pydantic import BaseModel
 from rest_framework import serializers
 
 from core.validation import (
@@ -54,3 +55,16 @@ class JSONField(serializers.JSONField):
             path, problem = next(iter(problems.items()))
             raise serializers.ValidationError(f"{path}: {problem}." if path != "non_field_errors" else problem)
         return value
+
+
+class TypedJSONField(serializers.Field):
+    """A JSON column shown through its pydantic schema: checked as it is read, and documented by that schema in
+    the OpenAPI description (core.api.schema)."""
+
+    def __init__(self, schema: type[BaseModel], **kwargs) -> None:
+        self.schema = schema
+        kwargs.setdefault("read_only", True)
+        super().__init__(**kwargs)
+
+    def to_representation(self, value):
+        return self.schema.model_validate(value).model_dump(mode="json")

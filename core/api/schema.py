@@ -1,6 +1,7 @@
-"""OpenAPI generation: our token authentication, and unique component names for per-view input serializers."""
+"""OpenAPI generation: our token authentication, unique component names for per-view input serializers, and
+JSON columns documented by their pydantic schemas."""
 
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiSerializerFieldExtension
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 
 
@@ -19,3 +20,12 @@ class ApiTokenScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema):
         return {"type": "http", "scheme": "bearer", "description": "A personal API token from /api/v1/tokens/."}
+
+
+class TypedJSONFieldScheme(OpenApiSerializerFieldExtension):
+    """A TypedJSONField is documented by its pydantic schema, as a component of its own."""
+
+    target_class = "core.api.fields.TypedJSONField"
+
+    def map_serializer_field(self, auto_schema, direction):
+        return auto_schema.resolve_serializer(self.target.schema, direction).ref

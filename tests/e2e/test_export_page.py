@@ -2,7 +2,6 @@
 
 import csv
 import io
-import time
 
 import pytest
 from playwright.sync_api import expect
@@ -11,6 +10,7 @@ from annotation.jobs import export_job_execute
 from annotation.models import ExportJob, Item, Label
 from tests.e2e.conftest import log_in
 from tests.factories import PASSWORD, Role, UserFactory, add_member, make_annotation, make_project
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -36,10 +36,7 @@ def wine():
 
 def run_worker_for_the_new_export(timeout_s: float = 10) -> ExportJob:
     """Play the worker: wait for the job the page started, then run the task's service as a worker would."""
-    deadline = time.monotonic() + timeout_s
-    while (job := ExportJob.objects.order_by("-id").first()) is None:
-        assert time.monotonic() < deadline, "the page started no export"
-        time.sleep(0.05)
+    job = wait_until(lambda: ExportJob.objects.order_by("-id").first(), timeout_s, "the export the page starts")
     export_job_execute(job_id=job.id)
     return job
 

@@ -4,7 +4,6 @@ manager sees the model on the dashboard and downloads the labels."""
 
 import csv
 import io
-import time
 
 import pytest
 from playwright.sync_api import expect
@@ -15,20 +14,13 @@ from tests.e2e.conftest import VIEWPORT, log_in
 from tests.e2e.test_wizard import IMPORT_TIMEOUT_MS, add_label, create_project, iris_csv
 from tests.factories import PASSWORD, UserFactory
 from tests.integration import conftest as integration
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 celery_worker = integration.celery_worker  # a real worker process: imports, embeddings, rankings, exports
 start_worker = getattr(integration, "start_worker", None)
 WORKER_TIMEOUT_S = 60
-
-
-def wait_for(condition, what: str, timeout_s: float = WORKER_TIMEOUT_S):
-    deadline = time.monotonic() + timeout_s
-    while not (value := condition()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
-    return value
 
 
 def label_shown_item(page, project: Project, keys: dict[str, str]) -> str:
@@ -59,8 +51,9 @@ def test_a_project_from_setup_to_a_ranked_queue_and_an_export(
     page.get_by_role("button", name="Start import").click()
     expect(page.get_by_test_id("import-message")).to_contain_text("150 items created", timeout=IMPORT_TIMEOUT_MS)
     # The import asks the worker to embed the pool and rank it: the first queue order, before any label.
-    wait_for(
+    wait_until(
         lambda: LearningRun.objects.filter(project=project, kind=LearningRun.Kind.RANK, status=JobStatus.DONE).exists(),
+        WORKER_TIMEOUT_S,
         "the first ranking",
     )
     page.get_by_role("link", name="Next: labels").click()
@@ -85,7 +78,11 @@ def test_a_project_from_setup_to_a_ranked_queue_and_an_export(
     answered = [label_shown_item(labeling, project, keys) for _ in range(10)]
 
     # The worker retrains on the batch; the items the queue serves next carry the model's suggestion.
-    wait_for(lambda: ModelVersion.objects.filter(project=project, n_labels=10).exists(), "a model on 10 labels")
+    wait_until(
+        lambda: ModelVersion.objects.filter(project=project, n_labels=10).exists(),
+        WORKER_TIMEOUT_S,
+        "a model on 10 labels",
+    )
     for _ in range(5):  # items prefetched before the new ranking come first, without a suggestion
         expect(labeling.get_by_test_id("item-name")).to_contain_text("iris-")
         if "Suggests" in labeling.get_by_test_id("insight").inner_text():
@@ -96,10 +93,10 @@ def test_a_project_from_setup_to_a_ranked_queue_and_an_export(
     expect(labeling.get_by_test_id("insight")).to_contain_text("% sure")
     shown = Item.objects.get(project=project, external_id=labeling.get_by_test_id("item-name").inner_text().strip())
     assert shown.insight["model_version"] == ModelVersion.objects.filter(project=project).latest("version").version
-    wait_for(
+    wait_until(
         lambda: Annotation.objects.filter(item__project=project, annotator=annotator).count() == len(answered),
+        10,
         "every answer saved",
-        timeout_s=10,
     )
     assert console_errors == []
     context.close()

@@ -14,6 +14,7 @@ from active_learning.models import StrategySetting
 from annotation.models import Annotation, Item, ItemEvent, Label, Lease
 from tests.e2e.conftest import log_in, save_screenshot
 from tests.factories import PASSWORD, Role, UserFactory, add_member, make_project, rank_queue
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -345,9 +346,9 @@ def test_the_lease_is_renewed_while_the_page_sits_on_an_item(page, live_server, 
     assert set(first) == {"wine-00", "wine-01", "wine-02"}  # the item on screen and the two prefetched
 
     page.clock.run_for(21_000)
-    for _ in range(50):
-        renewed = {lease.item.external_id: lease.expires_at for lease in Lease.objects.select_related("item")}
-        if all(renewed[key] > first[key] for key in first):
-            break
-        page.wait_for_timeout(100)
-    assert all(renewed[key] > first[key] for key in first), (first, renewed)
+
+    def renewed():
+        now = {lease.item.external_id: lease.expires_at for lease in Lease.objects.select_related("item")}
+        return all(now[key] > first[key] for key in first)
+
+    wait_until(renewed, 5, "every lease renewed", sleep=lambda s: page.wait_for_timeout(s * 1000))

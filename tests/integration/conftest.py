@@ -3,7 +3,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from pathlib import Path
 from urllib.parse import quote
@@ -15,6 +14,7 @@ from rest_framework.test import APIClient
 from core.models import WorkerHeartbeat
 from loupe.celery import app
 from tests.factories import Role, UserFactory, add_member, make_image_item, make_project
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -105,12 +105,13 @@ def start_worker(transactional_db, tmp_path, settings):
             stderr=subprocess.STDOUT,
         )
         started.append((process, log))
-        deadline = time.monotonic() + 60
-        while not WorkerHeartbeat.objects.filter(hostname=hostname).exists():
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail(f"worker did not start:\n{log_path.read_text()}")
-            time.sleep(0.2)
+
+        def heartbeat() -> bool:
+            if process.poll() is not None:
+                pytest.fail(f"the worker exited at start:\n{log_path.read_text()}")
+            return WorkerHeartbeat.objects.filter(hostname=hostname).exists()
+
+        wait_until(heartbeat, 60, f"worker {hostname} to start")  # teardown stops it either way
         return process
 
     yield start

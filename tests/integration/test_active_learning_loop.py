@@ -22,19 +22,10 @@ from annotation.models import Annotation, Item, JobStatus, Role
 from annotation.schemas import ItemInsight
 from tests.factories import add_member, make_project, most_novel_items
 from tests.integration.conftest import client_for
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 WINE = load_wine().target
-
-
-def wait_for(check, timeout=90.0, what="condition", interval=0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(interval)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 def done_run(project, kind, after_id=0, timeout=90.0):
@@ -44,7 +35,7 @@ def done_run(project, kind, after_id=0, timeout=90.0):
             pytest.fail(f"{kind} run failed: {run.failure}")
         return run if run is not None and run.status == JobStatus.DONE else None
 
-    return wait_for(check, timeout, f"a finished {kind} run")
+    return wait_until(check, timeout, f"a finished {kind} run")
 
 
 def truth(item) -> int:
@@ -126,8 +117,7 @@ def test_a_duplicated_delivery_changes_nothing(celery_worker, personas):
     snapshot = list(
         Item.objects.with_ranking().filter(project=project).order_by("id").values_list("ranked_priority", "insight")
     )
-    run_rank.delay(first.id)  # and once more after it finished
-    time.sleep(2)
+    run_rank(first.id)  # and once more after it finished, run here: what follows checks a delivery that ran
     done.refresh_from_db()
     assert done.attempts == 1
     assert done.status == JobStatus.DONE
@@ -154,7 +144,7 @@ def private_redis_broker(celery_broker):
         ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
         stdout=subprocess.DEVNULL,
     )
-    wait_for(
+    wait_until(
         lambda: subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True).stdout.strip() == b"PONG",
         10,
         "redis",

@@ -13,9 +13,11 @@ from django.db import connection, connections
 from active_learning import services, training
 from active_learning.models import LearningRun
 from annotation.models import Annotation, DataKind, Item, ItemStatus, Project, RankedItem, Ranking, Role
+from annotation.schemas import ItemInsight
 from core.db import write_transaction
 from tests.factories import UserFactory, add_member, make_project
 from tests.integration.conftest import client_for
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 COLUMNS = [f"x{j}" for j in range(6)]
@@ -43,16 +45,6 @@ def blobs_project(owner, n_items: int, batch_size: int = 5) -> Project:
         f"/api/v1/projects/{project.id}/learning/strategy/", {"batch_size": batch_size}, format="json"
     )
     return project
-
-
-def wait_until(condition, timeout: float = 120.0, what: str = "the condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
 
 
 def rankings_done(project) -> int:
@@ -100,7 +92,7 @@ def label_loop(project, user, cycles: int, answers: list, empties: list, latenci
 def test_the_queue_never_says_empty_while_rankings_commit(celery_worker, personas):
     project = blobs_project(personas.manager, n_items=3000)
     services.training_run_request(project=project, reason="request", user=personas.manager)
-    wait_until(lambda: rankings_done(project) >= 1, what="the first ranking")
+    wait_until(lambda: rankings_done(project) >= 1, 120, "the first ranking")
     users = annotators(project, 4)
     before = rankings_done(project)
 
@@ -169,6 +161,14 @@ def test_a_ranking_being_made_current_locks_no_item_the_queue_serves(personas):
     assert project.current_ranking.run_id == rank.id
 
 
+def _insight(rank: int) -> dict:
+    """What a ranking stores for an item at this rank, before any model (schemas.ItemInsight)."""
+    return ItemInsight(
+        ranking_run=1, model_version=None, rank=rank, picked_by="score", reason="ranked by the strategy's score",
+        scores={"novelty": 0.5}, suggestion=None,
+    ).model_dump(mode="json")
+
+
 def test_the_queue_serves_the_current_ranking_in_order_and_then_every_other_open_item(personas):
     project = blobs_project(personas.manager, n_items=30)
     items = list(Item.objects.filter(project=project).order_by("id"))
@@ -176,7 +176,7 @@ def test_the_queue_serves_the_current_ranking_in_order_and_then_every_other_open
     new = Ranking.objects.create(project=project, run_id=None, size=3)
     for ranking, head in ((old, items[:2]), (new, [items[7], items[3], items[5]])):
         RankedItem.objects.bulk_create(
-            RankedItem(ranking=ranking, rank=r, item=item, priority=1.0 - r / 10, insight={"rank": r})
+            RankedItem(ranking=ranking, rank=r, item=item, priority=1.0 - r / 10, insight=_insight(r))
             for r, item in enumerate(head, start=1)
         )
     Project.objects.filter(id=project.id).update(current_ranking=new)
@@ -192,7 +192,7 @@ def test_the_queue_serves_the_current_ranking_in_order_and_then_every_other_open
             {"item_id": item["id"], "label_ids": labels[:1]},
             format="json",
         )
-    assert served[:3] == [(items[7].id, {"rank": 1}), (items[3].id, {"rank": 2}), (items[5].id, {"rank": 3})]
+    assert served[:3] == [(items[7].id, _insight(1)), (items[3].id, _insight(2)), (items[5].id, _insight(3))]
     assert served[3:] == [(items[0].id, None), (items[1].id, None)]  # beyond the head: by priority, then id
 
 
@@ -220,9 +220,9 @@ def test_a_worker_frozen_mid_ranking_does_not_delay_submits(start_worker, person
     project = blobs_project(personas.manager, n_items=20_000, batch_size=5)
     worker = start_worker()
     services.training_run_request(project=project, reason="request", user=personas.manager)
-    wait_until(lambda: rankings_done(project) >= 1, timeout=240, what="the first ranking")
+    wait_until(lambda: rankings_done(project) >= 1, 240, "the first ranking")
     rank = services.ranking_request(project=project, reason="request")
-    wait_until(lambda: LearningRun.objects.filter(id=rank.id, status="running").exists(), what="the ranking under way")
+    wait_until(lambda: LearningRun.objects.filter(id=rank.id, status="running").exists(), 120, "the ranking under way")
     # On SQLite this holds the write queue and the write lock: the worker is frozen outside a write of its own.
     with write_transaction():
         worker.send_signal(signal.SIGSTOP)
