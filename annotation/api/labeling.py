@@ -178,22 +178,23 @@ class ItemSkipApi(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+class SkippedItemOutputSerializer(serializers.Serializer):
+    item_id = serializers.IntegerField()
+    external_id = serializers.CharField(source="item.external_id")
+    reason = serializers.CharField()
+    skipped_at = serializers.DateTimeField(source="created_at")
+
+
 class SkippedListApi(APIView):
     """Your skipped items that still need an answer, latest first: a way back to each."""
 
-    class OutputSerializer(serializers.Serializer):
-        item_id = serializers.IntegerField()
-        external_id = serializers.CharField(source="item.external_id")
-        reason = serializers.CharField()
-        skipped_at = serializers.DateTimeField(source="created_at")
-
-    @extend_schema(responses=OutputSerializer(many=True))
+    @extend_schema(responses=SkippedItemOutputSerializer(many=True))
     def get(self, request, project_id: int):
         project = project_for_user(user=request.user, project_id=project_id, capability=Capability.LABEL)
         paginator = LimitOffsetPagination()
         skips = selectors.skipped_for_user(user=request.user, project=project)
         page = paginator.paginate_queryset(skips, request, view=self)
-        return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)
+        return paginator.get_paginated_response(SkippedItemOutputSerializer(page, many=True).data)
 
 
 class SkipRevisitApi(APIView):
