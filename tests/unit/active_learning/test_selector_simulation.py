@@ -161,7 +161,9 @@ def test_simulate_records_curves_and_summaries(tmp_path):
 
 
 def test_core_modules_import_without_django():
-    modules = ["features", "autoencoders", "classifiers", "scores", "strategies", "budget", "selector", "simulation"]
+    modules = [
+        "features", "autoencoders", "classifiers", "scores", "strategies", "budget", "selector", "simulation", "advice",
+    ]  # fmt: skip
     code = ";".join(f"import active_learning.{m}" for m in modules) + ";import sys;print('django' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
