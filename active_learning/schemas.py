@@ -4,21 +4,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-StrategyName = Literal[
-    "adaptive",
-    "random",
-    "margin",
-    "entropy",
-    "least_confidence",
-    "typicality",
-    "novelty",
-    "kcenter",
-    "margin_diversity",
-    "mix",
-]
-# The engine's strategies by name, without importing the engine (scikit-learn): web processes validate specs but
-# never rank. A unit test checks that this list matches `active_learning.strategies.STRATEGIES`.
-STRATEGY_NAMES = frozenset(StrategyName.__args__) - {"mix"}
+from active_learning.core.registry import MIXABLE, STRATEGY_NAMES
+
+# The names come from the engine's registry, which loads no numpy or scikit-learn: web processes validate specs but
+# never rank.
+StrategyName = Literal[STRATEGY_NAMES]  # type: ignore[valid-type]
+MIXABLE_NAMES = frozenset(MIXABLE)
 
 
 class _Strict(BaseModel):
@@ -48,9 +39,9 @@ class StrategySpec(_Strict):
         if self.strategy == "mix":
             if not self.mix:
                 raise ValueError("a mix needs weights, e.g. {'margin': 0.7, 'novelty': 0.3}")
-            unknown = sorted(set(self.mix) - STRATEGY_NAMES | ({"adaptive"} & set(self.mix)))
+            unknown = sorted(set(self.mix) - MIXABLE_NAMES)
             if unknown:
-                choices = sorted(STRATEGY_NAMES)
+                choices = sorted(MIXABLE_NAMES)
                 raise ValueError(f"mix: unknown or unmixable strategies {unknown}; choose from {choices}")
             if any(w < 0 for w in self.mix.values()) or sum(self.mix.values()) <= 0:
                 raise ValueError("mix weights must be >= 0 with a positive sum")

@@ -119,7 +119,8 @@ def learning_status(*, project: Project) -> dict:
     )
     projected = None
     if spec.budget and curve:
-        from active_learning.evaluation import projected_score  # scipy and scikit-learn: only when there is a curve
+        # scipy and scikit-learn: imported only when there is a curve
+        from active_learning.core.evaluation import projected_score
 
         projected = projected_score([n for n, _ in curve], [a for _, a in curve], spec.budget)
     return {

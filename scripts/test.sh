@@ -20,6 +20,8 @@ redis_url="redis://127.0.0.1:6379/15"
 
 echo "==> ruff"
 ruff check .
+echo "==> mypy (the engine, active_learning/core, strict)"
+mypy
 echo "==> unit tests"
 pytest tests/unit
 echo "==> integration + browser tests on SQLite and the embedded broker"
