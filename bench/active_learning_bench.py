@@ -68,7 +68,8 @@ class SkactivemlTypiClust(Strategy):
         self.score(labeled_idx)
         query = TypiClust(random_state=self.random_state)
         chosen = query.query(self.X_, y, batch_size=min(batch_size, int((~mask).sum())))
-        self.reasons_ = ["typiclust"] * len(chosen)
+        self._rule = "typicality"
+        self._explain(len(chosen), "typiclust")
         return np.asarray(chosen, dtype=np.int64)
 
 

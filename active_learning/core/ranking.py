@@ -126,8 +126,11 @@ def rank_pool(
         batch = strategy.select(
             batch_size, labeled_idx, labels if labels.size else None, proba, reconstruction_error
         ).astype(np.int64)
-        reasons = list(strategy.reasons_)[: len(batch)]
-        rules = list(strategy.rules_)[: len(batch)]
+        # A strategy of the user's own may say nothing: its picks are then "score", by the strategy's score.
+        reasons = list(getattr(strategy, "reasons_", []))[: len(batch)]
+        reasons += ["score"] * (len(batch) - len(reasons))
+        rules = list(getattr(strategy, "rules_", []))[: len(batch)]
+        rules += ["score"] * (len(batch) - len(rules))
         total = np.nan_to_num(np.asarray(strategy.scores_["total"], dtype=np.float64), nan=-np.inf)
     rest = np.flatnonzero(~mask)
     rest = rest[~np.isin(rest, batch)]
@@ -137,11 +140,10 @@ def rank_pool(
         priority[rest] = 0.999 * rank_normalize(total[rest])
     priority[batch] = 2.0 - np.arange(len(batch)) / max(len(batch), 1)
 
-    distance = nearest_labeled_distances(strategy.X_, labeled_idx)
     why = {
         "uncertainty": uncertainty(proba, multilabel) if proba is not None else np.full(n, np.nan),
         "typicality": rank_normalize(typicality) if typicality is not None else np.full(n, np.nan),
-        "novelty": novelty_scores(reconstruction_error, distance),
+        "novelty": _novelty(strategy, labeled_idx, reconstruction_error),
     }
     return Ranking(
         order=np.concatenate([batch, rest]),
@@ -155,6 +157,14 @@ def rank_pool(
         classifier=model,
         phase=str(getattr(strategy, "phase_", type(strategy).__name__)),
     )
+
+
+def _novelty(strategy: Strategy, labeled_idx: np.ndarray, reconstruction_error: np.ndarray | None) -> np.ndarray:
+    """(n,) novelty in [0, 1] as the default exploration reads it: how badly the autoencoder reconstructs an item;
+    without reconstruction errors, how far the item lies from the labels."""
+    if reconstruction_error is not None:
+        return rank_normalize(reconstruction_error)
+    return novelty_scores(None, nearest_labeled_distances(strategy.X_, labeled_idx))
 
 
 def suggestions(proba: np.ndarray, classes: np.ndarray, multilabel: bool) -> tuple[list[list[Any]], np.ndarray]:

@@ -220,6 +220,16 @@ class NoveltyStrategy(Strategy):
         error = np.asarray(reconstruction_error, dtype=np.float64)
         return np.lexsort((np.arange(self.n_items_), -error, self.outlier_))
 
+    def _reads_distance(self, reconstruction_error: np.ndarray | None) -> bool:
+        return reconstruction_error is None or self.reconstruction_weight < 1
+
+    def _distance(self, mask: np.ndarray, reconstruction_error: np.ndarray | None) -> np.ndarray:
+        """(n_items,) distance to the nearest labeled item; zeros when the novelty does not weigh it (the
+        n_items x n_labeled distances are a selection's costliest part on a large, well-labeled pool)."""
+        if not self._reads_distance(reconstruction_error):
+            return np.zeros(self.n_items_)
+        return nearest_labeled_distances(self.X_, np.flatnonzero(mask))
+
     def _combined(self, distance: np.ndarray, reconstruction_error: np.ndarray | None) -> np.ndarray:
         novelty = novelty_scores(reconstruction_error, distance, self.reconstruction_weight)
         return np.where(self.outlier_, novelty - 1.0, novelty)  # guarded: below every other item
@@ -231,12 +241,13 @@ class NoveltyStrategy(Strategy):
         proba: np.ndarray | None,
         reconstruction_error: np.ndarray | None,
     ) -> dict[str, np.ndarray]:
-        distance = nearest_labeled_distances(self.X_, np.flatnonzero(mask))
+        distance = self._distance(mask, reconstruction_error)
         parts = {
-            "distance_to_labeled": distance,
             "outlier": self.outlier_.astype(np.float64),
             "total": self._combined(distance, reconstruction_error),
         }
+        if self._reads_distance(reconstruction_error):
+            parts["distance_to_labeled"] = distance
         if reconstruction_error is not None:
             parts["reconstruction_error"] = np.asarray(reconstruction_error, dtype=np.float64)
         return parts
@@ -252,12 +263,13 @@ class NoveltyStrategy(Strategy):
         mask = labeled_mask(self.n_items_, labeled_idx)
         unlabeled = _unlabeled_or_raise(mask, batch_size)
         total = self.score(labeled_idx, labels, proba, reconstruction_error)
-        distance = nearest_labeled_distances(self.X_, np.flatnonzero(mask))
+        distance = self._distance(mask, reconstruction_error)
         taken = mask.copy()
         chosen = [int(top_k(total, unlabeled, 1)[0])]
         while len(chosen) < min(batch_size, unlabeled.size):
             taken[chosen[-1]] = True
-            distance = np.minimum(distance, nearest_labeled_distances(self.X_, [chosen[-1]]))
+            if self._reads_distance(reconstruction_error):
+                distance = np.minimum(distance, nearest_labeled_distances(self.X_, [chosen[-1]]))
             current = self._combined(distance, reconstruction_error)
             chosen.append(int(top_k(current, np.flatnonzero(~taken), 1)[0]))
         if reconstruction_error is None:
