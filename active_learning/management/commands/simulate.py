@@ -36,7 +36,7 @@ class Command(BaseCommand):
         parser.add_argument("--out", default="simulation", help="output prefix: writes PREFIX.json and PREFIX.png")
 
     def handle(self, *args, **options):
-        from active_learning import simulation
+        from active_learning.core import simulation
         from active_learning.core.classifiers import ProbabilisticClassifier
 
         try:
