@@ -46,7 +46,8 @@ def one_round(strategy, features, labels, n_labels: int, seed: int) -> tuple[flo
     rng = np.random.default_rng(seed)
     labeled = rng.choice(len(features), n_labels, replace=False)
     started = time.perf_counter()
-    ranking = rank_pool(strategy, default_classifier(0), features, labeled, labels[labeled], batch_size=10)
+    error = np.linalg.norm(features, axis=1)  # stands in for the autoencoder's reconstruction error
+    ranking = rank_pool(strategy, default_classifier(0), features, labeled, labels[labeled], 10, error)
     return time.perf_counter() - started, ranking.phase
 
 
