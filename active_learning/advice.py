@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from active_learning.scores import rank_normalize
+from active_learning.core.scores import rank_normalize
 
 
 def pool_percentiles(values: np.ndarray, unlabeled: np.ndarray) -> np.ndarray:

@@ -12,9 +12,9 @@ import torch
 from sklearn.dummy import DummyClassifier
 from sklearn.preprocessing import StandardScaler
 
-from active_learning.autoencoders import ImageAutoencoder
 from active_learning.bundle_predict import TRUSTED_TYPES
-from active_learning.classifiers import ProbabilisticClassifier, _Constant
+from active_learning.core.autoencoders import ImageAutoencoder
+from active_learning.core.classifiers import ProbabilisticClassifier, _Constant
 
 
 def encoder_architecture(autoencoder) -> dict:

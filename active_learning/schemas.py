@@ -4,21 +4,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, model_validator
 
-StrategyName = Literal[
-    "adaptive",
-    "random",
-    "margin",
-    "entropy",
-    "least_confidence",
-    "typicality",
-    "novelty",
-    "kcenter",
-    "margin_diversity",
-    "mix",
-]
-# The engine's strategies by name, without importing the engine (scikit-learn): web processes validate specs but
-# never rank. A unit test checks that this list matches `active_learning.strategies.STRATEGIES`.
-STRATEGY_NAMES = frozenset(StrategyName.__args__) - {"mix"}
+from active_learning.core.registry import MIXABLE, STRATEGY_NAMES
+
+# The names come from the engine's registry, which loads no numpy or scikit-learn: web processes validate specs but
+# never rank.
+StrategyName = Literal[STRATEGY_NAMES]  # type: ignore[valid-type]
+MIXABLE_NAMES = frozenset(MIXABLE)
 
 
 class _Strict(BaseModel):
@@ -50,9 +41,9 @@ class StrategySpec(_Strict):
         if self.strategy == "mix":
             if not self.mix:
                 raise ValueError("a mix needs weights, e.g. {'margin': 0.7, 'novelty': 0.3}")
-            unknown = sorted(set(self.mix) - STRATEGY_NAMES | ({"adaptive"} & set(self.mix)))
+            unknown = sorted(set(self.mix) - MIXABLE_NAMES)
             if unknown:
-                choices = sorted(STRATEGY_NAMES)
+                choices = sorted(MIXABLE_NAMES)
                 raise ValueError(f"mix: unknown or unmixable strategies {unknown}; choose from {choices}")
             if any(w < 0 for w in self.mix.values()) or sum(self.mix.values()) <= 0:
                 raise ValueError("mix weights must be >= 0 with a positive sum")
@@ -81,6 +72,8 @@ class ModelFiles(_Strict):
     classifier: str
     model: str
     predictions: str
+
+
 # --- What a learning run reports (LearningRun.result), one shape per kind of run ------------------------------
 # Written by active_learning.training when the run finishes, read back through `learning_run_result`; a run that
 # has not finished reports nothing (None).
@@ -107,6 +100,9 @@ class EmbedResult(_Strict):
     train_seconds: float
     seconds: float
     encoder: dict[str, str] | None = None  # storage paths of the encoder's weights and input spec (downloads)
+    # Each training run of the autoencoder (a collapsed one is retried): learning rate, retry, epochs, held-out
+    # loss, why it collapsed (None: it did not).
+    training_runs: list[dict[str, Scalar]] = Field(default_factory=list)
     max_item_id: int | None = None  # items above it are new to the next embedding
     map: str = "pca"  # how the 2-D map was drawn: pca first, umap once drawn after the embedding
     map_artifact: str | None = None  # the UMAP map's arrays, once drawn

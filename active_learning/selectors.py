@@ -123,9 +123,12 @@ def learning_status(*, project: Project) -> dict:
     )
     projected = None
     if spec.budget and curve:
-        from active_learning.evaluation import projected_range  # scipy and scikit-learn: only when there is a curve
+        # scipy and scikit-learn: imported only when there is a curve
+        from active_learning.core.evaluation import projected_range
 
-        projected = projected_range([n for n, _ in curve], [a for _, a in curve], spec.budget)
+        projected = projected_range(
+            [n for n, _ in curve], [float("nan") if a is None else a for _, a in curve], spec.budget
+        )
     return {
         "strategy": {"version": setting.version if setting else 0, **spec.model_dump(mode="json")},
         "budget": {

@@ -26,14 +26,12 @@ from PIL import Image
 
 from active_learning import artifacts, bundle, schemas
 from active_learning.advice import explanation, pool_percentiles
-from active_learning.budget import cohen_kappa
-from active_learning.classifiers import ProbabilisticClassifier
-from active_learning.drift import mmd_permutation_test
-from active_learning.evaluation import cross_validated_metrics, label_issues
-from active_learning.features import pool_standardized
-from active_learning.models import DriftAlert, LabelIssue, LearningRun, ModelVersion
-from active_learning.projection import map_coordinates
-from active_learning.ranking import (
+from active_learning.core.autoencoders import AutoencoderCollapsedError
+from active_learning.core.budget import cohen_kappa
+from active_learning.core.classifiers import ProbabilisticClassifier, default_classifier
+from active_learning.core.evaluation import cross_validated_metrics, label_issues
+from active_learning.core.features import pool_standardized
+from active_learning.core.ranking import (
     DRIFT_REASON,
     disagreement_scores,
     rank_pool,
@@ -42,11 +40,14 @@ from active_learning.ranking import (
     with_disagreement_picks,
     with_picks,
 )
-from active_learning.scores import nearest_labeled_distances, novelty_scores, typicality_scores
-from active_learning.selector import ActiveSelector
+from active_learning.core.scores import nearest_labeled_distances, novelty_scores
+from active_learning.core.selector import ActiveSelector
+from active_learning.core.simulation import simulate
+from active_learning.drift import mmd_permutation_test
+from active_learning.models import DriftAlert, LabelIssue, LearningRun, ModelVersion
+from active_learning.projection import map_coordinates
 from active_learning.selectors import LABEL_ISSUE_MIN_CONFIDENCE, final_labels, strategy_current
 from active_learning.services import latest_embedding, ranking_request, ranking_request_if_due
-from active_learning.simulation import simulate
 from annotation.models import (
     Annotation,
     DataKind,
@@ -66,7 +67,6 @@ from integrations.services import event_emit
 
 logger = logging.getLogger(__name__)
 IMAGE_SIZE = 32  # side the autoencoder sees
-TYPICALITY_REFERENCE = 20_000  # neighbours searched in a sample this big on larger pools
 NOVEL_KEPT = 200  # novel items listed per ranking
 RANKING_HEAD = 5_000  # queued items a ranking writes (with their insight); the queue serves beyond them by id
 DRIFT_MIN_NEW = 10  # fewer new items than this: no drift test
@@ -78,10 +78,8 @@ WRITE_CHUNK = 1_000  # ranking rows per write transaction: each holds SQLite's w
 
 
 def ranking_classifier(random_state: int) -> ProbabilisticClassifier:
-    """The model behind rankings and suggestions: logistic regression or a random forest, chosen by
-    cross-validation and calibrated. The engine's gradient-boosting candidate is left out here: on the few
-    hundred labels of a live project it took about 70% of a re-rank when profiled (bench/learning_bench.py)."""
-    return ProbabilisticClassifier(candidates=("logistic", "random_forest"), random_state=random_state)
+    """The model behind rankings and suggestions: the engine's default, as the library and the simulator use it."""
+    return default_classifier(random_state)
 
 
 @contextmanager
@@ -99,9 +97,7 @@ def _run(run_id: int, kind: str):
         yield LearningRun.objects.select_related("project", "embedding", "setting").get(id=run_id), job
 
 
-def _finish(
-    job: JobRun, result: schemas.EmbedResult | schemas.RankResult | schemas.SimulationResult, **fields
-) -> bool:
+def _finish(job: JobRun, result: schemas.EmbedResult | schemas.RankResult | schemas.SimulationResult, **fields) -> bool:
     """Mark the run done with its result (and e.g. its `artifact`); False when a newer attempt owns it."""
     return job.finish(progress=1.0, message="Done", result=result.model_dump(mode="json"), **fields)
 
@@ -170,15 +166,14 @@ def embed_run_execute(*, run_id: int) -> None:
             progress = 0.05 + 0.85 * (epoch + 1) / epochs
             job.beat(progress=progress, message=f"Epoch {epoch + 1}/{epochs}, loss {loss:.4f}")
 
-        selector = ActiveSelector(kind, image_size=IMAGE_SIZE, random_state=0, on_epoch_end=on_epoch_end).fit(X)
+        try:
+            selector = ActiveSelector(kind, image_size=IMAGE_SIZE, random_state=0, on_epoch_end=on_epoch_end).fit(X)
+        except AutoencoderCollapsedError as exc:
+            raise JobFailed(f"The autoencoder learned nothing from these items: {exc}.") from exc
         trained = time.monotonic()
         job.beat(progress=0.92, message="Measuring typicality")
         embedding = selector.embedding_
-        reference = None
-        if len(embedding) > TYPICALITY_REFERENCE:
-            pick = np.random.default_rng(0).choice(len(embedding), TYPICALITY_REFERENCE, replace=False)
-            reference = embedding[np.sort(pick)]
-        typicality = typicality_scores(embedding, 5, reference)
+        typicality = selector.typicality_
         # A quick PCA map now; the UMAP map is drawn after the ranking is asked for (map_draw_execute), so the
         # first ranking on a new embedding never waits for UMAP (tens of seconds of compiling in a fresh worker).
         coords, projection = map_coordinates(embedding, method="pca", random_state=0)
@@ -202,6 +197,8 @@ def embed_run_execute(*, run_id: int) -> None:
             device=str(selector.autoencoder_.device_) if hasattr(selector.autoencoder_, "device_") else "",
             epochs=epochs,
             final_loss=None if np.isnan(loss) else loss,
+            # each training run: learning rate, retry, epochs, held-out loss, why it collapsed (None: it did not)
+            training_runs=selector.autoencoder_.attempts_,
             n_components=int(embedding.shape[1]),
             train_seconds=round(trained - started, 2),
             map=projection,
@@ -748,7 +745,8 @@ def simulate_run_execute(*, run_id: int) -> None:
             mix = current.mix if name == current.strategy else None
             return lambda seed: strategy_from_spec(name, mix, current.exploration_share, seed, data_kind=kind)
 
-        # The stored classifier features are replayed as a table (an image project's are its embedding).
+        # The stored classifier features are replayed as a table (an image project's are its embedding), with the
+        # stored embedding and reconstruction errors: what the workers rank on.
         results = simulate(
             arrays["features"][idx],
             labels,
@@ -759,6 +757,8 @@ def simulate_run_execute(*, run_id: int) -> None:
             seeds=range(spec.seeds),
             classifier=ranking_classifier(0),
             on_round=on_round,
+            embedding=arrays["embedding"][idx],
+            reconstruction_error=arrays["reconstruction_error"][idx],
         )
         plain = json.loads(json.dumps(results, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
         _finish(job, schemas.SimulationResult.model_validate(plain))

@@ -189,6 +189,7 @@ def _bucket_start(moment, bucket: str):
 
 # --- what the labeling page shows an annotator about their own work ------------------------------------------
 
+
 def skipped_for_user(*, user: User, project: Project) -> QuerySet:
     """The user's skips of items that still need an answer, latest first (one query)."""
     return (
@@ -202,9 +203,9 @@ def rejection_notes(*, user: User, item_ids: list[int]) -> dict[int, dict]:
     """For each of `item_ids` on which a reviewer rejected this user's answer: the latest rejection's comment,
     reviewer and time (2 queries)."""
     rejected = set(
-        Annotation.objects.filter(
-            annotator=user, item_id__in=item_ids, status=AnnotationStatus.REJECTED
-        ).values_list("item_id", flat=True)
+        Annotation.objects.filter(annotator=user, item_id__in=item_ids, status=AnnotationStatus.REJECTED).values_list(
+            "item_id", flat=True
+        )
     )
     notes: dict[int, dict] = {}
     reviews = Review.objects.filter(item_id__in=rejected, decision=Review.Decision.REJECT).select_related("reviewer")

@@ -30,10 +30,10 @@ from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from active_learning.autoencoders import ImageAutoencoder, TabularAutoencoder
-from active_learning.classifiers import ProbabilisticClassifier
-from active_learning.simulation import load_bundled, paired_differences, plot_curves, simulate
-from active_learning.strategies import (
+from active_learning.core.autoencoders import ImageAutoencoder, TabularAutoencoder
+from active_learning.core.classifiers import ProbabilisticClassifier
+from active_learning.core.simulation import load_bundled, paired_differences, plot_curves, simulate
+from active_learning.core.strategies import (
     KCenterStrategy,
     PoolExhaustedError,
     RandomStrategy,
@@ -68,7 +68,8 @@ class SkactivemlTypiClust(Strategy):
         self.score(labeled_idx)
         query = TypiClust(random_state=self.random_state)
         chosen = query.query(self.X_, y, batch_size=min(batch_size, int((~mask).sum())))
-        self.reasons_ = ["typiclust"] * len(chosen)
+        self._rule = "typicality"
+        self._explain(len(chosen), "typiclust")
         return np.asarray(chosen, dtype=np.int64)
 
 

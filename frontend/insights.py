@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from active_learning import selectors as learning
-from active_learning.schemas import StrategyName
+from active_learning.core.registry import MIXABLE, STRATEGIES
 from annotation import selectors
 from annotation.access import Capability
 from annotation.models import Project
@@ -20,28 +20,6 @@ from annotation.predictions import prediction_sources
 from frontend.access import page_capabilities, page_project
 from integrations.selectors import webhook_list
 from integrations.services import webhook_test_send
-
-STRATEGIES = {  # name -> (title, what it does), in the words the strategy page shows
-    "adaptive": (
-        "Adaptive",
-        "Typical items while labels are few, then uncertain ones spread over the data, with a share of novel "
-        "items (the default).",
-    ),
-    "random": ("Random", "Items in random order: the baseline every other strategy should beat."),
-    "margin": ("Margin", "Items where the model's two likeliest labels are closest."),
-    "entropy": ("Entropy", "Items whose predicted labels are most evenly spread."),
-    "least_confidence": ("Least confidence", "Items whose likeliest label is least likely."),
-    "typicality": ("Typicality", "Items from dense, representative regions of the data."),
-    "novelty": ("Novelty", "Items unlike anything labeled so far, outliers left aside."),
-    "kcenter": ("K-center", "Items farthest from everything labeled, to cover the data."),
-    "margin_diversity": (
-        "Margin + diversity",
-        "Uncertain items (margin), spread so a batch has no near-duplicates.",
-    ),
-    "mix": ("Mix", "Your own weighting of several strategies."),
-}
-assert set(STRATEGIES) == set(StrategyName.__args__), "describe every strategy the API accepts"
-MIXABLE = [name for name in STRATEGIES if name not in ("adaptive", "mix")]
 
 
 def _links(project: Project, capabilities: frozenset) -> dict:
@@ -63,7 +41,7 @@ def _config(project: Project, capabilities: frozenset, status: dict) -> dict:
         "labels": list(selectors.label_list(project=project).values("id", "name", "color")),
         "links": _links(project, capabilities),
         "status": status,
-        "strategies": {name: title for name, (title, _) in STRATEGIES.items()},
+        "strategies": {name: info.title for name, info in STRATEGIES.items()},
     }
 
 
@@ -130,8 +108,8 @@ def strategy(request, project_id: int):
         "project": project,
         "status": status,
         "spec": status["strategy"],
-        "strategies": [(name, title, text) for name, (title, text) in STRATEGIES.items()],
-        "mixable": [(name, STRATEGIES[name][0], status["strategy"]["mix"].get(name, "")) for name in MIXABLE],
+        "strategies": [(name, info.title, info.description) for name, info in STRATEGIES.items()],
+        "mixable": [(name, STRATEGIES[name].title, status["strategy"]["mix"].get(name, "")) for name in MIXABLE],
         "can_manage": config["can_manage"],
         "config": config,
     }

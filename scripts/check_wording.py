@@ -22,7 +22,9 @@ PATTERNS = {
     "an issue number": re.compile(r"(?<![\w&/#\"':=.-])#\d{1,4}\b(?![\w-])"),
     # "issue", "issues"; but "label issues" are a feature (confident learning) and keep their name, in prose and
     # as identifiers ("issues-title", "issues"), and Django's checks report "no issues".
-    "an issue reference": re.compile(r"(?<![Ll]abel )(?<![Ll]abel[-_])(?<![\"'#=-])(?<!no )\b[Ii]ssues?\b(?![-\"_)\w])"),
+    "an issue reference": re.compile(
+        r"(?<![Ll]abel )(?<![Ll]abel[-_])(?<![\"'#=-])(?<!no )\b[Ii]ssues?\b(?![-\"_)\w])"
+    ),
     # "seeds 400-439", "design seeds (1000-1199)", with a hyphen or an en dash.
     "a seed range": re.compile(r"\bseeds?\b[^.\n]{0,25}?\b\d+\s*[\u2013-]\s*\d+\b"),
     # "a741aaa", "3c738f65846e8d9b": hex with a digit and a letter, 7 to 40 characters, standing alone.

@@ -65,8 +65,8 @@ def most_novel_items(project: Project, n: int) -> list[Item]:
     """The project's first n items in the default strategy's novelty ranking (worst reconstructed first, outliers
     held back to the end), from its latest embedding: what its exploration picks, in that order."""
     from active_learning import artifacts
+    from active_learning.core.ranking import strategy_from_spec
     from active_learning.models import LearningRun
-    from active_learning.ranking import strategy_from_spec
     from active_learning.training import engine_kind
     from annotation.models import JobStatus
 

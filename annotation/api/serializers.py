@@ -60,7 +60,6 @@ class SchemaOutputSerializer(serializers.Serializer):
     labels = LabelOutputSerializer(many=True)
 
 
-
 class SchemaChangeOutputSerializer(serializers.ModelSerializer):
     changed_by = serializers.CharField(source="changed_by.username", default=None)
     payload = TypedJSONField(schemas.SchemaChangePayload, help_text="The change as applied.")

@@ -255,10 +255,15 @@ def schema_problems(project: Project, columns: list[dict[str, str]]) -> list[str
     if unexpected:
         problems.append(f"columns the project does not have: {', '.join(unexpected)}")
     for name, column in given.items():
-        if name in known and known[name]["type"] != column["type"] and {known[name]["type"], column["type"]} != {
-            "categorical",
-            "text",
-        }:
+        if (
+            name in known
+            and known[name]["type"] != column["type"]
+            and {known[name]["type"], column["type"]}
+            != {
+                "categorical",
+                "text",
+            }
+        ):
             problems.append(f"column {name!r} is {column['type']} here but {known[name]['type']} in the project")
     return problems
 

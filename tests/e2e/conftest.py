@@ -35,6 +35,8 @@ def log_in(page, live_server, username: str, password: str) -> None:
 
 
 VIEWPORT = {"width": 1280, "height": 800}
+
+
 @pytest.fixture(scope="session")
 def browser_context_args(browser_context_args):
     return {**browser_context_args, "viewport": VIEWPORT, "accept_downloads": True}

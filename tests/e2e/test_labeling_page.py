@@ -91,7 +91,7 @@ def photos(annotator):
 
 
 def photos_project(manager, annotator):
-    """"Pets": 12 PNGs, multi-label, labels cat (key c), dog (key d) and bird (3 by position); `annotator` labels."""
+    """ "Pets": 12 PNGs, multi-label, labels cat (key c), dog (key d) and bird (3 by position); `annotator` labels."""
     project = make_project(
         owner=manager,
         name="Pets",

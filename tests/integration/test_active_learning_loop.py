@@ -231,7 +231,7 @@ def test_a_strategy_change_takes_effect_on_the_next_ranking(personas):
 def test_the_why_scores_and_suggestions_are_the_engines(personas):
     """What the API shows for each item is what the engine computes from the same arrays."""
     from active_learning import artifacts
-    from active_learning.ranking import rank_pool, strategy_from_spec
+    from active_learning.core.ranking import rank_pool, strategy_from_spec
 
     manager = personas.user("manager")
     project = _wine(manager)
@@ -287,6 +287,50 @@ def test_the_why_scores_and_suggestions_are_the_engines(personas):
     assert version.n_labels == 40
     assert 0.5 < version.cv_accuracy <= 1.0
     assert set(version.per_class) == {str(label) for label in labels}
+
+
+def test_the_simulator_picks_the_batch_the_worker_ranks_first_on_the_same_arrays(personas):
+    """The library and the simulator choose a batch as the workers do: cold, and after labels."""
+    from active_learning import artifacts
+    from active_learning.core.ranking import strategy_from_spec
+    from active_learning.core.selector import ActiveSelector
+
+    manager = personas.user("manager")
+    project = _wine(manager)
+    embed = services.training_run_request(project=project, reason="request", user=manager, quiet=True)
+    training.embed_run_execute(run_id=embed.id)
+    embed.refresh_from_db()
+    assert [run["collapsed"] for run in embed.result["training_runs"]] == [None]  # trained once, and it took
+    arrays = artifacts.load(embed.artifact)
+    # As the simulator fits a strategy's selector on a pool: the stored embedding, no autoencoder of its own.
+    selector = ActiveSelector(
+        "tabular",
+        strategy=strategy_from_spec("adaptive", random_state=0, data_kind="tabular"),
+        classifier=training.ranking_classifier(0),
+        random_state=0,
+    ).fit(
+        arrays["features"],
+        embedding=arrays["embedding"],
+        reconstruction_error=arrays["reconstruction_error"],
+        typicality=arrays["typicality"],
+    )
+    cold = LearningRun.objects.get(project=project, kind=LearningRun.Kind.RANK)
+    training.rank_run_execute(run_id=cold.id)
+    cold.refresh_from_db()
+    assert cold.result["phase"] == "cold_start"
+    assert cold.result["batch_item_ids"] == arrays["item_ids"][selector.next_batch([], [], 10)].tolist()
+
+    labels = label_ids(project)
+    for item in Item.objects.filter(project=project).order_by("?")[:30]:
+        Annotation.objects.create(item=item, annotator=manager, schema_version=1).labels.set([labels[truth(item)]])
+        Item.objects.filter(id=item.id).update(annotation_count=1, status="done")
+    warm = services.ranking_request(project=project, reason="request")
+    training.rank_run_execute(run_id=warm.id)
+    warm.refresh_from_db()
+    idx, y, _ = training.training_labels(project, arrays["item_ids"])
+    batch = selector.next_batch(idx, y, 10)
+    assert warm.result["phase"] == selector.ranking_.phase == "uncertainty"
+    assert warm.result["batch_item_ids"] == arrays["item_ids"][batch].tolist()
 
 
 def test_an_embedding_stored_with_unscaled_features_ranks_as_a_current_one(personas):

@@ -10,8 +10,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from sklearn.datasets import load_wine
 
+from active_learning.core.ranking import DRIFT_REASON
 from active_learning.models import DriftAlert, LearningRun
-from active_learning.ranking import DRIFT_REASON
 from annotation.models import Item, RankedItem
 from tests.factories import make_project
 from tests.integration.conftest import client_for

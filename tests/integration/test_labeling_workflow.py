@@ -236,7 +236,6 @@ def test_raising_overlap_does_not_reopen_reviewed_items(team):
     assert Item.objects.get(id=item_id).status == "done"
 
 
-
 def test_next_and_submit_each_cost_a_fixed_number_of_queries(team, django_assert_num_queries):
     """The labeling loop's two requests: access (the project and the caller's role in one query), then the queue's
     statements in one transaction, or the answer's writes in one; neither grows with the work already done."""

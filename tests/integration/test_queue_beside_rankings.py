@@ -164,8 +164,13 @@ def test_a_ranking_being_made_current_locks_no_item_the_queue_serves(personas):
 def _insight(rank: int) -> dict:
     """What a ranking stores for an item at this rank, before any model (schemas.ItemInsight)."""
     return ItemInsight(
-        ranking_run=1, model_version=None, rank=rank, picked_by="score", reason="ranked by the strategy's score",
-        scores={"novelty": 0.5}, suggestion=None,
+        ranking_run=1,
+        model_version=None,
+        rank=rank,
+        picked_by="score",
+        reason="ranked by the strategy's score",
+        scores={"novelty": 0.5},
+        suggestion=None,
     ).model_dump(mode="json")
 
 

@@ -2,6 +2,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from active_learning.core.registry import STRATEGY_NAMES
+
 
 class Command(BaseCommand):
     help = (
@@ -19,8 +21,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--strategies",
             default="adaptive,random,margin",
-            help="comma-separated: adaptive, random, margin, entropy, least_confidence, "
-            "typicality, novelty, kcenter, margin_diversity",
+            help="comma-separated: " + ", ".join(name for name in STRATEGY_NAMES if name != "mix"),
         )
         parser.add_argument("--budget", type=int, default=200, help="labels in all")
         parser.add_argument("--batch-size", type=int, default=10, help="labels between refits")
@@ -35,8 +36,8 @@ class Command(BaseCommand):
         parser.add_argument("--out", default="simulation", help="output prefix: writes PREFIX.json and PREFIX.png")
 
     def handle(self, *args, **options):
-        from active_learning import simulation
-        from active_learning.classifiers import ProbabilisticClassifier
+        from active_learning.core import simulation
+        from active_learning.core.classifiers import ProbabilisticClassifier
 
         try:
             if options["table"]:

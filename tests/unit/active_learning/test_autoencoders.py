@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from active_learning.autoencoders import ImageAutoencoder, TabularAutoencoder
+from active_learning.core.autoencoders import ImageAutoencoder, TabularAutoencoder
 
 
 def _table(n=64, d=8, seed=0):
@@ -139,3 +139,49 @@ def test_autoencoder_trains_on_cuda():
     model = _tabular(device="cuda").fit(_table())
     assert next(model.module_.parameters()).is_cuda
     assert model.transform(_table()).shape == (64, 3)
+
+
+GLYPHS_COLLAPSING_SEEDS = (0, 1)  # with the output sigmoid, every seed we tried collapsed on these glyphs
+
+
+@pytest.fixture(scope="module")
+def glyphs():
+    from active_learning.core.features import images_to_array
+    from active_learning.core.glyphs import render_glyphs
+
+    images, _ = render_glyphs(30, random_state=0)  # 300 letters, fonts, affine transforms, noise
+    return images_to_array(list(images), 16)
+
+
+@pytest.mark.parametrize("seed", GLYPHS_COLLAPSING_SEEDS)
+def test_a_collapsed_image_autoencoder_is_retried_and_the_outcome_recorded(glyphs, seed):
+    model = ImageAutoencoder(random_state=seed, device="cpu").fit(glyphs)
+
+    first, *retries = model.attempts_
+    assert first["collapsed"].startswith("near-constant output")
+    assert not first["retry"]
+    assert retries
+    assert retries[-1]["retry"]
+    assert retries[-1]["collapsed"] is None
+    assert retries[-1]["learning_rate"] < first["learning_rate"]
+    assert retries[-1]["valid_loss"] < first["valid_loss"]
+    embedding = model.transform(glyphs[:50])
+    assert embedding.std(axis=0).max() > 1e-3
+    reconstruction = model.module_(torch.from_numpy(glyphs[:50])).detach().numpy()
+    assert reconstruction.var(axis=0).mean() > 0.01 * glyphs[:50].var(axis=0).mean()  # 10x the collapse limit
+
+
+def test_an_autoencoder_that_collapses_in_every_run_fails_loudly(glyphs):
+    from active_learning.core.autoencoders import AutoencoderCollapsedError
+
+    model = ImageAutoencoder(random_state=GLYPHS_COLLAPSING_SEEDS[0], device="cpu", max_attempts=1)
+    with pytest.raises(AutoencoderCollapsedError, match=r"collapsed in all 1 training runs \(near-constant output"):
+        model.fit(glyphs)
+    assert len(model.attempts_) == 1
+
+
+def test_a_healthy_run_is_trained_once(glyphs):
+    model = _tabular(max_epochs=30, patience=2).fit(_table(n=200))
+    assert len(model.attempts_) == 1
+    assert model.attempts_[0]["collapsed"] is None
+    assert not model.attempts_[0]["retry"]

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from sklearn.datasets import make_blobs
 
-from active_learning.classifiers import ProbabilisticClassifier
-from active_learning.ranking import (
+from active_learning.core.classifiers import ProbabilisticClassifier
+from active_learning.core.ranking import (
     DISAGREEMENT_REASON,
     disagreement_scores,
     rank_pool,

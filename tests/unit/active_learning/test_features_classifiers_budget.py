@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from active_learning.budget import Budget, StabilizingPredictions, cohen_kappa
-from active_learning.classifiers import ProbabilisticClassifier
-from active_learning.features import TabularPreprocessor, images_to_array
+from active_learning.core.budget import Budget, StabilizingPredictions, cohen_kappa
+from active_learning.core.classifiers import ProbabilisticClassifier
+from active_learning.core.features import TabularPreprocessor, images_to_array
 
 
 def test_tabular_preprocessor_scales_one_hots_and_flags_missing():

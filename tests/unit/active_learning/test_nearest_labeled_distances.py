@@ -3,7 +3,7 @@ computation, whatever sequence of labeled sets is asked for."""
 
 import numpy as np
 
-from active_learning.scores import nearest_labeled_distances
+from active_learning.core.scores import nearest_labeled_distances
 
 
 def _fresh(X, idx):

@@ -9,11 +9,11 @@ import pytest
 from pydantic import ValidationError
 from sklearn.datasets import make_blobs
 
-from active_learning.classifiers import ProbabilisticClassifier
-from active_learning.evaluation import cross_validated_metrics, label_issues, projected_range, projected_score
-from active_learning.ranking import rank_pool, rule_of, strategy_from_spec, suggestions
+from active_learning.core.classifiers import ProbabilisticClassifier
+from active_learning.core.evaluation import cross_validated_metrics, label_issues, projected_range, projected_score
+from active_learning.core.ranking import rank_pool, strategy_from_spec, suggestions
+from active_learning.core.strategies import WeightedStrategy
 from active_learning.schemas import StrategySpec
-from active_learning.strategies import WeightedStrategy
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -72,12 +72,29 @@ def test_suggestions_single_and_multi_label():
     assert confidence[0] == pytest.approx(0.7)  # the least certain decision: label 2 at p = 0.7
 
 
-def test_rule_names_come_from_the_strategies_reasons():
-    assert rule_of("typical item of an unlabeled cluster") == "typicality"
-    assert rule_of("novelty (unlike the pool's bulk, far from the labels)") == "novelty"
-    assert rule_of("margin, diversified") == "uncertainty"
-    assert rule_of("farthest from the labeled set (k-center)") == "diversity"
-    assert rule_of("weighted mix") == "score"
+def test_rule_codes_are_reported_by_the_strategies_next_to_their_reasons():
+    X = np.random.default_rng(0).normal(size=(60, 3)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    labeled = np.arange(12)
+    proba = np.column_stack([1 - (X[:, 0] > 0), X[:, 0] > 0]).astype(float) * 0.8 + 0.1
+    expected = {
+        "typicality": "typicality",
+        "novelty": "novelty",
+        "kcenter": "diversity",
+        "margin_diversity": "uncertainty",
+        "random": "random",
+        "entropy": "uncertainty",
+    }
+    for name, rule in expected.items():
+        strategy = strategy_from_spec(name, random_state=0, data_kind="tabular").fit(X)
+        batch = strategy.select(4, labeled, y[labeled], proba, np.linalg.norm(X, axis=1))
+        assert strategy.rules_ == [rule] * len(batch), name
+    mix = strategy_from_spec("mix", {"margin": 1.0}, random_state=0, data_kind="tabular").fit(X)
+    mix.select(3, labeled, y[labeled], proba)
+    assert mix.rules_ == ["score"] * 3
+    no_model = strategy_from_spec("margin", random_state=0, data_kind="tabular").fit(X)
+    no_model.select(3, [], None, None)
+    assert no_model.rules_ == ["random"] * 3
 
 
 def test_a_mix_weighs_named_strategies():
@@ -157,7 +174,7 @@ def test_a_projection_never_falls_below_the_accuracy_measured_last():
 
 def test_projecting_a_learning_curve_loads_neither_scipy_nor_scikit_learn():
     code = (
-        "import sys; from active_learning.evaluation import projected_score; "
+        "import sys; from active_learning.core.evaluation import projected_score; "
         "projected_score([10, 20, 40], [0.5, 0.6, 0.65], 100); print('scipy' in sys.modules, 'sklearn' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
@@ -165,7 +182,7 @@ def test_projecting_a_learning_curve_loads_neither_scipy_nor_scikit_learn():
 
 
 def test_the_adaptive_strategy_measures_density_once_with_the_same_outliers(blobs):
-    from active_learning.strategies import AdaptiveStrategy, NoveltyStrategy
+    from active_learning.core.strategies import AdaptiveStrategy, NoveltyStrategy
 
     X, _ = blobs
     adaptive = AdaptiveStrategy(random_state=0).fit(X)

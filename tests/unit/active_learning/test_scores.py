@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from active_learning.scores import (
+from active_learning.core.scores import (
     entropy_scores,
     least_confidence_scores,
     margin_scores,

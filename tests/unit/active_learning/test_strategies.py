@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 
-from active_learning.ranking import strategy_from_spec
-from active_learning.strategies import (
+from active_learning.core.ranking import strategy_from_spec
+from active_learning.core.strategies import (
+    RULES,
     AdaptiveStrategy,
     DiversityStrategy,
     KCenterStrategy,
@@ -87,6 +88,8 @@ class TestStrategyContract:
         assert len(set(batch.tolist())) == 8
         assert not set(batch.tolist()) & set(LABELED.tolist())
         assert len(strategy.reasons_) == 8
+        assert len(strategy.rules_) == 8
+        assert set(strategy.rules_) <= set(RULES)
 
     def test_scores_are_kept_with_labeled_items_blank(self, name):
         strategy = STRATEGIES[name]().fit(X_POOL)
@@ -361,8 +364,33 @@ def test_density_on_a_large_pool_uses_a_seeded_reference_sample(strategy_class):
     assert strategy_class(max_reference=1_000).fit(X)._density_reference() is None
 
 
-def test_strategy_names_the_api_accepts_are_the_engines_strategies():
-    from active_learning.schemas import STRATEGY_NAMES
-    from active_learning.strategies import STRATEGIES
+def test_every_registered_strategy_is_made_by_name_and_selects():
+    from active_learning.core.registry import STRATEGIES, make_strategy
 
-    assert set(STRATEGIES) == STRATEGY_NAMES
+    for name, info in STRATEGIES.items():
+        params = {"mix": {"margin": 0.5, "novelty": 0.5}} if name == "mix" else {}
+        strategy = make_strategy(name, random_state=0, data_kind="tabular", **params).fit(X_POOL)
+        assert len(_select(strategy)) == 4, name
+        assert set(strategy.rules_) <= set(RULES), name
+        assert info.title, name
+        assert info.description, name
+
+
+def test_the_api_schema_accepts_exactly_the_registered_strategies():
+    import typing
+
+    from active_learning.core.registry import STRATEGIES
+    from active_learning.schemas import StrategyName
+
+    assert set(typing.get_args(StrategyName)) == set(STRATEGIES)
+
+
+def test_unknown_strategy_names_and_parameters_are_refused():
+    from active_learning.core.registry import make_strategy
+
+    with pytest.raises(ValueError, match="unknown strategy 'best'"):
+        make_strategy("best")
+    with pytest.raises(ValueError, match="takes no parameters"):
+        make_strategy("margin", exploration_share=0.2)
+    with pytest.raises(ValueError, match="unmixable"):
+        make_strategy("mix", mix={"adaptive": 1.0})

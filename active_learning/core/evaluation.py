@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 
 @dataclass
@@ -20,13 +22,15 @@ class Metrics:
     n_labels: int
     accuracy: float | None = None
     macro_f1: float | None = None
-    per_class: dict = field(default_factory=dict)  # class -> {precision, recall, f1, support}
+    per_class: dict[str, dict[str, float]] = field(default_factory=dict)  # class -> {precision, recall, f1, support}
     folds: int = 0
     used: np.ndarray | None = None
     oof_proba: np.ndarray | None = None
 
 
-def cross_validated_metrics(estimator, X: np.ndarray, y: np.ndarray, cv: int = 5, random_state=None) -> Metrics:
+def cross_validated_metrics(
+    estimator: Any, X: np.ndarray, y: np.ndarray, cv: int = 5, random_state: int | None = None
+) -> Metrics:
     """Out-of-fold accuracy and macro-F1 of ``estimator`` (cloned per fold; any classifier with ``classes_`` and
     ``predict_proba``, multi-label ones answering (n, n_labels)) on (X, y).
 
@@ -107,7 +111,7 @@ def label_issues(labels: np.ndarray, oof_proba: np.ndarray, classes: np.ndarray)
     return np.asarray(issues, dtype=np.int64), np.asarray(quality, dtype=np.float64)
 
 
-def _power_law(n, a, b, c):
+def _power_law(n: np.ndarray | float, a: float, b: float, c: float) -> Any:
     return a - b * np.power(n, -c)
 
 
@@ -115,7 +119,7 @@ A_BOUNDS, B_BOUNDS = (0.0, 1.0), (0.0, 100.0)
 C_GRID = np.linspace(0.0, 3.0, 601)  # the exponent, in steps of 0.005
 
 
-def projected_score(n_labels, scores, at: int) -> float | None:
+def projected_score(n_labels: ArrayLike, scores: ArrayLike, at: int) -> float | None:
     """Extrapolate a learning curve (score after n labels) to ``at`` labels with an inverse power law
     ``a - b * n^-c`` (a in [0, 1], b in [0, 100], c in [0, 3]), the usual shape of learning curves. None with
     fewer than three points; clipped to [0, 1]."""
@@ -129,7 +133,7 @@ def projected_score(n_labels, scores, at: int) -> float | None:
     return float(np.clip(_power_law(float(at), a, b, c), 0.0, 1.0))
 
 
-def projected_range(n_labels, scores, at: int) -> tuple[float, float, float] | None:
+def projected_range(n_labels: ArrayLike, scores: ArrayLike, at: int) -> tuple[float, float, float] | None:
     """The projection of :func:`projected_score` with a range: (low, projected, high) at ``at`` labels.
 
     The range spans the projections of the curve refitted without each one of its points, widened by the fit's

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator
 
 
@@ -20,9 +21,10 @@ class StabilizingPredictions(BaseEstimator):
         self.threshold = threshold
         self.patience = patience
 
-    def update(self, predictions) -> bool:
+    def update(self, predictions: ArrayLike) -> bool:
         """Record this round's predictions; returns True when labeling can stop."""
-        predictions = np.asarray(predictions).reshape(len(predictions), -1)
+        array = np.asarray(predictions)
+        predictions = array.reshape(len(array), -1)
         if not hasattr(self, "history_"):
             self.history_: list[float] = []
             self.streak_ = 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -10,7 +11,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.preprocessing import StandardScaler
 
 
-def _as_2d_object(X) -> np.ndarray:
+def _as_2d_object(X: Any) -> np.ndarray:
     X = np.asarray(X, dtype=object) if not isinstance(X, np.ndarray) else X
     if X.ndim != 2:
         raise ValueError(f"expected a 2-D table (n_items, n_columns), got shape {X.shape}")
@@ -33,7 +34,7 @@ def _to_float_column(column: np.ndarray) -> np.ndarray | None:
     return out
 
 
-def _category_key(value) -> str | None:
+def _category_key(value: object) -> str | None:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return None
     text = str(value)
@@ -60,11 +61,11 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         self.categorical_columns = categorical_columns
         self.max_categories = max_categories
 
-    def fit(self, X, y=None) -> TabularPreprocessor:
+    def fit(self, X: Any, y: object = None) -> TabularPreprocessor:
         """X: (n_items, n_columns) numbers, strings or None/NaN. Returns self."""
         X = _as_2d_object(X)
         forced = set(self.categorical_columns or ())
-        self.columns_: list[dict] = []
+        self.columns_: list[dict[str, Any]] = []
         for j in range(X.shape[1]):
             numeric = None if j in forced else _to_float_column(X[:, j])
             if numeric is not None:
@@ -99,7 +100,7 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         )
         return self
 
-    def transform(self, X) -> np.ndarray:
+    def transform(self, X: Any) -> np.ndarray:
         """X: (n_items, n_columns) -> (n_items, n_features_out_) float32."""
         X = _as_2d_object(X)
         if X.shape[1] != self.n_features_in_:
@@ -122,7 +123,9 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         return np.hstack(blocks).astype(np.float32) if blocks else np.zeros((len(X), 0), np.float32)
 
 
-def images_to_array(images: Sequence[np.ndarray] | np.ndarray, image_size: int = 32, channels: int | None = None):
+def images_to_array(
+    images: Sequence[np.ndarray] | np.ndarray, image_size: int = 32, channels: int | None = None
+) -> np.ndarray:
     """Images -> float32 tensor ``(n_items, channels, image_size, image_size)`` scaled to [0, 1].
 
     Parameters
@@ -152,7 +155,8 @@ def images_to_array(images: Sequence[np.ndarray] | np.ndarray, image_size: int =
         if array.ndim == 3 and array.shape[2] == 1:
             array = array[:, :, 0]
         image = Image.fromarray(array[:, :, :3] if array.ndim == 3 else array)
-        image = image.convert("RGB" if channels == 3 else "L").resize((image_size, image_size), Image.BILINEAR)
+        image = image.convert("RGB" if channels == 3 else "L")
+        image = image.resize((image_size, image_size), Image.Resampling.BILINEAR)
         pixels = np.asarray(image, dtype=np.float32) / 255.0
         out[i] = pixels.transpose(2, 0, 1) if channels == 3 else pixels[None]
     return out
@@ -160,6 +164,6 @@ def images_to_array(images: Sequence[np.ndarray] | np.ndarray, image_size: int =
 
 def pool_standardized(X: np.ndarray) -> np.ndarray:
     """(n_items, n_features) classifier input of a whole pool -> the same, each column standardized over the pool
-    (float32; constant columns centred). What :class:`~active_learning.selector.ActiveSelector` hands the
+    (float32; constant columns centred). What :class:`~active_learning.core.selector.ActiveSelector` hands the
     classifier; applied again to input that already is, it changes nothing."""
     return StandardScaler().fit_transform(np.asarray(X, dtype=np.float64)).astype(np.float32)

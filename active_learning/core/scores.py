@@ -6,8 +6,10 @@ Uncertainty scores take predicted probabilities, typicality and novelty take the
 from __future__ import annotations
 
 import weakref
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.neighbors import NearestNeighbors
 
 _EPS = 1e-12
@@ -53,6 +55,19 @@ def multilabel_uncertainty_scores(proba: np.ndarray) -> np.ndarray:
     return (1.0 - np.abs(2.0 * proba - 1.0)).mean(axis=1)
 
 
+POOL_TYPICALITY_REFERENCE = 20_000  # neighbours searched in a sample this big on larger pools
+
+
+def pool_typicality(embedding: np.ndarray) -> np.ndarray:
+    """(n_items, n_components) -> (n_items,) typicality over 5 neighbours, against a seeded sample of
+    ``POOL_TYPICALITY_REFERENCE`` items on larger pools: what a ranking shows as an item's typicality."""
+    reference = None
+    if len(embedding) > POOL_TYPICALITY_REFERENCE:
+        pick = np.random.default_rng(0).choice(len(embedding), POOL_TYPICALITY_REFERENCE, replace=False)
+        reference = embedding[np.sort(pick)]
+    return typicality_scores(embedding, 5, reference)
+
+
 def typicality_scores(X: np.ndarray, n_neighbors: int = 20, reference: np.ndarray | None = None) -> np.ndarray:
     """(n_items, n_components) embedding -> (n_items,) typicality = 1 / mean distance to the k nearest neighbours.
 
@@ -72,7 +87,7 @@ def typicality_scores(X: np.ndarray, n_neighbors: int = 20, reference: np.ndarra
     return 1.0 / (dist.mean(axis=1) + _EPS)
 
 
-def nearest_labeled_distances(X: np.ndarray, labeled_idx: np.ndarray, chunk_size: int = 4096) -> np.ndarray:
+def nearest_labeled_distances(X: np.ndarray, labeled_idx: ArrayLike, chunk_size: int = 4096) -> np.ndarray:
     """(n_items, n_components) embedding, (n_labeled,) indices -> (n_items,) Euclidean distance to the nearest
     labeled item (0 for labeled items; +inf for every item when nothing is labeled). Chunked: bounded memory.
 
@@ -103,10 +118,11 @@ def nearest_labeled_distances(X: np.ndarray, labeled_idx: np.ndarray, chunk_size
 
 
 NEAREST_KEPT = 4  # label sets remembered per embedding (an 8 MB array each at a million items)
-_nearest_memo: dict[int, tuple] = {}  # id(X) -> (weak reference to X, [(labeled indices, distances), ...])
+# id(X) -> (weak reference to X, [(labeled indices, distances), ...])
+_nearest_memo: dict[int, tuple[Any, list[tuple[np.ndarray, np.ndarray]]]] = {}
 
 
-def _memoizable(X) -> bool:
+def _memoizable(X: object) -> bool:
     """Only read-only arrays: a writable one could change between calls under the same identity."""
     return isinstance(X, np.ndarray) and not X.flags.writeable
 

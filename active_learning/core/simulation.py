@@ -1,9 +1,10 @@
 """Replay strategies on an already-labeled dataset to pick a strategy and a budget. Pure Python, no Django.
 
-``simulate`` hides the labels, lets each strategy ask for batches through :class:`ActiveSelector` (the same
-code path as production), and records per seed the learning curves (test accuracy and macro-F1 against the
-number of labels), the area under the accuracy curve (AULC, in points), the labels needed to reach 95% of the
-full-data accuracy, and when each class was first labeled. ``write_json`` and ``plot_curves`` save them.
+``simulate`` hides the labels, lets each strategy ask for batches through :class:`ActiveSelector`, whose
+``next_batch`` is :func:`~active_learning.core.ranking.rank_pool`, the path the workers rank with, and records
+per seed the learning curves (test accuracy and macro-F1 against the number of labels), the area under the
+accuracy curve (AULC, in points), the labels needed to reach 95% of the full-data accuracy, and when each class
+was first labeled. ``write_json`` and ``plot_curves`` save them.
 """
 
 from __future__ import annotations
@@ -11,15 +12,18 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.base import clone
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import train_test_split
 
-from active_learning.classifiers import ProbabilisticClassifier
-from active_learning.selector import ActiveSelector
-from active_learning.strategies import Strategy, make_strategy
+from active_learning.core.autoencoders import ImageAutoencoder, TabularAutoencoder
+from active_learning.core.classifiers import ProbabilisticClassifier, default_classifier
+from active_learning.core.selector import ActiveSelector
+from active_learning.core.strategies import Strategy, make_strategy
 
 StrategyFactory = Callable[[int], Strategy]
 
@@ -30,7 +34,7 @@ def _factory(spec: str | StrategyFactory, data_kind: str) -> StrategyFactory:
     return spec
 
 
-def _plain_params(strategy: Strategy) -> dict:
+def _plain_params(strategy: Strategy) -> dict[str, Any]:
     """The strategy's own settings that JSON can hold (nested strategies of a mix are left out)."""
     return {
         key: value
@@ -55,7 +59,9 @@ def labels_to_reach(n_labels: Sequence[int], scores: Sequence[float], target: fl
     return None
 
 
-def _evaluate(classifier, X_test, y_test, classes) -> tuple[float, float]:
+def _evaluate(
+    classifier: ProbabilisticClassifier, X_test: np.ndarray, y_test: np.ndarray, classes: np.ndarray
+) -> tuple[float, float]:
     predicted = classifier.predict(X_test)
     return (
         float(accuracy_score(y_test, predicted)),
@@ -63,11 +69,21 @@ def _evaluate(classifier, X_test, y_test, classes) -> tuple[float, float]:
     )
 
 
-def _run_strategy(selector: ActiveSelector, y_pool, X_test, y_test, classes, budget, batch_size, on_round):
+def _run_strategy(
+    selector: ActiveSelector,
+    y_pool: np.ndarray,
+    X_test: np.ndarray,
+    y_test: np.ndarray,
+    classes: np.ndarray,
+    budget: int,
+    batch_size: int,
+    on_round: Callable[[int, float], None] | None,
+) -> tuple[dict[str, list[Any]], dict[str, int | None]]:
     labeled = np.zeros(0, dtype=np.int64)
-    curve: dict[str, list] = {"n_labels": [], "accuracy": [], "macro_f1": [], "classes_discovered": []}
+    curve: dict[str, list[Any]] = {"n_labels": [], "accuracy": [], "macro_f1": [], "classes_discovered": []}
 
-    def record(model) -> None:
+    def record(model: ProbabilisticClassifier | None) -> None:
+        assert model is not None
         acc, f1 = _evaluate(model, X_test, y_test, classes)
         curve["n_labels"].append(len(labeled))
         curve["accuracy"].append(acc)
@@ -79,8 +95,8 @@ def _run_strategy(selector: ActiveSelector, y_pool, X_test, y_test, classes, bud
     budget = min(budget, len(y_pool))
     while len(labeled) < budget:
         batch = selector.next_batch(labeled, y_pool[labeled], min(batch_size, budget - len(labeled)))
-        if len(labeled):
-            record(selector.classifier_)  # next_batch fitted it on exactly the labels so far
+        if len(labeled):  # next_batch fitted its model on exactly the labels so far (none while one class is seen)
+            record(selector.classifier_ or selector.fit_classifier(labeled, y_pool[labeled]))
         labeled = np.concatenate([labeled, batch])
     record(selector.fit_classifier(labeled, y_pool[labeled]))
     first = {}
@@ -91,8 +107,8 @@ def _run_strategy(selector: ActiveSelector, y_pool, X_test, y_test, classes, bud
 
 
 def simulate(
-    X,
-    y,
+    X: Any,
+    y: ArrayLike,
     strategies: Mapping[str, str | StrategyFactory] | Sequence[str] = ("adaptive", "random", "margin"),
     data_kind: str = "tabular",
     budget: int = 200,
@@ -100,10 +116,12 @@ def simulate(
     seeds: Sequence[int] = (0, 1, 2),
     test_size: float = 0.3,
     classifier: ProbabilisticClassifier | None = None,
-    autoencoder=None,
+    autoencoder: TabularAutoencoder | ImageAutoencoder | None = None,
     image_size: int = 32,
     on_round: Callable[[str, int, int, float], None] | None = None,
-) -> dict:
+    embedding: np.ndarray | None = None,
+    reconstruction_error: np.ndarray | None = None,
+) -> dict[str, Any]:
     """Replay ``strategies`` on a labeled dataset over several seeds.
 
     Parameters
@@ -114,8 +132,11 @@ def simulate(
     budget, batch_size : labels in all, labels per round (the model is refitted between rounds).
     seeds : each seed makes its own stratified pool/test split (``test_size``) and autoencoder; every
         strategy of a seed shares them, so differences between strategies are paired.
-    classifier : model on the labels (default: ``ProbabilisticClassifier(random_state=seed)``).
+    classifier : model on the labels (default: ``default_classifier(seed)``, as the workers use it).
     on_round : progress hook ``(strategy, seed, n_labels, accuracy)``.
+    embedding, reconstruction_error : (n_items, n_components) and (n_items,) from an autoencoder already
+        trained on X (a project's stored arrays, so a replay ranks on what the workers rank on); without them
+        each seed trains one on its pool.
 
     Returns
     -------
@@ -129,7 +150,7 @@ def simulate(
         for name, spec in (strategies.items() if isinstance(strategies, Mapping) else ((s, s) for s in strategies))
     }
     classes = np.unique(y)
-    results: dict = {
+    results: dict[str, Any] = {
         "config": {
             "data_kind": data_kind,
             "budget": budget,
@@ -146,10 +167,15 @@ def simulate(
         pool, test = train_test_split(items, test_size=test_size, stratify=y, random_state=seed)
         pool, test = np.sort(pool), np.sort(test)
         X_pool, X_test = _take(X, pool), _take(X, test)
-        model = classifier if classifier is not None else ProbabilisticClassifier(random_state=seed)
+        model = classifier if classifier is not None else default_classifier(seed)
         reference = ActiveSelector(
             data_kind, autoencoder=autoencoder, classifier=model, image_size=image_size, random_state=seed
-        ).fit(X_pool)
+        )
+        if embedding is None:
+            reference.fit(X_pool)
+        else:
+            error = None if reconstruction_error is None else np.asarray(reconstruction_error)[pool]
+            reference.fit(X_pool, embedding=np.asarray(embedding)[pool], reconstruction_error=error)
         test_input = reference.transform(X_test)
         full = clone(model).fit(reference.classifier_input_, y[pool])
         full_accuracy = _evaluate(full, test_input, y[test], classes)[0]
@@ -159,7 +185,12 @@ def simulate(
             selector = (
                 clone(reference)
                 .set_params(strategy=strategy)
-                .fit(X_pool, embedding=reference.embedding_, reconstruction_error=reference.reconstruction_error_)
+                .fit(
+                    X_pool,
+                    embedding=reference.embedding_,
+                    reconstruction_error=reference.reconstruction_error_,
+                    typicality=reference.typicality_,
+                )
             )
             hook = None if on_round is None else (lambda n, acc, name=name, seed=seed: on_round(name, seed, n, acc))
             curve, first = _run_strategy(selector, y[pool], test_input, y[test], classes, budget, batch_size, hook)
@@ -179,13 +210,13 @@ def simulate(
     return results
 
 
-def _take(X, idx: np.ndarray):
+def _take(X: Any, idx: np.ndarray) -> Any:
     if isinstance(X, np.ndarray):
         return X[idx]
     return [X[i] for i in idx]
 
 
-def summarize(runs: Sequence[dict]) -> dict:
+def summarize(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Per-seed runs -> means and spreads across seeds."""
     aulcs = np.array([r["aulc"] for r in runs])
     reached = [r["labels_to_95"] for r in runs if r["labels_to_95"] is not None]
@@ -200,7 +231,7 @@ def summarize(runs: Sequence[dict]) -> dict:
     }
 
 
-def paired_differences(results: dict, strategy: str, baseline: str, key: str = "aulc") -> dict:
+def paired_differences(results: dict[str, Any], strategy: str, baseline: str, key: str = "aulc") -> dict[str, Any]:
     """Per-seed ``key`` of ``strategy`` minus ``baseline`` (same splits) -> mean, sample std and values."""
     a = {r["seed"]: r[key] for r in results["strategies"][strategy]["runs"]}
     b = {r["seed"]: r[key] for r in results["strategies"][baseline]["runs"]}
@@ -213,11 +244,11 @@ def paired_differences(results: dict, strategy: str, baseline: str, key: str = "
     }
 
 
-def write_json(results: dict, path: str | Path) -> None:
+def write_json(results: dict[str, Any], path: str | Path) -> None:
     Path(path).write_text(json.dumps(results, indent=1))
 
 
-def plot_curves(results: dict, path: str | Path, title: str = "") -> None:
+def plot_curves(results: dict[str, Any], path: str | Path, title: str = "") -> None:
     """Mean accuracy, macro-F1 and classes discovered against labels, one line per strategy, as a PNG."""
     import matplotlib
 

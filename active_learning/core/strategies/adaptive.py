@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from active_learning.strategies.base import Strategy, _masked, _unlabeled_or_raise, labeled_mask
-from active_learning.strategies.blocks import (
+from active_learning.core.strategies.base import Strategy, _masked, _unlabeled_or_raise, labeled_mask
+from active_learning.core.strategies.blocks import (
     DiversityStrategy,
     NoveltyStrategy,
     TypicalityStrategy,
@@ -35,7 +36,7 @@ class AdaptiveStrategy(Strategy):
     uncertainty, or, with ``typicality_weight`` w > 0, by a mix of uncertainty and typicality (see
     :class:`DiversityStrategy`). Typical items help a classifier that reads the embedding typicality is
     measured in (images), not one that reads raw columns (tables, where margin is the strategy to beat), so
-    :func:`make_strategy` and :class:`~active_learning.selector.ActiveSelector` take w and
+    :func:`make_strategy` and :class:`~active_learning.core.selector.ActiveSelector` take w and
     ``cold_exploration_share`` from ``KIND_DEFAULTS`` by data kind: on images w = 0.5 and one novelty pick in a
     first batch of ten (the young classifier needs the typical items more), on tables w = 0 and two, as the
     constructor's defaults.
@@ -72,7 +73,7 @@ class AdaptiveStrategy(Strategy):
         self.max_clusters = max_clusters
         self.random_state = random_state
 
-    def _fit_pool(self):
+    def _fit_pool(self) -> None:
         self.cold_ = TypicalityStrategy(
             self.n_neighbors, max_clusters=self.max_clusters, random_state=self.random_state
         ).fit(self.X_)
@@ -88,8 +89,8 @@ class AdaptiveStrategy(Strategy):
         same = explore.guard_neighbors == self.n_neighbors and explore.max_reference == self.cold_.max_reference
         self.explore_ = explore.fit(self.X_, density=self.cold_.typicality_ if same else None)  # one k-NN pass
 
-    def _is_cold(self, labels, proba) -> bool:
-        if labels is None or proba is None or len(labels) == 0:
+    def _is_cold(self, labels: ArrayLike | None, proba: np.ndarray | None) -> bool:
+        if labels is None or proba is None or np.size(labels) == 0:
             return True
         labels = np.asarray(labels)
         counts = (
@@ -102,13 +103,19 @@ class AdaptiveStrategy(Strategy):
         young = len(labels) < 2 * self.min_labels_per_class * len(counts)
         return young and int(counts.min()) < self.min_labels_per_class
 
-    def _exploration_stalled(self, mask, labeled_idx, labels, reconstruction_error) -> bool:
+    def _exploration_stalled(
+        self,
+        mask: np.ndarray,
+        labeled_idx: ArrayLike,
+        labels: ArrayLike | None,
+        reconstruction_error: np.ndarray | None,
+    ) -> bool:
         """Whether the last ``exploration_patience`` items of the novelty ranking's explored head found no class.
 
         The head is read on :meth:`NoveltyStrategy.exploration_order`: the part of the novelty ranking that labels
         do not move, and all of it at the default ``novelty_reconstruction_weight=1``."""
         patience = self.exploration_patience
-        if patience is None or reconstruction_error is None or labels is None or len(labels) == 0:
+        if patience is None or reconstruction_error is None or labels is None or np.size(labels) == 0:
             return False
         labels = np.asarray(labels)
         if (labels.any(axis=0).sum() if labels.ndim == 2 else np.unique(labels).size) < 2:
@@ -125,12 +132,25 @@ class AdaptiveStrategy(Strategy):
         found = labeled_mask(self.n_items_, np.asarray(labeled_idx)[firsts])
         return not found[head[-patience:]].any()
 
-    def _score(self, mask, labels, proba, reconstruction_error):
+    def _score(
+        self,
+        mask: np.ndarray,
+        labels: ArrayLike | None,
+        proba: np.ndarray | None,
+        reconstruction_error: np.ndarray | None,
+    ) -> dict[str, np.ndarray]:
         main = self.cold_ if self._is_cold(labels, proba) else self.warm_
         main.score(np.flatnonzero(mask), labels, proba, reconstruction_error)
         return dict(main.scores_)
 
-    def select(self, batch_size, labeled_idx, labels=None, proba=None, reconstruction_error=None):
+    def select(
+        self,
+        batch_size: int,
+        labeled_idx: ArrayLike,
+        labels: ArrayLike | None = None,
+        proba: np.ndarray | None = None,
+        reconstruction_error: np.ndarray | None = None,
+    ) -> np.ndarray:
         mask = labeled_mask(self.n_items_, labeled_idx)
         unlabeled = _unlabeled_or_raise(mask, batch_size)
         batch_size = min(batch_size, unlabeled.size)
@@ -148,6 +168,7 @@ class AdaptiveStrategy(Strategy):
             else np.zeros(0, np.int64)
         )
         reasons = list(getattr(main, "reasons_", []))[: len(chosen)]
+        rules = list(getattr(main, "rules_", []))[: len(chosen)]
         scores = dict(main.scores_)
         if n_explore:
             taken = np.concatenate([np.flatnonzero(mask), chosen])
@@ -155,6 +176,8 @@ class AdaptiveStrategy(Strategy):
             scores.update({f"novelty_{k}": v for k, v in self.explore_.scores_.items()})
             chosen = np.concatenate([chosen, extra])
             reasons += self.explore_.reasons_
+            rules += self.explore_.rules_
         self.scores_ = {name: _masked(values, mask) for name, values in scores.items()}
         self.reasons_ = reasons
+        self.rules_ = rules
         return chosen.astype(np.int64)

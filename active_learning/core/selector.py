@@ -3,24 +3,29 @@
 >>> selector = ActiveSelector(data_kind="tabular", random_state=0).fit(X_pool)     # trains the autoencoder
 >>> batch = selector.next_batch(labeled_idx=[], labels=[], batch_size=10)          # cold start
 >>> batch = selector.next_batch(labeled_idx=idx, labels=y_idx, batch_size=10)      # after labeling
->>> selector.scores_["margin"][batch], selector.reasons_                         # why these items
+>>> selector.scores_["uncertainty"][batch], selector.reasons_, selector.rules_     # why these items
 
-This is the code path Loupe's workers use; it holds arrays only (no Django, no storage).
+Batches come from :func:`~active_learning.core.ranking.rank_pool`, the path Loupe's workers rank with; the selector
+holds arrays only (no Django, no storage).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any, Self
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, clone
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
-from active_learning.autoencoders import ImageAutoencoder, TabularAutoencoder
-from active_learning.classifiers import ProbabilisticClassifier
-from active_learning.features import TabularPreprocessor, images_to_array
-from active_learning.strategies import Strategy, make_strategy
+from active_learning.core.autoencoders import ImageAutoencoder, TabularAutoencoder
+from active_learning.core.classifiers import ProbabilisticClassifier, default_classifier
+from active_learning.core.features import TabularPreprocessor, images_to_array
+from active_learning.core.ranking import rank_pool
+from active_learning.core.scores import pool_typicality
+from active_learning.core.strategies import PoolExhaustedError, Strategy, labeled_mask, make_strategy
 
 
 class ActiveSelector(BaseEstimator):
@@ -34,11 +39,12 @@ class ActiveSelector(BaseEstimator):
         Image: X is a sequence of (H, W) or (H, W, C) arrays, or one (n_items, H, W[, C]) array; images are
         resized to ``image_size`` with channels kept.
     strategy : Strategy, optional
-        Default :class:`~active_learning.strategies.AdaptiveStrategy` tuned for ``data_kind``.
+        Default :class:`~active_learning.core.strategies.AdaptiveStrategy` tuned for ``data_kind``.
     autoencoder : TabularAutoencoder or ImageAutoencoder, optional
         Unfitted template, cloned at ``fit``; default one matching ``data_kind``.
     classifier : ProbabilisticClassifier, optional
-        Model on the labels (cloned at each batch); default chooses by cross-validation.
+        Model on the labels (cloned at each batch); default
+        :func:`~active_learning.core.classifiers.default_classifier`, cheap enough to refit at every batch.
     classifier_features : {"auto", "raw", "embedding"}
         What the classifier sees: "auto" means the preprocessed columns for tabular data and the embedding
         for images. Either is standardized over the whole pool (``classifier_input_``, and ``transform`` for new
@@ -58,14 +64,14 @@ class ActiveSelector(BaseEstimator):
         self,
         data_kind: str = "tabular",
         strategy: Strategy | None = None,
-        autoencoder=None,
+        autoencoder: TabularAutoencoder | ImageAutoencoder | None = None,
         classifier: ProbabilisticClassifier | None = None,
         classifier_features: str = "auto",
         image_size: int = 32,
         random_state: int | None = None,
         device: str | None = None,
         on_epoch_end: Callable[[int, float], None] | None = None,
-    ):
+    ) -> None:
         self.data_kind = data_kind
         self.strategy = strategy
         self.autoencoder = autoencoder
@@ -76,16 +82,25 @@ class ActiveSelector(BaseEstimator):
         self.device = device
         self.on_epoch_end = on_epoch_end
 
-    def _prepare(self, X) -> np.ndarray:
+    def _prepare(self, X: Any) -> np.ndarray:
         if self.data_kind == "image":
             return images_to_array(X, self.image_size)
         return self.preprocessor_.transform(X)
 
-    def fit(self, X, y=None, embedding=None, reconstruction_error=None):
+    def fit(
+        self,
+        X: Any,
+        y: object = None,
+        embedding: ArrayLike | None = None,
+        reconstruction_error: ArrayLike | None = None,
+        typicality: ArrayLike | None = None,
+    ) -> Self:
         """Fit on the whole pool X (n_items items, see ``data_kind``). Returns self.
 
         ``embedding`` (n_items, n_components) and ``reconstruction_error`` (n_items,) from an already fitted
-        autoencoder skip training (the simulator uses this so every strategy sees the same embedding).
+        autoencoder skip training (the simulator uses this so every strategy sees the same embedding);
+        ``typicality`` (n_items,), :func:`~active_learning.core.scores.pool_typicality` of that embedding, skips
+        measuring it again.
         """
         if self.data_kind not in ("tabular", "image"):
             raise ValueError(f"data_kind must be 'tabular' or 'image', got {self.data_kind!r}")
@@ -109,9 +124,10 @@ class ActiveSelector(BaseEstimator):
             strategy = make_strategy("adaptive", self.random_state, self.data_kind)
         self.strategy_ = clone(strategy).fit(self.embedding_)
         self.n_items_ = len(self.embedding_)
+        self.typicality_ = pool_typicality(self.embedding_) if typicality is None else np.asarray(typicality)
         return self
 
-    def _default_ae(self):
+    def _default_ae(self) -> TabularAutoencoder | ImageAutoencoder:
         cls = ImageAutoencoder if self.data_kind == "image" else TabularAutoencoder
         return cls(random_state=self.random_state, device=self.device, on_epoch_end=self.on_epoch_end)
 
@@ -120,9 +136,12 @@ class ActiveSelector(BaseEstimator):
         return self.classifier_features == "raw" or (self.classifier_features == "auto" and self.data_kind == "tabular")
 
     def _unscaled_input(self, features: np.ndarray, embedding: np.ndarray | None) -> np.ndarray:
-        return features.reshape(len(features), -1) if self._reads_raw() else embedding
+        if self._reads_raw():
+            return features.reshape(len(features), -1)
+        assert embedding is not None
+        return embedding
 
-    def transform(self, X) -> np.ndarray:
+    def transform(self, X: Any) -> np.ndarray:
         """New items X -> the classifier's input for them (n_items, n_features), standardized with the pool's
         scales; needs the autoencoder when the classifier reads embeddings."""
         check_is_fitted(self, "input_scaler_")
@@ -134,18 +153,20 @@ class ActiveSelector(BaseEstimator):
             embedding = self.autoencoder_.transform(features)
         return self.input_scaler_.transform(self._unscaled_input(features, embedding)).astype(np.float32)
 
-    def fit_classifier(self, labeled_idx, labels) -> ProbabilisticClassifier | None:
-        """Fit a fresh classifier on the labeled pool items; None when nothing is labeled."""
+    def _classifier_template(self) -> ProbabilisticClassifier:
+        return self.classifier if self.classifier is not None else default_classifier(self.random_state)
+
+    def fit_classifier(self, labeled_idx: ArrayLike, labels: ArrayLike) -> ProbabilisticClassifier | None:
+        """Fit a fresh classifier on the labeled pool items (one class seen: it predicts that class); None when
+        nothing is labeled."""
         labeled_idx = np.asarray(labeled_idx, dtype=np.int64)
         if labeled_idx.size == 0:
             return None
-        template = (
-            self.classifier if self.classifier is not None else ProbabilisticClassifier(random_state=self.random_state)
-        )
-        return clone(template).fit(self.classifier_input_[labeled_idx], np.asarray(labels))
+        return clone(self._classifier_template()).fit(self.classifier_input_[labeled_idx], np.asarray(labels))
 
-    def next_batch(self, labeled_idx, labels, batch_size: int = 10) -> np.ndarray:
-        """Pool indices of the next items to label.
+    def next_batch(self, labeled_idx: ArrayLike, labels: ArrayLike, batch_size: int = 10) -> np.ndarray:
+        """Pool indices of the next items to label, chosen by :func:`~active_learning.core.ranking.rank_pool`
+        (the path Loupe's workers rank with).
 
         Parameters
         ----------
@@ -153,26 +174,44 @@ class ActiveSelector(BaseEstimator):
             Pool positions labeled so far, oldest first (the default strategy pauses its exploration once its
             latest novelty picks found no class that an earlier label had not).
         labels : (n_labeled,) or (n_labeled, n_labels)
-            Their labels, aligned with ``labeled_idx`` (0/1 indicator rows for multi-label).
+            Their labels, aligned with ``labeled_idx`` (0/1 indicator rows for multi-label), of any dtype.
         batch_size : int
             Items wanted (fewer when fewer remain; ``PoolExhaustedError`` when none remains).
 
         Returns
         -------
-        (min(batch_size, n_unlabeled),) int, best first. ``classifier_``, ``proba_``, ``scores_`` and
-        ``reasons_`` describe how they were chosen.
+        (min(batch_size, n_unlabeled),) int, best first. ``ranking_`` holds the whole ranking; ``classifier_``
+        (None until two classes are labeled), ``proba_``, ``scores_``, ``reasons_`` and ``rules_`` describe how
+        they were chosen. ``scores_`` holds the strategy's own scores of the phase it is in (``margin``,
+        ``typicality``, ``novelty_total``...) and, in every phase, ``uncertainty``, ``typicality`` and ``novelty``
+        in [0, 1] (NaN for labeled items, and uncertainty NaN before a model exists).
         """
         labeled_idx = np.asarray(labeled_idx, dtype=np.int64)
         labels = np.asarray(labels)
+        if labels.size == 0:  # [] reads as floats: no labels yet, of no dtype
+            labels = np.zeros(0, dtype=np.int64)
         if len(labels) != len(labeled_idx):
             raise ValueError(f"{len(labeled_idx)} labeled indices but {len(labels)} labels")
-        self.classifier_ = self.fit_classifier(labeled_idx, labels)
-        self.proba_ = None
-        if self.classifier_ is not None and (self.classifier_.multilabel_ or len(self.classifier_.classes_) > 1):
-            self.proba_ = self.classifier_.predict_proba(self.classifier_input_)
-        batch = self.strategy_.select(
-            batch_size, labeled_idx, labels if labels.size else None, self.proba_, self.reconstruction_error_
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        mask = labeled_mask(self.n_items_, labeled_idx)
+        if mask.all():
+            raise PoolExhaustedError(f"all {self.n_items_} pool items are labeled: nothing left to select")
+        ranking = rank_pool(
+            self.strategy_,
+            self._classifier_template(),
+            self.classifier_input_,
+            labeled_idx,
+            labels,
+            batch_size,
+            self.reconstruction_error_,
+            self.typicality_,
         )
-        self.scores_ = self.strategy_.scores_
-        self.reasons_ = getattr(self.strategy_, "reasons_", [])
-        return batch
+        self.ranking_ = ranking
+        self.classifier_ = ranking.classifier
+        self.proba_ = ranking.proba
+        why = {name: np.where(mask, np.nan, values) for name, values in ranking.why.items()}
+        self.scores_ = {**self.strategy_.scores_, **why}
+        self.reasons_ = ranking.reasons
+        self.rules_ = ranking.rules
+        return ranking.batch

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Self
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.base import clone
 from sklearn.cluster import KMeans
 
-from active_learning.scores import (
+from active_learning.core.scores import (
     entropy_scores,
     least_confidence_scores,
     margin_scores,
@@ -18,7 +20,7 @@ from active_learning.scores import (
     rank_normalize,
     typicality_scores,
 )
-from active_learning.strategies.base import (
+from active_learning.core.strategies.base import (
     Strategy,
     _kmeans,
     _masked,
@@ -40,14 +42,21 @@ class RandomStrategy(Strategy):
     """Uniformly random order over the pool, fixed by ``random_state``."""
 
     _reason = "random"
+    _rule = "random"
 
     def __init__(self, random_state: int | None = None):
         self.random_state = random_state
 
-    def _fit_pool(self):
+    def _fit_pool(self) -> None:
         self.priority_ = _random_priority(self.n_items_, self.random_state)
 
-    def _score(self, mask, labels, proba, reconstruction_error):
+    def _score(
+        self,
+        mask: np.ndarray,
+        labels: ArrayLike | None,
+        proba: np.ndarray | None,
+        reconstruction_error: np.ndarray | None,
+    ) -> dict[str, np.ndarray]:
         return {"random": self.priority_, "total": self.priority_}
 
 
@@ -60,25 +69,31 @@ class UncertaintyStrategy(Strategy):
         self.measure = measure
         self.random_state = random_state
 
-    def _fit_pool(self):
+    def _fit_pool(self) -> None:
         if self.measure != "auto" and self.measure not in _MEASURES:
             raise ValueError(f"unknown measure {self.measure!r}; use auto or one of {sorted(_MEASURES)}")
         self.priority_ = _random_priority(self.n_items_, self.random_state)
 
-    def _measure(self, labels) -> str:
+    def _measure(self, labels: ArrayLike | None) -> str:
         if self.measure != "auto":
             return self.measure
         return "multilabel" if labels is not None and np.ndim(labels) == 2 else "margin"
 
-    def _score(self, mask, labels, proba, reconstruction_error):
+    def _score(
+        self,
+        mask: np.ndarray,
+        labels: ArrayLike | None,
+        proba: np.ndarray | None,
+        reconstruction_error: np.ndarray | None,
+    ) -> dict[str, np.ndarray]:
         measure = self._measure(labels)
         if proba is None or (measure != "multilabel" and np.shape(proba)[1] < 2):
-            self._reason = "random (no model yet)"
+            self._reason, self._rule = "random (no model yet)", "random"
             return {"random": self.priority_, "total": self.priority_}
         if len(proba) != self.n_items_:
             raise ValueError(f"proba has {len(proba)} rows but the pool has {self.n_items_} items")
         values = _MEASURES[measure](proba)
-        self._reason = measure
+        self._reason, self._rule = measure, "uncertainty"
         return {measure: values, "total": values}
 
 
@@ -94,6 +109,7 @@ class TypicalityStrategy(Strategy):
     """
 
     _reason = "typicality"
+    _rule = "typicality"
 
     def __init__(
         self,
@@ -111,13 +127,26 @@ class TypicalityStrategy(Strategy):
         self.max_reference = max_reference
         self.random_state = random_state
 
-    def _fit_pool(self):
+    def _fit_pool(self) -> None:
         self.typicality_ = typicality_scores(self.X_, self.n_neighbors, self._density_reference())
 
-    def _score(self, mask, labels, proba, reconstruction_error):
+    def _score(
+        self,
+        mask: np.ndarray,
+        labels: ArrayLike | None,
+        proba: np.ndarray | None,
+        reconstruction_error: np.ndarray | None,
+    ) -> dict[str, np.ndarray]:
         return {"typicality": self.typicality_, "total": self.typicality_}
 
-    def select(self, batch_size, labeled_idx, labels=None, proba=None, reconstruction_error=None):
+    def select(
+        self,
+        batch_size: int,
+        labeled_idx: ArrayLike,
+        labels: ArrayLike | None = None,
+        proba: np.ndarray | None = None,
+        reconstruction_error: np.ndarray | None = None,
+    ) -> np.ndarray:
         if not self.coverage:
             return super().select(batch_size, labeled_idx, labels, proba, reconstruction_error)
         mask = labeled_mask(self.n_items_, labeled_idx)
@@ -140,7 +169,7 @@ class TypicalityStrategy(Strategy):
             rest = np.setdiff1d(unlabeled, chosen)
             chosen += top_k(self.typicality_, rest, batch_size - len(chosen)).tolist()
         self.scores_["cluster"] = _masked(cluster.astype(np.float64), mask)
-        self.reasons_ = ["typical item of an unlabeled cluster"] * len(chosen)
+        self._explain(len(chosen), "typical item of an unlabeled cluster")
         return np.asarray(chosen, dtype=np.int64)
 
 
@@ -157,6 +186,7 @@ class NoveltyStrategy(Strategy):
     """
 
     _reason = "novelty"
+    _rule = "novelty"
 
     def __init__(
         self,
@@ -172,56 +202,81 @@ class NoveltyStrategy(Strategy):
         self.max_reference = max_reference
         self.random_state = random_state
 
-    def fit(self, X, y=None, density=None):
+    def fit(self, X: ArrayLike, y: object = None, density: np.ndarray | None = None) -> Self:
         """X: (n_items, n_components) pool embedding. ``density``: (n_items,) typicality over ``guard_neighbors``
         neighbours against the same reference, when the caller has it already (it is the slow part). Returns self."""
         self.density_ = None if density is None else np.asarray(density)
         return super().fit(X, y)
 
-    def _fit_pool(self):
+    def _fit_pool(self) -> None:
         density = self.density_
         if density is None:
             density = typicality_scores(self.X_, self.guard_neighbors, self._density_reference())
         self.outlier_ = density < np.quantile(density, self.guard_quantile)
 
-    def exploration_order(self, reconstruction_error) -> np.ndarray:
+    def exploration_order(self, reconstruction_error: np.ndarray | None) -> np.ndarray:
         """(n_items,) pool positions in the order reconstruction-error exploration takes them: worst reconstructed
         first, guarded outliers last, ties to the lower index. Labels do not move it."""
         error = np.asarray(reconstruction_error, dtype=np.float64)
         return np.lexsort((np.arange(self.n_items_), -error, self.outlier_))
 
-    def _combined(self, distance, reconstruction_error):
+    def _reads_distance(self, reconstruction_error: np.ndarray | None) -> bool:
+        return reconstruction_error is None or self.reconstruction_weight < 1
+
+    def _distance(self, mask: np.ndarray, reconstruction_error: np.ndarray | None) -> np.ndarray:
+        """(n_items,) distance to the nearest labeled item; zeros when the novelty does not weigh it (the
+        n_items x n_labeled distances are a selection's costliest part on a large, well-labeled pool)."""
+        if not self._reads_distance(reconstruction_error):
+            return np.zeros(self.n_items_)
+        return nearest_labeled_distances(self.X_, np.flatnonzero(mask))
+
+    def _combined(self, distance: np.ndarray, reconstruction_error: np.ndarray | None) -> np.ndarray:
         novelty = novelty_scores(reconstruction_error, distance, self.reconstruction_weight)
         return np.where(self.outlier_, novelty - 1.0, novelty)  # guarded: below every other item
 
-    def _score(self, mask, labels, proba, reconstruction_error):
-        distance = nearest_labeled_distances(self.X_, np.flatnonzero(mask))
+    def _score(
+        self,
+        mask: np.ndarray,
+        labels: ArrayLike | None,
+        proba: np.ndarray | None,
+        reconstruction_error: np.ndarray | None,
+    ) -> dict[str, np.ndarray]:
+        distance = self._distance(mask, reconstruction_error)
         parts = {
-            "distance_to_labeled": distance,
             "outlier": self.outlier_.astype(np.float64),
             "total": self._combined(distance, reconstruction_error),
         }
+        if self._reads_distance(reconstruction_error):
+            parts["distance_to_labeled"] = distance
         if reconstruction_error is not None:
             parts["reconstruction_error"] = np.asarray(reconstruction_error, dtype=np.float64)
         return parts
 
-    def select(self, batch_size, labeled_idx, labels=None, proba=None, reconstruction_error=None):
+    def select(
+        self,
+        batch_size: int,
+        labeled_idx: ArrayLike,
+        labels: ArrayLike | None = None,
+        proba: np.ndarray | None = None,
+        reconstruction_error: np.ndarray | None = None,
+    ) -> np.ndarray:
         mask = labeled_mask(self.n_items_, labeled_idx)
         unlabeled = _unlabeled_or_raise(mask, batch_size)
         total = self.score(labeled_idx, labels, proba, reconstruction_error)
-        distance = nearest_labeled_distances(self.X_, np.flatnonzero(mask))
+        distance = self._distance(mask, reconstruction_error)
         taken = mask.copy()
         chosen = [int(top_k(total, unlabeled, 1)[0])]
         while len(chosen) < min(batch_size, unlabeled.size):
             taken[chosen[-1]] = True
-            distance = np.minimum(distance, nearest_labeled_distances(self.X_, [chosen[-1]]))
+            if self._reads_distance(reconstruction_error):
+                distance = np.minimum(distance, nearest_labeled_distances(self.X_, [chosen[-1]]))
             current = self._combined(distance, reconstruction_error)
             chosen.append(int(top_k(current, np.flatnonzero(~taken), 1)[0]))
         if reconstruction_error is None:
             why = "far from the labels"
         else:
             why = "unlike the pool's bulk" + (", far from the labels" if self.reconstruction_weight < 1 else "")
-        self.reasons_ = [f"novelty ({why})"] * len(chosen)
+        self._explain(len(chosen), f"novelty ({why})")
         return np.asarray(chosen, dtype=np.int64)
 
 
@@ -230,20 +285,34 @@ class KCenterStrategy(Strategy):
     already chosen item. The first item of an empty labeled set is drawn with ``random_state``."""
 
     _reason = "farthest from the labeled set (k-center)"
+    _rule = "diversity"
 
     def __init__(self, random_state: int | None = None):
         self.random_state = random_state
 
-    def _fit_pool(self):
+    def _fit_pool(self) -> None:
         self.priority_ = _random_priority(self.n_items_, self.random_state)
 
-    def _score(self, mask, labels, proba, reconstruction_error):
+    def _score(
+        self,
+        mask: np.ndarray,
+        labels: ArrayLike | None,
+        proba: np.ndarray | None,
+        reconstruction_error: np.ndarray | None,
+    ) -> dict[str, np.ndarray]:
         if not mask.any():
             return {"random": self.priority_, "total": self.priority_}
         distance = nearest_labeled_distances(self.X_, np.flatnonzero(mask))
         return {"distance_to_labeled": distance, "total": distance}
 
-    def select(self, batch_size, labeled_idx, labels=None, proba=None, reconstruction_error=None):
+    def select(
+        self,
+        batch_size: int,
+        labeled_idx: ArrayLike,
+        labels: ArrayLike | None = None,
+        proba: np.ndarray | None = None,
+        reconstruction_error: np.ndarray | None = None,
+    ) -> np.ndarray:
         mask = labeled_mask(self.n_items_, labeled_idx)
         unlabeled = _unlabeled_or_raise(mask, batch_size)
         total = self.score(labeled_idx, labels, proba, reconstruction_error)
@@ -256,7 +325,7 @@ class KCenterStrategy(Strategy):
             taken[chosen[-1]] = True
             distance = np.minimum(distance, nearest_labeled_distances(self.X_, [chosen[-1]]))
             chosen.append(int(top_k(distance, np.flatnonzero(~taken), 1)[0]))
-        self.reasons_ = [self._reason] * len(chosen)
+        self._explain(len(chosen))
         return np.asarray(chosen, dtype=np.int64)
 
 
@@ -285,13 +354,13 @@ class DiversityStrategy(Strategy):
         self.typicality_weight = typicality_weight
         self.random_state = random_state
 
-    def fit(self, X, y=None, typicality=None):
+    def fit(self, X: ArrayLike, y: object = None, typicality: np.ndarray | None = None) -> Self:
         """X: (n_items, n_components) pool embedding. ``typicality``: (n_items,) the pool's typicality when the
         caller has it already (only read with ``typicality_weight`` > 0). Returns self."""
         self.typicality_ = None if typicality is None else np.asarray(typicality, dtype=np.float64)
         return super().fit(X, y)
 
-    def _fit_pool(self):
+    def _fit_pool(self) -> None:
         if self.method not in ("kmeans", "kcenter"):
             raise ValueError(f"unknown diversity method {self.method!r}; use kmeans or kcenter")
         if not 0.0 <= self.typicality_weight <= 1.0:
@@ -301,11 +370,24 @@ class DiversityStrategy(Strategy):
         if self.typicality_weight > 0 and self.typicality_ is None:
             self.typicality_ = TypicalityStrategy(random_state=self.random_state).fit(self.X_).typicality_
 
-    def _score(self, mask, labels, proba, reconstruction_error):
+    def _score(
+        self,
+        mask: np.ndarray,
+        labels: ArrayLike | None,
+        proba: np.ndarray | None,
+        reconstruction_error: np.ndarray | None,
+    ) -> dict[str, np.ndarray]:
         self.base_.score(np.flatnonzero(mask), labels, proba, reconstruction_error)
         return dict(self.base_.scores_)
 
-    def select(self, batch_size, labeled_idx, labels=None, proba=None, reconstruction_error=None):
+    def select(
+        self,
+        batch_size: int,
+        labeled_idx: ArrayLike,
+        labels: ArrayLike | None = None,
+        proba: np.ndarray | None = None,
+        reconstruction_error: np.ndarray | None = None,
+    ) -> np.ndarray:
         mask = labeled_mask(self.n_items_, labeled_idx)
         unlabeled = _unlabeled_or_raise(mask, batch_size)
         total = self.score(labeled_idx, labels, proba, reconstruction_error)
@@ -316,7 +398,8 @@ class DiversityStrategy(Strategy):
             groups = KMeans(k, n_init=1, random_state=self.random_state).fit_predict(self.X_[candidates])
             pick = total[candidates]
             if self.typicality_weight > 0:
-                w = self.typicality_weight
+                w = float(self.typicality_weight)
+                assert self.typicality_ is not None  # measured at fit whenever the weight is positive
                 pick = (1 - w) * rank_normalize(pick) + w * rank_normalize(self.typicality_[candidates])
                 pick = np.round(pick, 9)  # equal rank sums are ties, whatever the float rounding
                 representative = ", representative"
@@ -327,7 +410,8 @@ class DiversityStrategy(Strategy):
             chosen = top_k(total, chosen, k)
         else:
             chosen = self._kcenter(candidates, mask, k)
-        self.reasons_ = [f"{self.base_._reason}, diversified{representative}"] * len(chosen)
+        self._rule = self.base_._rule
+        self._explain(len(chosen), f"{self.base_._reason}, diversified{representative}")
         return chosen
 
     def _kcenter(self, candidates: np.ndarray, mask: np.ndarray, k: int) -> np.ndarray:
@@ -354,12 +438,18 @@ class WeightedStrategy(Strategy):
     def __init__(self, components: Sequence[tuple[str, Strategy, float]] = ()):
         self.components = components
 
-    def _fit_pool(self):
+    def _fit_pool(self) -> None:
         if not self.components:
             raise ValueError("a weighted strategy needs at least one (name, strategy, weight) component")
         self.components_ = [(name, clone(s).fit(self.X_), float(w)) for name, s, w in self.components]
 
-    def _score(self, mask, labels, proba, reconstruction_error):
+    def _score(
+        self,
+        mask: np.ndarray,
+        labels: ArrayLike | None,
+        proba: np.ndarray | None,
+        reconstruction_error: np.ndarray | None,
+    ) -> dict[str, np.ndarray]:
         parts: dict[str, np.ndarray] = {}
         total = np.zeros(self.n_items_)
         unlabeled = ~mask

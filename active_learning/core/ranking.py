@@ -1,6 +1,9 @@
 """One ranking of a whole pool: the next batch a strategy picks, an order for every other unlabeled item, the
 model's suggestion for each item and the scores that explain the order. Pure numpy/scikit-learn, no Django.
 
+:func:`rank_pool` is the engine's one batch-selection path: ``ActiveSelector.next_batch`` (the library), the
+simulator, a project's replay and the ranking workers all choose their batches through it.
+
 >>> ranking = rank_pool(strategy.fit(embedding), classifier, features, labeled_idx, labels, batch_size=10)
 >>> ranking.order[:10]            # == ranking.batch: what the strategy picked, best first
 >>> ranking.why["novelty"][i]     # 0..1, for the UI's "why this item"
@@ -9,42 +12,24 @@ model's suggestion for each item and the scores that explain the order. Pure num
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.base import clone
 
-from active_learning.classifiers import ProbabilisticClassifier
-from active_learning.scores import (
+from active_learning.core.classifiers import ProbabilisticClassifier
+from active_learning.core.scores import (
     margin_scores,
     multilabel_uncertainty_scores,
     nearest_labeled_distances,
     novelty_scores,
     rank_normalize,
 )
-from active_learning.strategies import Strategy, WeightedStrategy, labeled_mask, make_strategy
+from active_learning.core.strategies import Strategy, labeled_mask, make_strategy
 
-RULES = ("typicality", "uncertainty", "novelty", "diversity", "random", "disagreement", "score")
 DISAGREEMENT_REASON = "another model's imported prediction disagrees with this model"
 DRIFT_REASON = "new data unlike what was labeled so far (a drift alert)"
-
-
-def rule_of(reason: str) -> str:
-    """The short rule name (one of RULES) behind a strategy's reason sentence."""
-    text = reason.lower()
-    for keyword, rule in (
-        ("typical", "typicality"),
-        ("novel", "novelty"),
-        ("random", "random"),
-        ("k-center", "diversity"),
-        ("diversified", "uncertainty"),
-        ("margin", "uncertainty"),
-        ("entropy", "uncertainty"),
-        ("confidence", "uncertainty"),
-        ("auto", "uncertainty"),
-    ):
-        if keyword in text:
-            return rule
-    return "score"
 
 
 def strategy_from_spec(
@@ -55,13 +40,14 @@ def strategy_from_spec(
     *,
     data_kind: str,
 ) -> Strategy:
-    """An unfitted strategy by name: an engine strategy, "adaptive" with its exploration share (tuned for
-    ``data_kind``, "image" or "tabular"), or "mix" of named strategies weighted by ``mix``."""
+    """An unfitted strategy from a project's settings: "adaptive" with its exploration share (tuned for
+    ``data_kind``, "image" or "tabular"), "mix" of named strategies weighted by ``mix``, or any other registered
+    strategy by name."""
     if name == "adaptive":
         return make_strategy(name, random_state, data_kind, exploration_share=exploration_share)
     if name == "mix":
-        return WeightedStrategy([(part, make_strategy(part, random_state), w) for part, w in sorted(mix.items())])
-    return make_strategy(name, random_state)
+        return make_strategy(name, random_state, data_kind, mix=mix or {})
+    return make_strategy(name, random_state, data_kind)
 
 
 @dataclass
@@ -94,7 +80,9 @@ def uncertainty(proba: np.ndarray, multilabel: bool) -> np.ndarray:
     return multilabel_uncertainty_scores(proba) if multilabel else margin_scores(proba)
 
 
-def fit_classifier(classifier, features: np.ndarray, labeled_idx: np.ndarray, labels: np.ndarray):
+def fit_classifier(
+    classifier: ProbabilisticClassifier, features: np.ndarray, labeled_idx: np.ndarray, labels: np.ndarray
+) -> ProbabilisticClassifier | None:
     """A fresh clone fitted on the labeled rows, or None when the labels cannot make a model (under two classes)."""
     if labeled_idx.size == 0:
         return None
@@ -106,10 +94,10 @@ def fit_classifier(classifier, features: np.ndarray, labeled_idx: np.ndarray, la
 
 def rank_pool(
     strategy: Strategy,
-    classifier,
+    classifier: ProbabilisticClassifier,
     features: np.ndarray,
-    labeled_idx,
-    labels,
+    labeled_idx: ArrayLike,
+    labels: ArrayLike,
     batch_size: int,
     reconstruction_error: np.ndarray | None = None,
     typicality: np.ndarray | None = None,
@@ -121,7 +109,7 @@ def rank_pool(
     strategy : a Strategy already fitted on the pool's embedding (n items).
     classifier : unfitted template (cloned), e.g. ProbabilisticClassifier.
     features : (n, n_features) the classifier's input for every pool item, standardized over the pool (as
-        ``ActiveSelector.classifier_input_`` and :func:`~active_learning.features.pool_standardized` give it).
+        ``ActiveSelector.classifier_input_`` and :func:`~active_learning.core.features.pool_standardized` give it).
     labeled_idx : (n_labeled,) pool positions with a final label; labels : (n_labeled,) classes, or
         (n_labeled, n_labels) 0/1 rows for multi-label.
     batch_size : items the strategy picks as the next batch.
@@ -136,13 +124,16 @@ def rank_pool(
     multilabel = labels.ndim == 2
     proba = model.predict_proba(features) if model is not None else None
     if mask.all():  # everything is labeled: still a model (its figures, its label issues), nothing to rank
-        batch, reasons, total = np.zeros(0, dtype=np.int64), [], np.zeros(n)
+        batch, reasons, rules, total = np.zeros(0, dtype=np.int64), [], [], np.zeros(n)
     else:
         batch = strategy.select(
             batch_size, labeled_idx, labels if labels.size else None, proba, reconstruction_error
         ).astype(np.int64)
+        # A strategy of the user's own may say nothing: its picks are then "score", by the strategy's score.
         reasons = list(getattr(strategy, "reasons_", []))[: len(batch)]
         reasons += ["score"] * (len(batch) - len(reasons))
+        rules = list(getattr(strategy, "rules_", []))[: len(batch)]
+        rules += ["score"] * (len(batch) - len(rules))
         total = np.nan_to_num(np.asarray(strategy.scores_["total"], dtype=np.float64), nan=-np.inf)
     rest = np.flatnonzero(~mask)
     rest = rest[~np.isin(rest, batch)]
@@ -152,17 +143,16 @@ def rank_pool(
         priority[rest] = 0.999 * rank_normalize(total[rest])
     priority[batch] = 2.0 - np.arange(len(batch)) / max(len(batch), 1)
 
-    distance = nearest_labeled_distances(strategy.X_, labeled_idx)
     why = {
         "uncertainty": uncertainty(proba, multilabel) if proba is not None else np.full(n, np.nan),
         "typicality": rank_normalize(typicality) if typicality is not None else np.full(n, np.nan),
-        "novelty": novelty_scores(reconstruction_error, distance),
+        "novelty": _novelty(strategy, labeled_idx, reconstruction_error),
     }
     return Ranking(
         order=np.concatenate([batch, rest]),
         batch=batch,
         reasons=reasons,
-        rules=[rule_of(r) for r in reasons],
+        rules=rules,
         priority=priority,
         why=why,
         proba=proba,
@@ -218,7 +208,15 @@ def with_picks(ranking: Ranking, scores: np.ndarray, share: float, *, rule: str,
     )
 
 
-def suggestions(proba: np.ndarray, classes: np.ndarray, multilabel: bool) -> tuple[list[list], np.ndarray]:
+def _novelty(strategy: Strategy, labeled_idx: np.ndarray, reconstruction_error: np.ndarray | None) -> np.ndarray:
+    """(n,) novelty in [0, 1] as the default exploration reads it: how badly the autoencoder reconstructs an item;
+    without reconstruction errors, how far the item lies from the labels."""
+    if reconstruction_error is not None:
+        return rank_normalize(reconstruction_error)
+    return novelty_scores(None, nearest_labeled_distances(strategy.X_, labeled_idx))
+
+
+def suggestions(proba: np.ndarray, classes: np.ndarray, multilabel: bool) -> tuple[list[list[Any]], np.ndarray]:
     """(n, n_classes) probabilities -> per item the suggested classes and a confidence in [0, 1].
 
     Single-label: the most probable class and its probability. Multi-label: every label at p >= 0.5 (the most
