@@ -16,7 +16,7 @@ from django.test import Client
 from annotation.models import Item
 from integrations.models import WebhookDelivery
 from tests.integration.conftest import client_for
-from tests.integration.test_active_learning_loop import wait_for
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 FAST_RETRIES = {"WEBHOOKS_ALLOW_PRIVATE": "true", "WEBHOOK_RETRY_BASE_S": "1", "WEBHOOK_MAX_ATTEMPTS": "3"}
@@ -74,7 +74,7 @@ def _delivered(delivery_id, statuses=("delivered", "failed")):
         delivery = WebhookDelivery.objects.get(id=delivery_id)
         return delivery if delivery.status in statuses else None
 
-    return wait_for(check, 60, f"delivery {delivery_id} to finish")
+    return wait_until(check, 60, f"delivery {delivery_id} to finish")
 
 
 @pytest.mark.parametrize(
