@@ -293,3 +293,49 @@ class TablePreview(_Strict):
     delimiter: str | None
     complete: bool  # False when only the head of a longer file was read (row_count counts that head)
     schema_problems: list[str]  # how the columns differ from the project's (empty for a first import)
+
+
+# --- What the item browser, the item page and the review feedback answer -----------------------------------
+
+
+class ItemModelView(_Strict):
+    """The current ranking's view of an item (absent outside the ranking's head)."""
+
+    rank: int
+    uncertainty: float | None
+    novelty: float | None
+    typicality: float | None
+    confidence: float | None  # of the suggestion
+    suggestion: list[int]  # label ids the model suggests
+    reason: str
+    picked_by: str
+
+
+class LabelIssueView(_Strict):
+    given_label_ids: list[int]
+    suggested_label_id: int
+    confidence: float
+    quality: float
+
+
+class Correction(_Strict):
+    item_id: int
+    item: str  # its external id
+    yours: list[int]
+    final: list[int]
+    reviewer: str
+    comment: str
+
+
+class ReviewFeedback(_Strict):
+    """How reviewers judged one's answers."""
+
+    corrected: int
+    sent_back: int
+    latest_corrections: list[Correction]
+
+
+class CorrectionMade(_Strict):
+    id: int  # the review that records it
+    decision: str
+    label_ids: list[int]

@@ -137,6 +137,8 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Loupe API",
     "DESCRIPTION": "Label images and tabular records; choose what to label next.",
     "VERSION": "1",
+    # 3.1: JSON Schema proper, so the pydantic schemas of JSON fields (nullable values as `type: null`) are valid.
+    "OAS_VERSION": "3.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",  # served from our static files: no CDN at run time
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
@@ -146,6 +148,8 @@ SPECTACULAR_SETTINGS = {
         "ItemStatusEnum": "annotation.models.ItemStatus",
         "JobStatusEnum": "core.models.JobStatus",
         "AnnotationStatusEnum": "annotation.models.AnnotationStatus",
+        "LearningRunKindEnum": "active_learning.models.LearningRun.Kind",
+        "StrategyEnum": "active_learning.core.registry.STRATEGY_NAMES",
     },
 }
 

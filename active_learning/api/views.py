@@ -99,6 +99,13 @@ class LearningStatusOutputSerializer(serializers.Serializer):
         used = serializers.IntegerField(help_text="labeled items")
         left = serializers.IntegerField(allow_null=True)
         projected_accuracy = serializers.FloatField(allow_null=True, help_text="the learning curve at the budget")
+        projected_accuracy_range = serializers.ListField(
+            child=serializers.FloatField(),
+            min_length=2,
+            max_length=2,
+            allow_null=True,
+            help_text="[low, high]: where the curve refitted without each point lands; never below the last measured",
+        )
 
     strategy = TypedJSONField(schemas.StrategyInForce)
     budget = BudgetSerializer()
@@ -312,6 +319,9 @@ class EmbeddingMapApi(APIView):
             "EmbeddingMap",
             {
                 "run": serializers.IntegerField(allow_null=True, help_text="the embedding run; null before one"),
+                "projection": serializers.ChoiceField(
+                    choices=["umap", "pca", "none"], allow_null=True, help_text="how the map was drawn"
+                ),
                 "total": serializers.IntegerField(help_text="items in the embedding (the map shows a sample)"),
                 "points": inline_serializer(
                     "EmbeddingMapPoint",

@@ -1,18 +1,18 @@
 """The item browser's API: filtered, keyset-paged items; one item's story; a correction; bulk actions."""
 
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation import item_actions, item_browser
+from annotation import item_actions, item_browser, schemas
 from annotation.access import Capability, project_for_user
 from annotation.api.serializers import ItemOutputSerializer
 from annotation.api.views import _item
 from annotation.models import ItemStatus, Label, Project
 from annotation.schemas import MAX_LABELS
-from core.api.fields import IdField
+from core.api.fields import IdField, TypedJSONField
 from core.errors import InvalidInput
 from core.models import User
 
@@ -23,15 +23,18 @@ class BrowseItemOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     external_id = serializers.CharField()
     thumbnail_url = serializers.SerializerMethodField()
-    record = serializers.SerializerMethodField(help_text="Tabular items: the shown columns' values.")
+    record = serializers.SerializerMethodField(help_text="Tabular items: the shown columns' values.")  # TabularRecord
     status = serializers.CharField()
     review_status = serializers.CharField()
     annotation_count = serializers.IntegerField()
     agreement = serializers.FloatField(allow_null=True)
     final_label_ids = serializers.ListField(child=serializers.IntegerField())
     flagged = serializers.BooleanField(help_text="Listed as a possible label mistake by the latest ranking.")
-    model = serializers.JSONField(
-        source="head", allow_null=True, help_text="The current ranking's scores and suggestion (null outside it)."
+    model = TypedJSONField(
+        schemas.ItemModelView,
+        source="head",
+        allow_null=True,
+        help_text="The current ranking's scores and suggestion (null outside it).",
     )
     created_at = serializers.DateTimeField()
 
@@ -41,11 +44,21 @@ class BrowseItemOutputSerializer(serializers.Serializer):
         variant = "api:item-thumbnail" if item.thumbnail else "api:item-image"
         return reverse(variant, kwargs={"project_id": item.project_id, "item_id": item.id})
 
+    @extend_schema_field(TypedJSONField(schemas.TabularRecord, allow_null=True))
     def get_record(self, item) -> dict | None:
         if not item.data:
             return None
         columns = self.context["columns"] or list(item.data)[:RECORD_FIELDS]
         return {name: item.data.get(name) for name in columns}
+
+
+class ItemStoryOutputSerializer(serializers.Serializer):
+    item = ItemOutputSerializer()
+    final_label_ids = serializers.ListField(child=serializers.IntegerField())
+    model = TypedJSONField(schemas.ItemModelView, allow_null=True, help_text="null outside the current ranking's head")
+    label_issue = TypedJSONField(schemas.LabelIssueView, allow_null=True, help_text="a possible label mistake")
+    skips = serializers.IntegerField()
+    review_status = serializers.CharField()
 
 
 class BrowsePageOutputSerializer(serializers.Serializer):
@@ -143,7 +156,7 @@ def _filters(project: Project, query: dict) -> item_browser.BrowseFilters:
 class ItemStoryApi(APIView):
     """One item for the item page: the item, its final label, the model's view and a possible-mistake flag."""
 
-    @extend_schema(responses=dict)
+    @extend_schema(responses=ItemStoryOutputSerializer)
     def get(self, request, project_id: int, item_id: int):
         project = project_for_user(user=request.user, project_id=project_id, capability=Capability.REVIEW)
         item = _item(project, item_id)
@@ -158,7 +171,7 @@ class ItemCorrectApi(APIView):
         label_ids = serializers.ListField(child=IdField(), min_length=1, max_length=MAX_LABELS)
         comment = serializers.CharField(required=False, default="", allow_blank=True, max_length=5000)
 
-    @extend_schema(request=InputSerializer, responses={201: None})
+    @extend_schema(request=InputSerializer, responses={201: schemas.CorrectionMade})
     def post(self, request, project_id: int, item_id: int):
         project = project_for_user(user=request.user, project_id=project_id, capability=Capability.REVIEW)
         data = self.InputSerializer(data=request.data)

@@ -208,10 +208,12 @@ class SkippedItemOutputSerializer(serializers.Serializer):
 class SkippedListApi(APIView):
     """Your skipped items that still need an answer, latest first: a way back to each."""
 
+    pagination_class = LimitOffsetPagination  # documents the page envelope (count, next, previous, results)
+
     @extend_schema(responses=SkippedItemOutputSerializer(many=True))
     def get(self, request, project_id: int):
         project = project_for_user(user=request.user, project_id=project_id, capability=Capability.LABEL)
-        paginator = LimitOffsetPagination()
+        paginator = self.pagination_class()
         skips = selectors.skipped_for_user(user=request.user, project=project)
         page = paginator.paginate_queryset(skips, request, view=self)
         return paginator.get_paginated_response(SkippedItemOutputSerializer(page, many=True).data)
@@ -231,7 +233,7 @@ class ReviewFeedbackApi(APIView):
     """How reviewers judged your answers in this project: how many were corrected or sent back, and the latest
     corrections with your label and the final one."""
 
-    @extend_schema(responses=dict)
+    @extend_schema(responses=schemas.ReviewFeedback)
     def get(self, request, project_id: int):
         project = project_for_user(user=request.user, project_id=project_id, capability=Capability.LABEL)
         return Response(selectors.review_feedback(user=request.user, project=project))

@@ -6,9 +6,10 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation import predictions
+from annotation import predictions, schemas
 from annotation.access import Capability, project_for_user
 from annotation.api.io import _check_upload_size
+from core.api.fields import TypedJSONField
 
 
 class PredictionSourceOutputSerializer(serializers.Serializer):
@@ -45,7 +46,7 @@ class PredictionListApi(APIView):
                 "source": serializers.CharField(),
                 "imported": serializers.IntegerField(),
                 "error_count": serializers.IntegerField(),
-                "errors": serializers.ListField(child=serializers.DictField()),
+                "errors": TypedJSONField(schemas.ImportProblems),
             },
         ),
     )

@@ -1,6 +1,6 @@
 """Webhooks of a project (managers): list, create, change, delete, test-send, and each one's delivery log."""
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -11,14 +11,70 @@ from core.errors import NotFound
 from integrations import services
 from integrations.models import EVENTS, Webhook, WebhookDelivery
 
+_SCALAR = [{"type": "string"}, {"type": "number"}, {"type": "boolean"}]
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "properties": {
+            "event": {"type": "string"},
+            "project": {"type": "integer"},
+            "created_at": {"type": "string", "format": "date-time"},
+            "data": {
+                "type": "object",
+                "description": "The event's figures: ids, counts, scores, lists of ids",
+                "additionalProperties": {
+                    "oneOf": [
+                        *_SCALAR,
+                        {
+                            "type": "array",
+                            "items": {
+                                "oneOf": [*_SCALAR, {"type": "object", "additionalProperties": {"oneOf": _SCALAR}}]
+                            },
+                        },
+                        {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "number"}}},
+                    ],
+                    "nullable": True,
+                },
+            },
+        },
+    }
+)
+class PayloadField(serializers.JSONField):
+    """Exactly what was sent: {event, project, data, created_at}."""
+
+
+@extend_schema_field(
+    {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "properties": {
+                "at": {"type": "string", "format": "date-time"},
+                "status": {"type": "integer", "nullable": True},
+                "error": {"type": "string"},
+                "seconds": {"type": "number", "nullable": True},
+            },
+        },
+    }
+)
+class DeliveryLogField(serializers.JSONField):
+    """One entry per attempt."""
+
 
 class WebhookOutputSerializer(serializers.ModelSerializer):
+    events = serializers.ListField(child=serializers.CharField())
+
     class Meta:
         model = Webhook
         fields = ["id", "url", "events", "secret", "active", "created_at"]
 
 
 class DeliveryOutputSerializer(serializers.ModelSerializer):
+    log = DeliveryLogField()
+    payload = PayloadField()
+
     class Meta:
         model = WebhookDelivery
         fields = [

@@ -50,6 +50,7 @@ def test_manager_saves_a_mix_with_budget_and_replays_a_strategy_against_random(p
         "batch_size": 20,
         "budget": 150,
         "exploration_share": 0.1,
+        "disagreement_share": 0.0,
         "stopping_rule": {"threshold": 0.99, "patience": 3},
         "random_state": 0,
     }
