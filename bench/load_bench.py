@@ -155,53 +155,35 @@ def items_insert(project, n_items: int, first_id: int) -> None:
     from django.db import transaction
     from django.utils import timezone
 
+    from annotation.io.importers import INSERTED_FIELDS
     from core.db import bulk_insert, tables_analyze
-
-    fields = [
-        "project",
-        "external_id",
-        "data",
-        "image",
-        "thumbnail",
-        "width",
-        "height",
-        "content_hash",
-        "status",
-        "annotation_count",
-        "priority",
-        "random_key",
-        "agreement",
-        "review_status",
-        "created_at",
-    ]
 
     X = generated_rows(n_items, seed=0).round(4)
     rng = np.random.default_rng(1)
     names = [f"f{j}" for j in range(N_FEATURES)]
     now = timezone.now()
     for start in range(0, n_items, 20_000):
+        empty = {"image": "", "thumbnail": "", "width": None, "height": None, "content_hash": "", "agreement": None}
         rows = [
-            (
-                project.id,
-                str(first_id + start + n),
-                json.dumps(dict(zip(names, map(float, row), strict=True))),
-                "",
-                "",
-                None,
-                None,
-                "",
-                "open",
-                0,
-                0.0,
-                float(key),
-                None,
-                "unreviewed",
-                now,
+            tuple(
+                {
+                    **empty,
+                    "project": project.id,
+                    "external_id": str(first_id + start + n),
+                    "data": json.dumps(dict(zip(names, map(float, row), strict=True))),
+                    "status": "open",
+                    "annotation_count": 0,
+                    "priority": 0.0,
+                    "random_key": float(key),
+                    "review_status": "unreviewed",
+                    "created_at": now,
+                }[name]
+                for name in INSERTED_FIELDS
             )
             for n, (row, key) in enumerate(zip(X[start : start + 20_000], rng.random(20_000), strict=False))
         ]
         with transaction.atomic():
-            bulk_insert(project.items.model, fields, rows)
+            bulk_insert(project.items.model, INSERTED_FIELDS, rows)
     tables_analyze(project.items.model)
 
 

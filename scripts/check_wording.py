@@ -18,7 +18,8 @@ ROOT = Path(__file__).resolve().parent.parent
 EXEMPT = {"docs/dev-notes.md", "scripts/check_wording.py", "tests/unit/test_repository_checks.py"}
 CHECKED_SUFFIXES = {".py", ".md", ".html", ".js", ".sh", ".toml", ".cfg", ".yaml", ".yml", ".txt", ""}
 PATTERNS = {
-    # "#12", "(#6)"; not a colour ("#333", "color:#fff"), an anchor ("page.html#3") or a CSS id.
+    # a hash sign and one to four digits standing alone; not a colour ("#333", "color:#fff"), an anchor ("page.html#3")
+    # or a CSS id.
     "an issue number": re.compile(r"(?<![\w&/#\"':=.-])#\d{1,4}\b(?![\w-])"),
     # "issue", "issues"; but "label issues" are a feature (confident learning) and keep their name, in prose and
     # as identifiers ("issues-title", "issues"), and Django's checks report "no issues".
