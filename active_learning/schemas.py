@@ -108,6 +108,10 @@ class EmbedResult(_Strict):
     map_artifact: str | None = None  # the UMAP map's arrays, once drawn
     map_seconds: float | None = None
     drift: DriftFigures | None = None  # absent when too few items were new
+    # The project's strategy fitted on this embedding (its label-independent part, e.g. the pool's typicality),
+    # kept so that the first ranking on it does not redo that work: storage path and the spec it was fitted for.
+    fitted_strategy: str | None = None
+    fitted_strategy_spec: str | None = None
 
 
 class RankResult(_Strict):

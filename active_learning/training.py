@@ -11,12 +11,14 @@ makes it current with the model version and the label issues in one small transa
 previous ranking or the new one, never a mix, and no item row is locked while a ranking is written.
 """
 
+import hashlib
 import json
 import logging
 import math
 import time
 from contextlib import contextmanager
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 from django.core.files.storage import default_storage
@@ -25,6 +27,7 @@ from django.utils import timezone
 from PIL import Image
 
 from active_learning import artifacts, bundle, schemas
+from active_learning import core as engine_package
 from active_learning.advice import explanation, pool_percentiles
 from active_learning.core.autoencoders import AutoencoderCollapsedError
 from active_learning.core.budget import cohen_kappa
@@ -177,6 +180,8 @@ def embed_run_execute(*, run_id: int) -> None:
         # A quick PCA map now; the UMAP map is drawn after the ranking is asked for (map_draw_execute), so the
         # first ranking on a new embedding never waits for UMAP (tens of seconds of compiling in a fresh worker).
         coords, projection = map_coordinates(embedding, method="pca", random_state=0)
+        job.beat(progress=0.94, message="Fitting the strategy on the embedding")
+        kept_strategy, kept_spec = _strategy_fit_keep(run, embedding)
         path = artifacts.save(
             project_id=run.project_id,
             run_id=run.id,
@@ -202,6 +207,8 @@ def embed_run_execute(*, run_id: int) -> None:
             n_components=int(embedding.shape[1]),
             train_seconds=round(trained - started, 2),
             map=projection,
+            fitted_strategy=kept_strategy,
+            fitted_strategy_spec=kept_spec,
             seconds=round(time.monotonic() - started, 2),
         )
         done = _finish(job, result, artifact=path)
@@ -343,22 +350,75 @@ def _old_artifacts_delete(project_id: int, kind: str, keep: int) -> None:
     done = LearningRun.objects.filter(project_id=project_id, kind=kind, status=JobStatus.DONE).exclude(artifact="")
     for old in done.order_by("-id")[keep:]:
         default_storage.delete(old.artifact)
-        if old.result.get("map_artifact"):
-            default_storage.delete(old.result["map_artifact"])
+        for kept in ("map_artifact", "fitted_strategy"):
+            if old.result.get(kept):
+                default_storage.delete(old.result[kept])
         LearningRun.objects.filter(id=old.id).update(artifact="")
 
 
 # --- rank ---------------------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=4)
-def _fitted_strategy(artifact: str, spec_json: str, data_kind: str):
-    """The strategy fitted on an embedding: label independent, so kept per (embedding, spec) in the worker."""
+def _strategy_new(spec_json: str, data_kind: str):
     spec = schemas.StrategySpec.model_validate_json(spec_json)
-    strategy = strategy_from_spec(
-        spec.strategy, spec.mix, spec.exploration_share, spec.random_state, data_kind=data_kind
-    )
-    return strategy.fit(artifacts.load(artifact)["embedding"])
+    return strategy_from_spec(spec.strategy, spec.mix, spec.exploration_share, spec.random_state, data_kind=data_kind)
+
+
+@lru_cache(maxsize=1)
+def _engine_fingerprint() -> str:
+    """A digest of the engine's source: a strategy kept by another version of the code is fitted again."""
+    digest = hashlib.sha256()
+    for source in sorted(Path(engine_package.__file__).parent.rglob("*.py")):
+        digest.update(source.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _strategy_key(spec_json: str, data_kind: str) -> str:
+    return json.dumps({"spec": json.loads(spec_json), "kind": data_kind, "engine": _engine_fingerprint()})
+
+
+def _strategy_fit_keep(run: LearningRun, embedding: np.ndarray) -> tuple[str | None, str | None]:
+    """Fit the project's current strategy on a new embedding and keep it beside the run (storage path, key):
+    its label-independent part (the pool's typicality: a k-nearest-neighbour search over the whole pool) is the
+    slow part of a first ranking, and here it runs on the training queue instead of in front of annotators."""
+    _, spec = strategy_current(run.project)
+    spec_json, kind = spec.model_dump_json(), engine_kind(run.project)
+    shared = np.array(embedding, dtype=np.float32)
+    shared.setflags(write=False)  # as readers load it, so the fitted strategy holds this very array
+    try:
+        fitted = _strategy_new(spec_json, kind).fit(shared)
+        path = artifacts.save_fitted(
+            project_id=run.project_id,
+            run_id=run.id,
+            attempt=run.attempts,
+            name="strategy",
+            fitted=fitted,
+            shared=shared,
+        )
+    except Exception:  # the first ranking fits it instead
+        logger.warning("Could not keep the strategy fitted on embedding run %s", run.id, exc_info=True)
+        return None, None
+    return path, _strategy_key(spec_json, kind)
+
+
+@lru_cache(maxsize=4)
+def _fitted_strategy(artifact: str, spec_json: str, data_kind: str, kept: str | None = None):
+    """The strategy fitted on an embedding: label independent, so kept per (embedding, spec) in the worker, and
+    read from `kept` (the embedding run's own fit, see _strategy_fit_keep) when there is one."""
+    embedding = artifacts.load(artifact)["embedding"]
+    if kept:
+        try:
+            return artifacts.load_fitted(kept, embedding)
+        except Exception:  # deleted, or unreadable: fit it here
+            logger.warning("Could not read the kept strategy %s; fitting it again", kept, exc_info=True)
+    return _strategy_new(spec_json, data_kind).fit(embedding)
+
+
+def _kept_strategy(embedding: LearningRun, spec_json: str, data_kind: str) -> str | None:
+    result = embedding.result or {}
+    if result.get("fitted_strategy_spec") != _strategy_key(spec_json, data_kind):
+        return None
+    return result.get("fitted_strategy")
 
 
 @lru_cache(maxsize=4)
@@ -409,7 +469,8 @@ def rank_run_execute(*, run_id: int) -> None:
         idx, labels, classes = training_labels(project, ids)
         multilabel = project.task_type == TaskType.MULTI_LABEL
         job.beat(n_items=len(ids), n_labels=len(idx), progress=0.1, message=f"Fitting on {len(idx)} labels")
-        strategy = _fitted_strategy(embedding.artifact, spec.model_dump_json(), engine_kind(project))
+        spec_json, kind = spec.model_dump_json(), engine_kind(project)
+        strategy = _fitted_strategy(embedding.artifact, spec_json, kind, _kept_strategy(embedding, spec_json, kind))
         ranking = rank_pool(
             strategy,
             ranking_classifier(spec.random_state),

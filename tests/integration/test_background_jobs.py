@@ -390,7 +390,7 @@ def test_an_export_and_a_ranking_finish_while_an_embedding_runs(manager, start_w
 def test_a_killed_workers_run_is_taken_over_within_a_minute_of_its_last_heartbeat(manager, start_worker):
     fast = {"JOB_HEARTBEAT_INTERVAL_S": "0.5", "JOB_LEASE_S": "3", "JOB_SWEEP_INTERVAL_S": "1"}
     project = make_project(owner=manager, name="Digits", labels=[{"name": str(d)} for d in range(10)])
-    for index, pixels in enumerate(load_digits().images[:400]):
+    for index, pixels in enumerate(load_digits().images[:200]):
         png = digit_png(pixels)
         item = Item(project=project, external_id=f"digit-{index}", content_hash=hashlib.sha256(png).hexdigest())
         item.image.save(f"d{index}.png", ContentFile(png), save=False)
@@ -411,7 +411,7 @@ def test_a_killed_workers_run_is_taken_over_within_a_minute_of_its_last_heartbea
     assert (taken.started_at - last_heartbeat).total_seconds() < TAKEOVER_PROMISE_S
     finished = wait_until(
         lambda: LearningRun.objects.filter(id=run.id, status__in=[JobStatus.DONE, JobStatus.FAILED]).first(),
-        120,
+        300,  # a whole training run again, on a busy machine
         "the run to finish",
     )
     assert (finished.status, finished.attempts) == (JobStatus.DONE, 2), finished.failure
@@ -422,4 +422,4 @@ def test_a_killed_workers_run_is_taken_over_within_a_minute_of_its_last_heartbea
     )
     project.refresh_from_db()
     assert project.current_ranking.run_id == ranked.id
-    assert RankedItem.objects.filter(ranking=project.current_ranking).count() == 400  # nothing stuck
+    assert RankedItem.objects.filter(ranking=project.current_ranking).count() == 200  # nothing stuck
