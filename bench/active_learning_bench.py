@@ -383,7 +383,7 @@ def main() -> None:
         "--first-seed",
         type=int,
         default=0,
-        help="seeds first-seed.. (reported: 400..439; seen before: 0..9, 100..109, 200..219, 300..339, 1000..1199)",
+        help="the first of --seeds consecutive seeds (report on seeds that played no part in choosing defaults)",
     )
     parser.add_argument("--quick", action="store_true", help="two data sets and smaller budgets")
     parser.add_argument("--only", choices=["quality", "speed"], help="run one section")

@@ -26,8 +26,8 @@ PATTERNS = {
     "an issue reference": re.compile(
         r"(?<![Ll]abel )(?<![Ll]abel[-_])(?<![\"'#=-])(?<!no )\b[Ii]ssues?\b(?![-\"_)\w])"
     ),
-    # "seeds 400-439", "design seeds (1000-1199)", with a hyphen or an en dash.
-    "a seed range": re.compile(r"\bseeds?\b[^.\n]{0,25}?\b\d+\s*[\u2013-]\s*\d+\b"),
+    # "seeds 400-439", "design seeds (1000-1199)", "seeds 0..9", with a hyphen, an en dash or two dots.
+    "a seed range": re.compile(r"\bseeds?\b[^\n]{0,25}?\b\d+\s*(?:[\u2013-]|\.\.)\s*\d+\b"),
     # "a741aaa", "3c738f65846e8d9b": hex with a digit and a letter, 7 to 40 characters, standing alone.
     "a commit hash": re.compile(r"(?<![\w#:=/.-])(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{7,40}\b(?![\w-])"),
 }

@@ -32,6 +32,7 @@ def _flagged(line: str) -> list[str]:
         ("The issue's targets are met.", "an issue reference"),
         ("reported on seeds 400-439", "a seed range"),
         ("chosen on design seeds (1000\u20131199)", "a seed range"),
+        ("chosen on seeds 0..9 and 100..109", "a seed range"),
         ("code at a741aaa", "a commit hash"),
     ],
 )

@@ -41,9 +41,8 @@ class AdaptiveStrategy(Strategy):
     first batch of ten (the young classifier needs the typical items more), on tables w = 0 and two, as the
     constructor's defaults.
     The defaults (cold start until a model sees two classes, one novelty pick per later batch of ten, novelty by
-    reconstruction error, a pause after three fruitless novelty picks, the per-kind values) were chosen on design
-    seeds 0..9, 100..109 and 200..219 of the benchmark and reported on seeds 300..339; the current report, after the
-    classifier's input was standardized over the pool, is on seeds 400..439 (docs/active-learning.md).
+    reconstruction error, a pause after three fruitless novelty picks, the per-kind values) were chosen on one set
+    of benchmark runs and reported on others; docs/active-learning.md says how.
     ``phase_`` tells which phase made the last batch, and whether exploration was paused.
     """
 
