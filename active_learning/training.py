@@ -214,7 +214,7 @@ def embed_run_execute(*, run_id: int) -> None:
         done = _finish(job, result, artifact=path)
     if run is not None and done:
         _drift_check(run, ids, embedding, selector.reconstruction_error_, coords)
-        # Rankings run on the interactive queue's worker, which fits the strategy on this embedding once and keeps it.
+        # The rankings worker reads the strategy fitted above (or fits it, once per embedding) and keeps it.
         ranking_request(project=run.project, reason="embedding")
         _old_artifacts_delete(run.project_id, LearningRun.Kind.EMBED, keep=2)  # rankings may still read the last
         _map_draw_send(run.id)
