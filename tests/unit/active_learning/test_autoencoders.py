@@ -185,3 +185,32 @@ def test_a_healthy_run_is_trained_once(glyphs):
     assert len(model.attempts_) == 1
     assert model.attempts_[0]["collapsed"] is None
     assert not model.attempts_[0]["retry"]
+
+
+class _CountingAutoencoder(TabularAutoencoder):
+    """Counts the training rows each epoch visits (every training batch is corrupted once)."""
+
+    epoch_items = 100
+    validation_items = 20
+
+    def _corrupt(self, batch, generator):
+        self.rows_seen_ = getattr(self, "rows_seen_", 0) + len(batch)
+        return super()._corrupt(batch, generator)
+
+    def _errors(self, X):
+        self.largest_check_ = max(getattr(self, "largest_check_", 0), len(X))
+        return super()._errors(X)
+
+
+def test_a_large_pool_trains_on_a_bounded_sample_each_epoch_and_still_embeds_every_item():
+    X = np.random.default_rng(0).normal(size=(1_000, 4)).astype(np.float32)
+    ae = _CountingAutoencoder(n_components=2, hidden_dims=(8,), max_epochs=3, patience=10, random_state=0).fit(X)
+    assert ae.rows_seen_ == 3 * 100
+    assert ae.largest_check_ == 20  # the held-out loss, on at most validation_items rows
+    assert ae.transform(X).shape == (1_000, 2)
+
+
+def test_a_pool_below_the_bounds_trains_on_every_row_each_epoch():
+    X = np.random.default_rng(0).normal(size=(60, 4)).astype(np.float32)
+    ae = _CountingAutoencoder(n_components=2, hidden_dims=(8,), max_epochs=3, patience=10, random_state=0).fit(X)
+    assert ae.rows_seen_ == 3 * 54  # 6 of the 60 rows held out
