@@ -170,7 +170,14 @@ def embed_run_execute(*, run_id: int) -> None:
             job.beat(progress=progress, message=f"Epoch {epoch + 1}/{epochs}, loss {loss:.4f}")
 
         try:
-            selector = ActiveSelector(kind, image_size=IMAGE_SIZE, random_state=0, on_epoch_end=on_epoch_end).fit(X)
+            _, spec = strategy_current(run.project)
+            selector = ActiveSelector(
+                kind,
+                strategy=_strategy_new(spec.model_dump_json(), kind),  # fitted here once, kept for the rankings
+                image_size=IMAGE_SIZE,
+                random_state=0,
+                on_epoch_end=on_epoch_end,
+            ).fit(X)
         except AutoencoderCollapsedError as exc:
             raise JobFailed(f"The autoencoder learned nothing from these items: {exc}.") from exc
         trained = time.monotonic()
@@ -180,8 +187,8 @@ def embed_run_execute(*, run_id: int) -> None:
         # A quick PCA map now; the UMAP map is drawn after the ranking is asked for (map_draw_execute), so the
         # first ranking on a new embedding never waits for UMAP (tens of seconds of compiling in a fresh worker).
         coords, projection = map_coordinates(embedding, method="pca", random_state=0)
-        job.beat(progress=0.94, message="Fitting the strategy on the embedding")
-        kept_strategy, kept_spec = _strategy_fit_keep(run, embedding)
+        job.beat(progress=0.94, message="Keeping the strategy fitted on the embedding")
+        kept_strategy, kept_spec = _strategy_keep(run, selector.strategy_, spec.model_dump_json(), kind)
         path = artifacts.save(
             project_id=run.project_id,
             run_id=run.id,
@@ -377,23 +384,18 @@ def _strategy_key(spec_json: str, data_kind: str) -> str:
     return json.dumps({"spec": json.loads(spec_json), "kind": data_kind, "engine": _engine_fingerprint()})
 
 
-def _strategy_fit_keep(run: LearningRun, embedding: np.ndarray) -> tuple[str | None, str | None]:
-    """Fit the project's current strategy on a new embedding and keep it beside the run (storage path, key):
-    its label-independent part (the pool's typicality: a k-nearest-neighbour search over the whole pool) is the
-    slow part of a first ranking, and here it runs on the training queue instead of in front of annotators."""
-    _, spec = strategy_current(run.project)
-    spec_json, kind = spec.model_dump_json(), engine_kind(run.project)
-    shared = np.array(embedding, dtype=np.float32)
-    shared.setflags(write=False)  # as readers load it, so the fitted strategy holds this very array
+def _strategy_keep(run: LearningRun, fitted, spec_json: str, kind: str) -> tuple[str | None, str | None]:
+    """Keep the project's strategy fitted on a new embedding beside the run (storage path, key): its
+    label-independent part (the pool's typicality: a k-nearest-neighbour search over the whole pool) is the slow
+    part of a first ranking, and here it ran on the training queue instead of in front of annotators."""
     try:
-        fitted = _strategy_new(spec_json, kind).fit(shared)
         path = artifacts.save_fitted(
             project_id=run.project_id,
             run_id=run.id,
             attempt=run.attempts,
             name="strategy",
             fitted=fitted,
-            shared=shared,
+            shared=fitted.X_,  # the embedding, as stored beside it: not written twice
         )
     except Exception:  # the first ranking fits it instead
         logger.warning("Could not keep the strategy fitted on embedding run %s", run.id, exc_info=True)
