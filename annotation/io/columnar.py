@@ -50,7 +50,7 @@ def _chunk_table(project: Project, chunk: list[tuple], names: dict[int, str], la
     answers, corrections = chunk_answers(project, list(ids), corrected, names)
     multi = project.task_type == TaskType.MULTI_LABEL
     count = len(ids)
-    answered = {
+    answered: dict[str, list[Any]] = {
         "label": [[] if multi else None] * count,
         "annotations": [[]] * count,
         "first_annotated_at": [None] * count,
@@ -65,8 +65,8 @@ def _chunk_table(project: Project, chunk: list[tuple], names: dict[int, str], la
                 _answered_into(answered, index, row, multi)
                 if label_filter in row["final_labels"]:
                     keep.append(index)
-    columns = {"item_id": ids, "external_id": external_ids, "status": statuses, "review_status": reviews}
-    columns |= {"agreement": agreements, **answered}
+    columns: dict[str, Any] = {"item_id": ids, "external_id": external_ids, "status": statuses}
+    columns |= {"review_status": reviews, "agreement": agreements, **answered}
     arrays = {name: pa.array(values, type=schema.field(name).type) for name, values in columns.items()}
     if project.data_kind == DataKind.TABULAR:
         arrays |= data_arrays(project, data, schema)
