@@ -61,6 +61,16 @@ def _flock_within(lock, timeout_s: float) -> None:
             pause = min(pause * 2, _POLL_S[1])
 
 
+def commit_without_waiting_for_disk() -> None:
+    """PostgreSQL: the current transaction's COMMIT returns before its WAL reaches the disk (a bulk import's
+    batches, which spent a good share of their COMMIT waiting on fsync). A crash may lose the last such commits but
+    never corrupts; the import job's own state is committed the ordinary way afterwards, and that flush writes out
+    every earlier commit's WAL too, so a job marked done has all its rows on disk. Call inside the transaction."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit = off")
+
+
 def tables_analyze(*models) -> None:
     """Refresh the planner's statistics after a bulk write (an import of thousands of rows), so the very next
     queries get index plans instead of waiting for autovacuum. ANALYZE on both SQLite and PostgreSQL."""
@@ -96,8 +106,9 @@ def bulk_insert(
     serialised, datetimes aware). Returns the `returning` columns of the rows actually inserted (with
     `ignore_conflicts`, the skipped ones are absent).
 
-    PostgreSQL: COPY into a temporary table, then one INSERT ... SELECT (COPY is the fast path; the INSERT keeps
-    ON CONFLICT and RETURNING). SQLite: multi-row INSERT statements, as many rows each as its parameter limit allows.
+    PostgreSQL: COPY straight into the table when neither ON CONFLICT nor RETURNING is asked for; else COPY into a
+    temporary table, then one INSERT ... SELECT (which keeps ON CONFLICT and RETURNING). SQLite: multi-row INSERT
+    statements, as many rows each as its parameter limit allows.
     """
     if not rows:
         return []
@@ -109,6 +120,11 @@ def bulk_insert(
     )
     inserted: list[tuple] = []
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql" and not ignore_conflicts and not returning:
+            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return []
         if connection.vendor == "postgresql":
             with _copied(cursor, model, columns, rows, "staging") as staging:
                 cursor.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {staging}{tail}")

@@ -157,52 +157,65 @@ def export_rows(project: Project, filters: dict) -> Iterator[dict[str, Any]]:
     while chunk := list(items.filter(id__gt=last_id).values(*ITEM_VALUES)[:CHUNK]):
         last_id = chunk[-1]["id"]
         ids = [item["id"] for item in chunk]
-        answers: dict[int, dict[int, dict]] = {item_id: {} for item_id in ids}
-        rows = (
-            # An id window, not a long IN list: the chunk's items are consecutive in id order.
-            Annotation.objects.filter(
-                item__project=project, item_id__gte=ids[0], item_id__lte=ids[-1], status=AnnotationStatus.ACTIVE
-            )
-            .order_by("id")
-            .values_list("item_id", "id", "annotator__username", "labels__id", "created_at", "time_spent_ms")
-        )
-        for item_id, annotation_id, username, label_id, created_at, spent in rows:
-            if item_id not in answers:
-                continue  # an item inside the id window that the filters left out
-            answer = answers[item_id].setdefault(
-                annotation_id,
-                {
-                    "annotator": username,
-                    "labels": [],
-                    "created_at": created_at.isoformat(),
-                    "time_spent_ms": spent,
-                },
-            )
-            if label_id is not None:
-                answer["labels"].append(names[label_id])
         corrected = [item["id"] for item in chunk if item["review_status"] == ReviewStatus.CORRECTED]
-        corrections: dict[int, list[str]] = {}
-        if corrected:
-            reviews = Review.objects.filter(item_id__in=corrected, decision=Review.Decision.CORRECT).order_by("id")
-            for item_id, label_id in reviews.values_list("item_id", "labels__id"):
-                corrections.setdefault(item_id, []).extend([names[label_id]] if label_id else [])
+        answers, corrections = chunk_answers(project, ids, corrected, names)
         for item in chunk:
-            given = [a for a in answers[item["id"]].values()]
-            for answer in given:
-                answer["labels"].sort()
-            final = final_answer([answer["labels"] for answer in given], corrections.get(item["id"])) or []
-            if label_filter and label_filter not in final:
+            row = answered_row(answers.get(item["id"], []), corrections.get(item["id"]))
+            if label_filter and label_filter not in row["final_labels"]:
                 continue
-            stamps = [a["created_at"] for a in given]
-            spent = [a["time_spent_ms"] for a in given if a["time_spent_ms"] is not None]
-            yield {
-                "item": item,
-                "final_labels": final,
-                "annotations": given,
-                "first_annotated_at": min(stamps) if stamps else None,
-                "last_annotated_at": max(stamps) if stamps else None,
-                "time_spent_ms": sum(spent) if spent else None,
-            }
+            yield {"item": item, **row}
+
+
+def chunk_answers(
+    project: Project, ids: list[int], corrected: list[int], names: dict[int, str]
+) -> tuple[dict[int, list[dict]], dict[int, list[str]]]:
+    """The active answers of a chunk of items (`ids`, ascending), each {annotator, labels, created_at,
+    time_spent_ms} in answer order, and the reviewers' corrections of the `corrected` ones, by item id. Items
+    without answers are absent."""
+    answers: dict[int, dict[int, dict]] = {}
+    wanted = set(ids)
+    rows = (
+        # An id window, not a long IN list: the chunk's items are consecutive in id order.
+        Annotation.objects.filter(
+            item__project=project, item_id__gte=ids[0], item_id__lte=ids[-1], status=AnnotationStatus.ACTIVE
+        )
+        .order_by("id")
+        .values_list("item_id", "id", "annotator__username", "labels__id", "created_at", "time_spent_ms")
+    )
+    for item_id, annotation_id, username, label_id, created_at, spent in rows:
+        if item_id not in wanted:
+            continue  # an item inside the id window that the filters left out
+        answer = answers.setdefault(item_id, {}).setdefault(
+            annotation_id,
+            {"annotator": username, "labels": [], "created_at": created_at.isoformat(), "time_spent_ms": spent},
+        )
+        if label_id is not None:
+            answer["labels"].append(names[label_id])
+    corrections: dict[int, list[str]] = {}
+    if corrected:
+        reviews = Review.objects.filter(item_id__in=corrected, decision=Review.Decision.CORRECT).order_by("id")
+        for item_id, label_id in reviews.values_list("item_id", "labels__id"):
+            corrections.setdefault(item_id, []).extend([names[label_id]] if label_id else [])
+    given = {item_id: list(by_id.values()) for item_id, by_id in answers.items()}
+    for item_answers in given.values():
+        for answer in item_answers:
+            answer["labels"].sort()
+    return given, corrections
+
+
+def answered_row(given: list[dict], correction: list[str] | None) -> dict[str, Any]:
+    """An item's export values that come from its answers: final labels, the answers, first and last answer
+    times and the time spent on it."""
+    final = final_answer([answer["labels"] for answer in given], correction) or []
+    stamps = [a["created_at"] for a in given]
+    spent = [a["time_spent_ms"] for a in given if a["time_spent_ms"] is not None]
+    return {
+        "final_labels": final,
+        "annotations": given,
+        "first_annotated_at": min(stamps) if stamps else None,
+        "last_annotated_at": max(stamps) if stamps else None,
+        "time_spent_ms": sum(spent) if spent else None,
+    }
 
 
 EXPORT_FIELDS = frozenset(
@@ -397,53 +410,23 @@ def _metadata(project: Project, snapshot_at: datetime) -> str:
 
 
 def _parquet(project, filters, out, progress, snapshot_at) -> int:
-    import pyarrow as pa
+    """Arrow columns a chunk of items at a time (see columnar), one row group each."""
     import pyarrow.parquet as pq
 
+    from annotation.io.columnar import parquet_tables
+
     schema = _parquet_schema(project, snapshot_at)
-    data_types = {data_column(c["name"]): schema.field(data_column(c["name"])).type for c in project.columns}
-    # JSON's ints, floats, bools and strings are what pyarrow takes already; decimals and times are converted.
-    data_types = {name: kind for name, kind in data_types.items() if _converted(kind)}
-    if project.data_kind != DataKind.TABULAR:
-        data_types = {}
-    names = schema.names
-    columns: list[list] = [[] for _ in names]
-
-    def flush() -> None:
-        arrays = [pa.array(values, type=field.type) for values, field in zip(columns, schema, strict=True)]
-        writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
-        for values in columns:
-            values.clear()
-
+    count = 0
     with pq.ParquetWriter(out, schema) as writer:
-        for row in (rows := _Counted(export_rows(project, filters), progress)):
-            record = flat_record(project, row)
-            record.update(label=_label_value(project, row["final_labels"]), annotations=_timed(row["annotations"]))
-            for name, kind in data_types.items():
-                record[name] = tables.arrow_value(record[name], kind)
-            for name in ("first_annotated_at", "last_annotated_at"):
-                record[name] = _parsed_time(record[name])
-            for values, name in zip(columns, names, strict=True):
-                values.append(record.get(name))
-            if len(columns[0]) >= CHUNK:
-                flush()
-        if columns[0] or rows.count == 0:
-            flush()
-    return rows.count
-
-
-def _converted(kind) -> bool:
-    import pyarrow.types as t
-
-    return t.is_decimal(kind) or t.is_date(kind) or t.is_timestamp(kind)
-
-
-def _parsed_time(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
-
-
-def _timed(answers: list[dict]) -> list[dict]:
-    return [{**answer, "created_at": _parsed_time(answer["created_at"])} for answer in answers]
+        for table in parquet_tables(project, filters, schema):
+            if table.num_rows:
+                writer.write_table(table)
+                count += table.num_rows
+                progress(count)
+        if count == 0:
+            writer.write_table(schema.empty_table())
+    progress(count)
+    return count
 
 
 def _image_bytes(item: dict) -> bytes:

@@ -35,7 +35,7 @@ from annotation.models import (
     Project,
     ReviewStatus,
 )
-from core.db import bulk_insert, in_list, tables_analyze, write_transaction
+from core.db import bulk_insert, commit_without_waiting_for_disk, in_list, tables_analyze, write_transaction
 from core.errors import InvalidInput
 
 TABLE_BATCH = 5_000
@@ -315,24 +315,54 @@ class NewItem:
 INSERTED_FIELDS = ["project", *exporters.ITEM_FIELDS, "image", "thumbnail", "created_at"]
 
 
-def _item_row(project: Project, item: NewItem, labeled: bool, now) -> tuple:
-    """A new item's row. One that arrives with an imported label is written with its count, status and
-    agreement already right, so the label costs no second write of the item."""
-    status = ItemStatus.DONE if labeled and project.overlap <= 1 else ItemStatus.OPEN
-    values = {
-        "external_id": item.external_id,
-        "data": item.data_json,
-        "width": item.width,
-        "height": item.height,
-        "content_hash": item.content_hash,
-        "status": status,
-        "annotation_count": int(labeled),
-        "priority": 0.0,
-        "random_key": random.random(),
-        "agreement": 1.0 if labeled else None,
-        "review_status": ReviewStatus.UNREVIEWED,
-    }
-    return (project.id, *(values[f] for f in exporters.ITEM_FIELDS), item.image, item.thumbnail, now)
+def _item_rows(project: Project, items: list[NewItem], answers: dict[str, str], now) -> list[tuple]:
+    """New items' rows, in INSERTED_FIELDS order. One that arrives with an imported label is written with its
+    count, status and agreement already right, so the label costs no second write of the item."""
+    done = ItemStatus.DONE if project.overlap <= 1 else ItemStatus.OPEN
+    plain = (ItemStatus.OPEN, 0, 0.0)
+    labeled = (done, 1, 0.0)
+    unreviewed = ReviewStatus.UNREVIEWED
+    project_id, rand = project.id, random.random
+    rows = []
+    for item in items:
+        is_labeled = item.content_hash in answers
+        status, count, priority = labeled if is_labeled else plain
+        rows.append(
+            (
+                project_id,
+                item.external_id,
+                item.data_json,
+                item.width,
+                item.height,
+                item.content_hash,
+                status,
+                count,
+                priority,
+                rand(),
+                1.0 if is_labeled else None,
+                unreviewed,
+                item.image,
+                item.thumbnail,
+                now,
+            )
+        )
+    return rows
+
+
+# _item_rows writes its tuples in this order: the check keeps the two in step.
+assert INSERTED_FIELDS[1:-3] == [
+    "external_id",
+    "data",
+    "width",
+    "height",
+    "content_hash",
+    "status",
+    "annotation_count",
+    "priority",
+    "random_key",
+    "agreement",
+    "review_status",
+]
 
 
 def _select_pairs(sql: str, first: list, values: list) -> dict:
@@ -363,7 +393,8 @@ def _write_batch(
     (or twice in the batch) is not inserted again: the unique content hash skips it and it is reported."""
     now = timezone.now()
     with write_transaction():  # on SQLite, in line with annotators' writes instead of polling against them
-        rows = [_item_row(job.project, item, item.content_hash in answers, now) for item in items]
+        commit_without_waiting_for_disk()
+        rows = _item_rows(job.project, items, answers, now)
         fresh = dict(bulk_insert(Item, INSERTED_FIELDS, rows, ignore_conflicts=True, returning=["content_hash", "id"]))
         created: set[str] = set()
         for item in items:

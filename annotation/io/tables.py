@@ -372,6 +372,29 @@ def _csv_stream(reader, bad: list, truncated: bool) -> Iterator[_Raw]:
         yield _Raw([], [], [], [RowError(f"row {n}" if n else "a row", reason) for n, reason in bad])
 
 
+# pa.array() and pa.scalar() (and compute calls given Python values) load pandas on their first use, which took
+# a preview's first call in a process from about 0.4 s to 0.9 s; these build the few constants a read needs
+# from raw buffers instead.
+def _strings(values: list[str]):
+    """An Arrow string array of `values`."""
+    import numpy as np
+    import pyarrow as pa
+
+    data = [value.encode() for value in values]
+    offsets = np.cumsum([0, *map(len, data)], dtype=np.int32)
+    return pa.StringArray.from_buffers(len(values), pa.py_buffer(offsets.tobytes()), pa.py_buffer(b"".join(data)))
+
+
+def _constant(value: str | int):
+    """An Arrow scalar of a string or an int64."""
+    import numpy as np
+    import pyarrow as pa
+
+    if isinstance(value, str):
+        return _strings([value])[0]
+    return pa.Array.from_buffers(pa.int64(), 1, [None, pa.py_buffer(np.array([value], dtype=np.int64).tobytes())])[0]
+
+
 def _arrow_encoding(encoding: str) -> str:
     return "utf8" if encoding == "utf-8" else encoding
 
@@ -538,15 +561,14 @@ class _Inference:
 
     def _update_arrow(self, cells) -> None:
         """The same narrowing as for Python values, on a batch of CSV text at once (pyarrow compute)."""
-        import pyarrow as pa
         import pyarrow.compute as pc
 
         lowered = pc.utf8_lower(pc.utf8_trim_whitespace(cells))
-        present = pc.filter(cells, pc.not_equal(cells, ""))
+        present = pc.filter(cells, pc.not_equal(cells, _constant("")))
         self.present += len(present)
         if len(self.distinct) <= CATEGORICAL_MAX_VALUES:
             self.distinct.update(pc.unique(present)[: CATEGORICAL_MAX_VALUES + 1].to_pylist())
-        values = pc.filter(cells, pc.invert(pc.is_in(lowered, value_set=pa.array(sorted(MISSING)))))
+        values = pc.filter(cells, pc.invert(pc.is_in(lowered, value_set=_strings(sorted(MISSING)))))
         self.values += len(values)
         if not len(values) or not self.possible:
             return
@@ -558,7 +580,7 @@ class _Inference:
         if (
             "boolean" in possible
             and not pc.all(
-                pc.is_in(pc.utf8_lower(pc.utf8_trim_whitespace(values)), value_set=pa.array(sorted(TRUE | FALSE)))
+                pc.is_in(pc.utf8_lower(pc.utf8_trim_whitespace(values)), value_set=_strings(sorted(TRUE | FALSE)))
             ).as_py()
         ):
             possible.discard("boolean")
@@ -566,7 +588,7 @@ class _Inference:
             if every(INTEGER):
                 digits = pc.utf8_length(pc.utf8_trim(values, characters=" \t+-"))
                 if pc.max(digits).as_py() >= 19:  # past int64 maybe: the long ones are measured exactly
-                    long = pc.filter(values, pc.greater_equal(digits, 19)).to_pylist()
+                    long = pc.filter(values, pc.greater_equal(digits, _constant(19))).to_pylist()
                     self.int_max = max(self.int_max, *(abs(int(v)) for v in long))
                 return
             possible.discard("int")
@@ -576,7 +598,7 @@ class _Inference:
                 point = pc.find_substring(trimmed, ".")
                 self.digits = max(self.digits, pc.max(point).as_py())
                 self.scale = max(
-                    self.scale, pc.max(pc.subtract(pc.subtract(pc.utf8_length(trimmed), point), 1)).as_py()
+                    self.scale, pc.max(pc.subtract(pc.subtract(pc.utf8_length(trimmed), point), _constant(1))).as_py()
                 )
             else:
                 possible.discard("decimal")
@@ -744,9 +766,9 @@ def _arrow_converted(column: Column, cells, where: list[str], reasons: dict[int,
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    empty = pc.equal(cells, "")
+    empty = pc.equal(cells, _constant(""))
     if column.type in ("text", "categorical"):
-        out = pc.if_else(empty, pa.scalar(None, pa.string()), cells).to_pylist()
+        out = pc.if_else(empty, pa.nulls(1, pa.string())[0], cells).to_pylist()
         if pc.any(pc.match_substring(cells, "\x00")).as_py():
             for index, value in enumerate(out):
                 if value and "\x00" in value:
@@ -762,9 +784,9 @@ def _arrow_converted(column: Column, cells, where: list[str], reasons: dict[int,
                     )
         return out
     trimmed = pc.utf8_trim_whitespace(cells)
-    missing = pc.is_in(pc.utf8_lower(trimmed), value_set=pa.array(sorted(MISSING)))
+    missing = pc.is_in(pc.utf8_lower(trimmed), value_set=_strings(sorted(MISSING)))
     fits = {
-        "bool": lambda: pc.is_in(pc.utf8_lower(trimmed), value_set=pa.array(sorted(TRUE | FALSE))),
+        "bool": lambda: pc.is_in(pc.utf8_lower(trimmed), value_set=_strings(sorted(TRUE | FALSE))),
         "int64": lambda: pc.match_substring_regex(cells, INTEGER.pattern),
         "float64": lambda: pc.and_(
             pc.match_substring_regex(cells, FLOAT.pattern), pc.match_substring_regex(cells, "[0-9]")
@@ -779,10 +801,10 @@ def _arrow_converted(column: Column, cells, where: list[str], reasons: dict[int,
         convert = _converter(column)
         for index in pc.indices_nonzero(pc.invert(good)).to_pylist():
             _checked(convert, cells[index].as_py(), index, column, reasons)
-    usable = pc.if_else(pc.or_(missing, pc.invert(good)), pa.scalar(None, pa.string()), trimmed)
+    usable = pc.if_else(pc.or_(missing, pc.invert(good)), pa.nulls(1, pa.string())[0], trimmed)
     if column.dtype == "bool":
-        out = pc.is_in(pc.utf8_lower(usable), value_set=pa.array(sorted(TRUE)))
-        return pc.if_else(usable.is_null(), pa.scalar(None, pa.bool_()), out).to_pylist()
+        out = pc.is_in(pc.utf8_lower(usable), value_set=_strings(sorted(TRUE)))
+        return pc.if_else(usable.is_null(), pa.nulls(1, pa.bool_())[0], out).to_pylist()
     if column.dtype == "date32":
         dates = pc.strptime(usable, format="%Y-%m-%d", unit="s", error_is_null=True)
         for index in pc.indices_nonzero(pc.and_(dates.is_null(), usable.is_valid())).to_pylist():
@@ -790,7 +812,8 @@ def _arrow_converted(column: Column, cells, where: list[str], reasons: dict[int,
         return pc.cast(pc.cast(dates, pa.date32()), pa.string()).to_pylist()
     numbers = pc.cast(usable, pa.int64() if column.dtype == "int64" else pa.float64())
     if column.dtype == "float64":
-        for index in pc.indices_nonzero(pc.invert(pc.fill_null(pc.is_finite(numbers), True))).to_pylist():
+        finite = pc.or_kleene(pc.is_finite(numbers), pc.is_null(numbers))
+        for index in pc.indices_nonzero(pc.invert(finite)).to_pylist():
             reasons.setdefault(index, f"column {column.name!r}: {cells[index].as_py()!r} is not a finite number")
     return numbers.to_pylist()
 

@@ -1,9 +1,11 @@
 """Exports read back with the libraries their users use, checked against the database."""
 
 import csv
+import datetime as dt
 import io
 import json
 import zipfile
+from decimal import Decimal
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -336,3 +338,60 @@ def test_data_columns_named_like_export_fields_are_kept_apart(wine):
     assert str(table.schema.field("status").type).startswith("dictionary")
     assert str(table.schema.field("first_annotated_at").type) == "timestamp[us, tz=UTC]"
     assert "snapshot_at" in json.loads(table.schema.metadata[b"loupe"])
+
+
+@pytest.mark.parametrize("task_type", ["single_label", "multi_label"])
+def test_parquet_rows_are_the_jsonl_rows_typed_for_every_filter(task_type):
+    """The Parquet export is built column-wise; the JSON Lines export row by row: both give the same rows."""
+    manager, first, second = UserFactory(username="maria", is_staff=True), UserFactory(), UserFactory()
+    project = make_project(
+        owner=manager, name="Mixed", data_kind="tabular", task_type=task_type, labels=[{"name": "a"}, {"name": "b"}]
+    )
+    project.columns = [
+        {"name": "n", "type": "numeric", "dtype": "int64"},
+        {"name": "x", "type": "numeric", "dtype": "float64"},
+        {"name": "kind", "type": "categorical", "dtype": "string"},
+        {"name": "note", "type": "text", "dtype": "string"},
+        {"name": "price", "type": "numeric", "dtype": "decimal128(5, 2)"},
+        {"name": "day", "type": "datetime", "dtype": "date32"},
+    ]
+    project.save()
+    a, b = Label.objects.filter(project=project).order_by("id")
+    rows = [
+        {"n": 1, "x": 0.5, "kind": "k1", "note": 'say "hi"\n', "price": "1.25", "day": "2024-02-29"},
+        {"n": None, "x": 2, "kind": None, "note": "é", "price": None, "day": None},
+        {"n": 3, "x": -1.0, "kind": "k2", "note": None, "price": "0.10", "day": "2023-01-01"},
+        {"n": 4, "x": 1e-7, "kind": "k1", "note": "plain", "price": "2.00", "day": "2022-12-31"},
+    ]
+    items = [
+        Item.objects.create(project=project, external_id=f"m{n}", data=row, content_hash=f"h{n}")
+        for n, row in enumerate(rows)
+    ]
+    make_annotation(items[0], first, a)
+    make_annotation(items[0], second, a, b)
+    Annotation.objects.filter(item=items[0]).update(time_spent_ms=700)
+    make_annotation(items[1], first, b)
+    Item.objects.filter(id__in=[items[0].id, items[1].id]).update(status="done")
+    Item.objects.filter(id=items[2].id).update(review_status="corrected")
+    Review.objects.create(item=items[2], reviewer=manager, decision=Review.Decision.CORRECT).labels.set([a])
+
+    for filters in ({}, {"label": "a"}, {"label": "b"}, {"status": "done"}, {"annotator": first.username}):
+        lines = [json.loads(line) for line in export(project, "jsonl", filters).splitlines()]
+        table = pq.read_table(io.BytesIO(export(project, "parquet", filters))).to_pylist()
+        assert [row["item_id"] for row in table] == [line["item_id"] for line in lines], filters
+        for row, line in zip(table, lines, strict=True):
+            assert row["price"] == (Decimal(line["price"]) if line["price"] else None)
+            assert row["day"] == (dt.date.fromisoformat(line["day"]) if line["day"] else None)
+            for name in ("n", "x", "kind", "note", "label", "status", "review_status", "agreement", "time_spent_ms"):
+                assert row[name] == line[name], (filters, name)
+            for name in ("first_annotated_at", "last_annotated_at"):
+                assert row[name] == (dt.datetime.fromisoformat(line[name]) if line[name] else None)
+            assert [{**x, "created_at": x["created_at"].isoformat()} for x in row["annotations"]] == line["annotations"]
+
+
+def test_parquet_export_converts_values_stored_before_their_column_had_a_type(wine):
+    Item.objects.filter(external_id="w2").update(data={"alcohol": 12, "note": 7})
+
+    table = pq.read_table(io.BytesIO(export(wine["project"], "parquet")))
+    assert table.column("alcohol").to_pylist() == [13.5, -0.5, 12.0]
+    assert table.column("note").to_pylist()[2] == "7"
