@@ -196,7 +196,8 @@ class Item(models.Model):
     serves the project's current Ranking first; `priority` (higher first) orders the items beyond its head.
     """
 
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="items")
+    # No index of its own: every index below starts with the project (one less to maintain on each insert).
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="items", db_index=False)
     external_id = models.CharField(max_length=255, blank=True)
     data = models.JSONField(default=dict, blank=True)  # schemas.TabularRecord for tabular items
     image = models.FileField(upload_to="items/", blank=True, max_length=500)
