@@ -396,15 +396,15 @@ def run(args: argparse.Namespace) -> None:
 # --- tables -------------------------------------------------------------------------------------------------------
 
 
-def collect(out: Path, names: list[str]) -> dict[tuple[str, str], dict[str, dict[int, dict]]]:
-    """(data set, scenario) -> strategy -> seed -> run, for the runs on disk."""
+def collect(out: Path, names: list[str], n_seeds: int) -> dict[tuple[str, str], dict[str, dict[int, dict]]]:
+    """(data set, scenario) -> strategy -> seed -> run, for the runs on disk of seeds below ``n_seeds``."""
     found: dict[tuple[str, str], dict[str, dict[int, dict]]] = {}
     for name in names:
         for scenario in ("cold", "warm", "rare"):
             runs = {}
             for s in STRATEGIES:
                 files = sorted((out / name / scenario / s).glob("*.json"))
-                runs[s] = {int(f.stem): json.loads(f.read_text()) for f in files}
+                runs[s] = {int(f.stem): json.loads(f.read_text()) for f in files if int(f.stem) < n_seeds}
             if any(runs.values()):
                 found[(name, scenario)] = runs
     return found
@@ -415,10 +415,24 @@ def paired(runs: dict[str, dict[int, dict]], a: str, b: str, key: str = "aulc") 
     return np.array([runs[a][s][key] - runs[b][s][key] for s in seeds], dtype=np.float64)
 
 
-def aulc_table(found: dict, label: str) -> list[str]:
+def full_pool_accuracy(out: Path, name: str, n_seeds: int) -> float:
+    """Mean test accuracy of the default classifier on the whole labeled pool (the ceiling), over cached seeds."""
+    scores = []
+    for seed in range(n_seeds):
+        path = out / "cache" / f"{name}-{seed}-full.npz"
+        if path.exists():
+            data = np.load(path)
+            model = default_classifier(seed).fit(data["features"], data["y_pool"])
+            scores.append(float((model.predict(data["test_features"]) == data["y_test"]).mean()))
+    return 100.0 * float(np.mean(scores)) if scores else float("nan")
+
+
+def aulc_table(found: dict, label: str, out: Path, n_seeds: int) -> list[str]:
     lines = [f"\n#### {label}: AULC (test accuracy, points; mean over seeds)\n"]
-    lines.append("| data set | start | seeds | " + " | ".join(STRATEGIES) + " | default - best peer (paired ± sd) |")
-    lines.append("|---|---|---|" + "---|" * len(STRATEGIES) + "---|")
+    head = "| data set | start | seeds | all labels | " + " | ".join(STRATEGIES)
+    lines.append(head + " | default - best peer (paired ± sd) |")
+    lines.append("|---|---|---|---|" + "---|" * len(STRATEGIES) + "---|")
+    ceiling = {name: full_pool_accuracy(out, name, n_seeds) for name in {n for n, _ in found}}
     for (name, scenario), runs in found.items():
         means = {s: np.mean([r["aulc"] for r in runs[s].values()]) if runs[s] else np.nan for s in STRATEGIES}
         peers = [p for p in PEERS if runs[p]]
@@ -430,7 +444,7 @@ def aulc_table(found: dict, label: str) -> list[str]:
         cells = [("**%.1f**" if means[s] == top else "%.1f") % means[s] if runs[s] else "-" for s in STRATEGIES]
         mark = "" if d.mean() >= -0.5 else " ✗"
         lines.append(
-            f"| {name} | {scenario} | {len(runs['adaptive'])} | "
+            f"| {name} | {scenario} | {len(runs['adaptive'])} | {ceiling[name]:.1f} | "
             + " | ".join(cells)
             + f" | {d.mean():+.1f} ± {d.std(ddof=1) if len(d) > 1 else 0:.1f} vs {best}{mark} |"
         )
@@ -505,9 +519,9 @@ def table(args: argparse.Namespace) -> None:
     names = args.datasets or (
         [n for split in ("selection", "report") for n in SPLITS[split]] if args.split == "all" else SPLITS[args.split]
     )
-    found = collect(out, names)
+    found = collect(out, names, args.seeds)
     label = {"selection": "Selection split", "report": "Report split", "all": "Whole table"}[args.split]
-    lines = aulc_table(found, label) + gains_table(found, label) + rare_table(found, label)
+    lines = aulc_table(found, label, out, args.seeds) + gains_table(found, label) + rare_table(found, label)
     lines += collapse_table(out, names)
     print("\n".join(lines))
 
