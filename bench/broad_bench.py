@@ -491,7 +491,7 @@ def rare_table(found: dict, label: str) -> list[str]:
     return lines
 
 
-def collapse_table(out: Path, names: list[str]) -> list[str]:
+def collapse_table(out: Path, names: list[str], n_seeds: int) -> list[str]:
     lines = [
         "\n#### Autoencoder training on the image sets\n",
         "| data set | embeddings | training runs | collapses caught and retrained | silent collapses |",
@@ -500,7 +500,7 @@ def collapse_table(out: Path, names: list[str]) -> list[str]:
     for name in names:
         metas = []
         for f in sorted((out / "cache").glob(f"{name}-*.npz")):
-            if f.name.endswith(".partial.npz"):
+            if f.name.endswith(".partial.npz") or int(f.name[len(name) + 1 :].split("-")[0]) >= n_seeds:
                 continue
             meta = json.loads(str(np.load(f)["meta"]))
             if meta["kind"] == "image":
@@ -522,7 +522,7 @@ def table(args: argparse.Namespace) -> None:
     found = collect(out, names, args.seeds)
     label = {"selection": "Selection split", "report": "Report split", "all": "Whole table"}[args.split]
     lines = aulc_table(found, label, out, args.seeds) + gains_table(found, label) + rare_table(found, label)
-    lines += collapse_table(out, names)
+    lines += collapse_table(out, names, args.seeds)
     print("\n".join(lines))
 
 

@@ -155,7 +155,8 @@ def _warm_started(model: Any, start: Any, classes: np.ndarray, n_features: int) 
     """``model`` set to start from ``start``'s coefficients when both are logistic regressions over the same classes
     and columns. A batch adds a few labels to the last fit's, so its optimum is close: measured on 10,000 items of
     26 and 100 classes with 1,000 and 9,000 labels, lbfgs needed 4 to 5 iterations (none at 9,000 labels) instead
-    of about 21, and its probabilities moved by at most 0.02, as much as lbfgs' own tolerance leaves them."""
+    of about 21, and its probabilities moved by at most 0.023, less than lbfgs and a Newton solver, both started
+    from zero, differ by on the same fits (0.03 to 0.06)."""
     if not (isinstance(model, LogisticRegression) and isinstance(start, LogisticRegression)):
         return model
     if not np.array_equal(start.classes_, classes) or start.coef_.shape[1] != n_features:
