@@ -81,15 +81,22 @@ def uncertainty(proba: np.ndarray, multilabel: bool) -> np.ndarray:
 
 
 def fit_classifier(
-    classifier: ProbabilisticClassifier, features: np.ndarray, labeled_idx: np.ndarray, labels: np.ndarray
+    classifier: ProbabilisticClassifier,
+    features: np.ndarray,
+    labeled_idx: np.ndarray,
+    labels: np.ndarray,
+    previous: ProbabilisticClassifier | None = None,
 ) -> ProbabilisticClassifier | None:
-    """A fresh clone fitted on the labeled rows, or None when the labels cannot make a model (under two classes)."""
+    """A fresh clone fitted on the labeled rows, or None when the labels cannot make a model (under two classes).
+    ``previous``: the last batch's fitted model, to start the solver from (see ``ProbabilisticClassifier.fit``)."""
     if labeled_idx.size == 0:
         return None
     labels = np.asarray(labels)
     if labels.ndim == 1 and np.unique(labels).size < 2:
         return None
-    return clone(classifier).fit(features[labeled_idx], labels)
+    if previous is None:
+        return clone(classifier).fit(features[labeled_idx], labels)
+    return clone(classifier).fit(features[labeled_idx], labels, init=previous)
 
 
 def rank_pool(
@@ -101,6 +108,7 @@ def rank_pool(
     batch_size: int,
     reconstruction_error: np.ndarray | None = None,
     typicality: np.ndarray | None = None,
+    previous: ProbabilisticClassifier | None = None,
 ) -> Ranking:
     """Rank every unlabeled pool item.
 
@@ -115,12 +123,14 @@ def rank_pool(
     batch_size : items the strategy picks as the next batch.
     reconstruction_error : (n,) the autoencoder's, for novelty.
     typicality : (n,) pool typicality (any scale; rank-normalised here), label independent.
+    previous : the last batch's fitted classifier: the new fit starts from its coefficients (fewer solver
+        iterations, the same model within the solver's tolerance); None fits from scratch.
     """
     labeled_idx = np.asarray(labeled_idx, dtype=np.int64)
     labels = np.asarray(labels)
     n = len(features)
     mask = labeled_mask(n, labeled_idx)
-    model = fit_classifier(classifier, features, labeled_idx, labels)
+    model = fit_classifier(classifier, features, labeled_idx, labels, previous)
     multilabel = labels.ndim == 2
     proba = model.predict_proba(features) if model is not None else None
     if mask.all():  # everything is labeled: still a model (its figures, its label issues), nothing to rank

@@ -58,6 +58,10 @@ class ActiveSelector(BaseEstimator):
         Torch device for the default autoencoder (None: CUDA when present, else CPU).
     on_epoch_end : callable(epoch, loss), optional
         Progress hook for the autoencoder's training.
+    warm_start : bool
+        Start each batch's classifier fit from the previous batch's model (``rank_pool``'s ``previous``): the same
+        model within the solver's tolerance in a few iterations. Off by default, as the workers fit from scratch
+        and the simulator replays what they do.
     """
 
     def __init__(
@@ -71,6 +75,7 @@ class ActiveSelector(BaseEstimator):
         random_state: int | None = None,
         device: str | None = None,
         on_epoch_end: Callable[[int, float], None] | None = None,
+        warm_start: bool = False,
     ) -> None:
         self.data_kind = data_kind
         self.strategy = strategy
@@ -81,6 +86,7 @@ class ActiveSelector(BaseEstimator):
         self.random_state = random_state
         self.device = device
         self.on_epoch_end = on_epoch_end
+        self.warm_start = warm_start
 
     def _prepare(self, X: Any) -> np.ndarray:
         if self.data_kind == "image":
@@ -125,6 +131,7 @@ class ActiveSelector(BaseEstimator):
         self.strategy_ = clone(strategy).fit(self.embedding_)
         self.n_items_ = len(self.embedding_)
         self.typicality_ = pool_typicality(self.embedding_) if typicality is None else np.asarray(typicality)
+        self.classifier_: ProbabilisticClassifier | None = None  # a new pool starts no fit from an old one's model
         return self
 
     def _default_ae(self) -> TabularAutoencoder | ImageAutoencoder:
@@ -206,6 +213,7 @@ class ActiveSelector(BaseEstimator):
             batch_size,
             self.reconstruction_error_,
             self.typicality_,
+            previous=getattr(self, "classifier_", None) if self.warm_start else None,
         )
         self.ranking_ = ranking
         self.classifier_ = ranking.classifier

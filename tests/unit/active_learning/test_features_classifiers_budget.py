@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from active_learning.core.budget import Budget, StabilizingPredictions, cohen_kappa
-from active_learning.core.classifiers import ProbabilisticClassifier
+from active_learning.core.classifiers import ProbabilisticClassifier, default_classifier
 from active_learning.core.features import TabularPreprocessor, images_to_array
 
 
@@ -92,6 +92,31 @@ def test_classifier_multilabel_gives_one_probability_per_label():
     assert proba.shape == (20, 3)
     assert (proba[:, 2] == 0).all()
     assert (clf.predict(X)[:, :2] == Y[:, :2]).mean() > 0.9
+
+
+def _gaussian_classes(n_items: int = 600, n_classes: int = 6, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = rng.integers(n_classes, size=n_items)
+    return rng.normal(0.0, 1.5, size=(n_classes, 5))[y] + rng.normal(size=(n_items, 5)), y
+
+
+def test_warm_started_fit_reaches_the_fresh_model_in_fewer_iterations():
+    X, y = _gaussian_classes()
+    previous = default_classifier(0).fit(X[:490], y[:490])
+    fresh = default_classifier(0).fit(X[:500], y[:500])
+    warm = default_classifier(0).fit(X[:500], y[:500], init=previous)
+    assert warm.estimators_[0].n_iter_[0] < fresh.estimators_[0].n_iter_[0]
+    np.testing.assert_allclose(warm.predict_proba(X), fresh.predict_proba(X), atol=0.05)
+
+
+def test_warm_start_from_a_model_of_other_classes_is_ignored():
+    X, y = _gaussian_classes()
+    seen = y < 5
+    previous = default_classifier(0).fit(X[seen][:300], y[seen][:300])
+    fresh = default_classifier(0).fit(X[:300], y[:300])
+    warm = default_classifier(0).fit(X[:300], y[:300], init=previous)
+    assert warm.estimators_[0].n_iter_[0] == fresh.estimators_[0].n_iter_[0]
+    np.testing.assert_array_equal(warm.predict_proba(X), fresh.predict_proba(X))
 
 
 def test_cohen_kappa_known_values():

@@ -38,6 +38,24 @@ def test_selector_fits_once_and_serves_successive_batches():
         selector.next_batch(np.arange(60), y, batch_size=6)
 
 
+def test_a_warm_starting_selector_fits_each_batch_from_the_last_model():
+    rng = np.random.default_rng(0)
+    y = rng.integers(4, size=400)
+    X = rng.normal(0.0, 2.0, size=(4, 6))[y] + rng.normal(size=(400, 6))
+    embedding = X[:, :3].astype(np.float32)
+    selectors = {
+        warm: ActiveSelector(classifier=FAST_CLF, random_state=0, warm_start=warm).fit(X, embedding=embedding)
+        for warm in (False, True)
+    }
+    labeled = np.arange(0, 400, 4)
+    for selector in selectors.values():
+        selector.next_batch(labeled[:-10], y[labeled[:-10]], batch_size=10)  # the last batch's model
+        batch = selector.next_batch(labeled, y[labeled], batch_size=10)
+    iterations = {warm: s.classifier_.estimators_[0].n_iter_[0] for warm, s in selectors.items()}
+    assert iterations[True] < iterations[False]
+    assert len(batch) == 10
+
+
 def test_selector_is_deterministic_for_a_seed():
     X, y = _table()
 
