@@ -287,8 +287,8 @@ def make(name: str, seed: int, kind: str, features: np.ndarray, params: dict | N
         "random": lambda: RandomStrategy(random_state=seed),
         "margin": lambda: UncertaintyStrategy("margin", random_state=seed),
         "entropy": lambda: UncertaintyStrategy("entropy", random_state=seed),
-        # The engine's TypiClust (Hacohen et al., 2022): scikit-activeml's does not import here (it needs
-        # makefun, which is not installed).
+        # The engine's TypiClust (Hacohen et al., 2022), which runs on the same embedding and k-means as the rest
+        # of the engine (bench/active_learning_bench.py compares with scikit-activeml's).
         "typiclust": lambda: TypicalityStrategy(random_state=seed),
         "kcenter": lambda: KCenterStrategy(random_state=seed),
         "badge": lambda: BadgeStrategy(features=features, random_state=seed),
