@@ -16,6 +16,7 @@ import json
 import logging
 import math
 import time
+from collections import OrderedDict
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -416,6 +417,22 @@ def _fitted_strategy(artifact: str, spec_json: str, data_kind: str, kept: str | 
     return _strategy_new(spec_json, data_kind).fit(embedding)
 
 
+# The last ranking's model per embedding in this worker: the next fit on that embedding starts from its
+# coefficients (a batch adds a few labels, so the optimum is close), as the simulator's replays do batch after
+# batch. A model of other classes or columns is not used; a worker that has none fits from zero, to the same optimum.
+_last_models: OrderedDict[str, ProbabilisticClassifier] = OrderedDict()
+LAST_MODELS_KEPT = 4
+
+
+def _last_model_keep(artifact: str, model: ProbabilisticClassifier | None) -> None:
+    if model is None:
+        return
+    _last_models[artifact] = model
+    _last_models.move_to_end(artifact)
+    while len(_last_models) > LAST_MODELS_KEPT:
+        _last_models.popitem(last=False)
+
+
 def _kept_strategy(embedding: LearningRun, spec_json: str, data_kind: str) -> str | None:
     result = embedding.result or {}
     if result.get("fitted_strategy_spec") != _strategy_key(spec_json, data_kind):
@@ -482,7 +499,9 @@ def rank_run_execute(*, run_id: int) -> None:
             spec.batch_size,
             arrays["reconstruction_error"],
             arrays["typicality"],
+            previous=_last_models.get(embedding.artifact),
         )
+        _last_model_keep(embedding.artifact, ranking.classifier)
         if ranking.proba is not None:
             disagreement = _disagreement(project, ids, ranking.proba, classes if multilabel else ranking.classes)
             if disagreement is not None:

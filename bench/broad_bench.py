@@ -317,7 +317,12 @@ def warm_start(y_pool: np.ndarray, seed: int, per_class: int = 2) -> np.ndarray:
 
 
 def run_one(
-    data: dict[str, Any], strategy_name: str, seed: int, scenario: str, params: dict | None = None
+    data: dict[str, Any],
+    strategy_name: str,
+    seed: int,
+    scenario: str,
+    params: dict | None = None,
+    fit_from_previous: bool = False,
 ) -> dict[str, Any]:
     kind = data["meta"]["kind"]
     features, y_pool = data["features"], data["y_pool"]
@@ -335,6 +340,7 @@ def run_one(
         curve["n_labels"].append(len(labeled))
         curve["accuracy"].append(float((model.predict(data["test_features"]) == data["y_test"]).mean()))
 
+    previous = None
     while len(labeled) < n_start + budget:
         ranking = rank_pool(
             strategy,
@@ -345,7 +351,10 @@ def run_one(
             min(batch_size, n_start + budget - len(labeled)),
             data["reconstruction_error"],
             data["typicality"],
+            previous=previous,
         )
+        if fit_from_previous:
+            previous = ranking.classifier
         if len(labeled):
             record(ranking.classifier)
         labeled = np.concatenate([labeled, ranking.batch])
@@ -392,7 +401,7 @@ def run(args: argparse.Namespace) -> None:
                     path = out / name / scenario / strategy_name / f"{seed}.json"
                     if path.exists():
                         continue
-                    result = run_one(data, strategy_name, seed, scenario, params)
+                    result = run_one(data, strategy_name, seed, scenario, params, args.fit_from_previous)
                     path.parent.mkdir(parents=True, exist_ok=True)
                     path.write_text(json.dumps(result))
                     print(
@@ -546,6 +555,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--cache", help="embedding cache folder (default: OUT/cache)")
     parser.add_argument("--adaptive-params", help='JSON settings for the default, e.g. {"exploration_share": 0}')
+    parser.add_argument(
+        "--fit-from-previous",
+        action="store_true",
+        help="start each batch's classifier fit from the previous batch's model (the engine's warm start)",
+    )
     args = parser.parse_args()
     if args.command == "table":
         table(args)

@@ -168,8 +168,13 @@ def simulate(
         pool, test = np.sort(pool), np.sort(test)
         X_pool, X_test = _take(X, pool), _take(X, test)
         model = classifier if classifier is not None else default_classifier(seed)
-        reference = ActiveSelector(
-            data_kind, autoencoder=autoencoder, classifier=model, image_size=image_size, random_state=seed
+        reference = ActiveSelector(  # each batch's fit starts from the last one's model, as the workers do
+            data_kind,
+            autoencoder=autoencoder,
+            classifier=model,
+            image_size=image_size,
+            random_state=seed,
+            warm_start=True,
         )
         if embedding is None:
             reference.fit(X_pool)
