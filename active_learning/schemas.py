@@ -109,9 +109,10 @@ class EmbedResult(_Strict):
     map_seconds: float | None = None
     drift: DriftFigures | None = None  # absent when too few items were new
     # The project's strategy fitted on this embedding (its label-independent part, e.g. the pool's typicality),
-    # kept so that the first ranking on it does not redo that work: storage path and the spec it was fitted for.
+    # kept so that the first ranking on it does not redo that work: storage path, and what it was fitted for (the
+    # strategy spec, the data kind and a digest of the engine's code).
     fitted_strategy: str | None = None
-    fitted_strategy_spec: str | None = None
+    fitted_strategy_key: str | None = None
 
 
 class RankResult(_Strict):

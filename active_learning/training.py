@@ -171,10 +171,10 @@ def embed_run_execute(*, run_id: int) -> None:
             job.beat(progress=progress, message=f"Epoch {epoch + 1}/{epochs}, loss {loss:.4f}")
 
         try:
-            _, spec = strategy_current(run.project)
+            spec_json = strategy_current(run.project)[1].model_dump_json()
             selector = ActiveSelector(
                 kind,
-                strategy=_strategy_new(spec.model_dump_json(), kind),  # fitted here once, kept for the rankings
+                strategy=_strategy_new(spec_json, kind),  # fitted here once, kept for the rankings
                 image_size=IMAGE_SIZE,
                 random_state=0,
                 on_epoch_end=on_epoch_end,
@@ -189,7 +189,7 @@ def embed_run_execute(*, run_id: int) -> None:
         # first ranking on a new embedding never waits for UMAP (tens of seconds of compiling in a fresh worker).
         coords, projection = map_coordinates(embedding, method="pca", random_state=0)
         job.beat(progress=0.94, message="Keeping the strategy fitted on the embedding")
-        kept_strategy, kept_spec = _strategy_keep(run, selector.strategy_, spec.model_dump_json(), kind)
+        kept_strategy, kept_key = _strategy_keep(run, selector.strategy_, spec_json, kind)
         path = artifacts.save(
             project_id=run.project_id,
             run_id=run.id,
@@ -216,7 +216,7 @@ def embed_run_execute(*, run_id: int) -> None:
             train_seconds=round(trained - started, 2),
             map=projection,
             fitted_strategy=kept_strategy,
-            fitted_strategy_spec=kept_spec,
+            fitted_strategy_key=kept_key,
             seconds=round(time.monotonic() - started, 2),
         )
         done = _finish(job, result, artifact=path)
@@ -407,7 +407,7 @@ def _strategy_keep(run: LearningRun, fitted, spec_json: str, kind: str) -> tuple
 @lru_cache(maxsize=4)
 def _fitted_strategy(artifact: str, spec_json: str, data_kind: str, kept: str | None = None):
     """The strategy fitted on an embedding: label independent, so kept per (embedding, spec) in the worker, and
-    read from `kept` (the embedding run's own fit, see _strategy_fit_keep) when there is one."""
+    read from `kept` (the embedding run's own fit, see _strategy_keep) when there is one."""
     embedding = artifacts.load(artifact)["embedding"]
     if kept:
         try:
@@ -435,7 +435,7 @@ def _last_model_keep(artifact: str, model: ProbabilisticClassifier | None) -> No
 
 def _kept_strategy(embedding: LearningRun, spec_json: str, data_kind: str) -> str | None:
     result = embedding.result or {}
-    if result.get("fitted_strategy_spec") != _strategy_key(spec_json, data_kind):
+    if result.get("fitted_strategy_key") != _strategy_key(spec_json, data_kind):
         return None
     return result.get("fitted_strategy")
 
