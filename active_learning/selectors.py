@@ -3,14 +3,16 @@
 from datetime import timedelta
 
 import numpy as np
+from django.db import connection
 from django.db.models import Max, Prefetch
 from django.utils import timezone
 
 from active_learning import artifacts, schemas
 from active_learning.models import DriftAlert, LabelIssue, LearningRun, ModelVersion, StrategySetting
 from annotation.agreement import final_answer
-from annotation.models import Item, JobStatus, Label, Lease, Project, Review, ReviewStatus
+from annotation.models import Annotation, Item, JobStatus, Label, Lease, Project, Review, ReviewStatus
 from annotation.selectors import project_ratings
+from core.db import json_int
 from core.selectors import live_workers
 
 MAP_POINTS = 5000  # at most this many points on the 2-D map
@@ -21,6 +23,47 @@ def strategy_current(project: Project) -> tuple[StrategySetting | None, schemas.
     setting = StrategySetting.objects.filter(project=project).order_by("-version").first()
     spec = schemas.StrategySpec.model_validate(setting.spec) if setting else schemas.StrategySpec()
     return setting, spec
+
+
+# The after-submit check (is a new ranking due?) runs on every submit, so its reads are plain SQL.
+RUN, SETTING = LearningRun._meta.db_table, StrategySetting._meta.db_table
+ANSWER, ITEM, PROJECT = Annotation._meta.db_table, Item._meta.db_table, Project._meta.db_table
+
+
+def last_ranking_state(project_id: int, *, recent_since) -> tuple[str, bool, int] | None:
+    """(status, created after `recent_since`, answers it saw) of the project's latest ranking that did not
+    fail; None before the first."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT status, created_at > %s, {json_int('result', 'annotations_seen')} FROM {RUN} "
+            "WHERE project_id = %s AND kind = %s AND status <> %s ORDER BY id DESC LIMIT 1",
+            [
+                connection.ops.adapt_datetimefield_value(recent_since),
+                project_id,
+                LearningRun.Kind.RANK,
+                JobStatus.FAILED,
+            ],
+        )
+        row = cursor.fetchone()
+    return None if row is None else (row[0], bool(row[1]), row[2] or 0)
+
+
+def answers_since(project_id: int, *, seen: int) -> tuple[int, int, schemas.StrategySpec]:
+    """(answers in the project with an id above `seen`, its overlap, its strategy spec in force)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT (SELECT COUNT(*) FROM {ANSWER} a JOIN {ITEM} i ON i.id = a.item_id "
+            "WHERE i.project_id = p.id AND a.id > %s), p.overlap, "
+            f"(SELECT s.spec FROM {SETTING} s WHERE s.project_id = p.id ORDER BY s.version DESC LIMIT 1) "
+            f"FROM {PROJECT} p WHERE p.id = %s",
+            [seen, project_id],
+        )
+        new, overlap, spec = cursor.fetchone()
+    if spec is None:
+        return new, overlap, schemas.StrategySpec()
+    if isinstance(spec, str):
+        return new, overlap, schemas.StrategySpec.model_validate_json(spec)
+    return new, overlap, schemas.StrategySpec.model_validate(spec)
 
 
 def labeled_count(project_id: int) -> int:

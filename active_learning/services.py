@@ -14,8 +14,8 @@ from django.utils import timezone
 
 from active_learning import schemas
 from active_learning.models import LearningRun, StrategySetting
-from active_learning.selectors import labeled_count, strategy_current
-from annotation.models import Annotation, Project
+from active_learning.selectors import answers_since, labeled_count, last_ranking_state, strategy_current
+from annotation.models import Project
 from core.errors import Conflict, InvalidInput
 from core.jobs import job_send, job_send_or_fail
 from core.models import JobStatus, User
@@ -92,30 +92,21 @@ def ranking_request_if_due(*, project_id: int) -> LearningRun | None:
     ranking, within budget. A few indexed queries whose cost does not grow with the project (new answers are
     counted by id above the last ranking's high-water mark); it never raises into the labeling request."""
     try:
-        last = (
-            LearningRun.objects.filter(project_id=project_id, kind=LearningRun.Kind.RANK)
-            .exclude(status=JobStatus.FAILED)
-            .order_by("-id")
-            .values("status", "created_at", "result")
-            .first()
-        )
+        last = last_ranking_state(project_id, recent_since=timezone.now() - RESEND_AFTER)
         if last is None:
             if latest_embedding(project_id) is None:
                 return None  # nothing to rank with yet: the embedding's own ranking comes first
-        elif last["status"] in PENDING:
-            if last["created_at"] > timezone.now() - RESEND_AFTER:
-                return None  # one is on its way; it re-checks when it finishes
         else:
-            report = schemas.rank_result(last["result"])
-            seen = report.annotations_seen if report else 0
-            new = Annotation.objects.filter(item__project_id=project_id, id__gt=seen).count()
-            project = Project.objects.get(id=project_id)
-            _, spec = strategy_current(project)
-            if new < spec.batch_size * project.overlap:
-                return None
-            if spec.budget is not None and labeled_count(project_id) > spec.budget:
-                return None
-            return ranking_request(project=project, reason="labels")
+            status, recent, seen = last
+            if status in PENDING:
+                if recent:
+                    return None  # one is on its way; it re-checks when it finishes
+            else:
+                new, overlap, spec = answers_since(project_id, seen=seen)
+                if new < spec.batch_size * overlap:
+                    return None
+                if spec.budget is not None and labeled_count(project_id) > spec.budget:
+                    return None
         return ranking_request(project=Project.objects.get(id=project_id), reason="labels")
     except Exception:  # the labeling request already succeeded: log, never fail it
         logger.exception("Could not request a ranking for project %s", project_id)

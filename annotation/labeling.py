@@ -54,7 +54,7 @@ def item_next_for_user(*, user: User, project: Project) -> tuple[Item, Lease] | 
             item_id = _claim_new(user=user, project=project, now=now, expires_at=expires_at, holding=[])
         if item_id is None:
             return None
-    return Item.objects.with_ranking().get(id=item_id), Lease(
+    return sql.items_with_ranking([item_id])[item_id], Lease(
         item_id=item_id, user=user, created_at=now, expires_at=expires_at
     )
 
@@ -77,7 +77,7 @@ def items_next_for_user(*, user: User, project: Project, count: int = 2) -> list
             if claimed is None:
                 break
             ids.append(claimed)
-    items = Item.objects.with_ranking().in_bulk(ids)
+    items = sql.items_with_ranking(ids)
     return [
         (items[item_id], Lease(item_id=item_id, user=user, created_at=now, expires_at=expires_at)) for item_id in ids
     ]
@@ -273,6 +273,7 @@ def annotation_submit(
         created_at=now,
         updated_at=now,
     )
+    annotation.known_label_ids = ids
     return annotation, True
 
 

@@ -16,6 +16,7 @@ from annotation.models import (
     Annotation,
     AnnotationStatus,
     Draft,
+    ExternalPrediction,
     Item,
     ItemEvent,
     ItemStatus,
@@ -26,11 +27,13 @@ from annotation.models import (
     Skip,
 )
 from annotation.schemas import ItemInsight
+from core.db import in_list, model_columns, model_from_row
 
 ITEM, LEASE, ANNOTATION = Item._meta.db_table, Lease._meta.db_table, Annotation._meta.db_table
 PROJECT, RANKED = Project._meta.db_table, RankedItem._meta.db_table
 ANSWER_LABELS = Annotation.labels.through._meta.db_table
 SKIP, DRAFT, EVENT = Skip._meta.db_table, Draft._meta.db_table, ItemEvent._meta.db_table
+PREDICTION = ExternalPrediction._meta.db_table
 ORDERINGS = {
     "priority": "i.annotation_count DESC, i.priority DESC, i.id",
     "import": "i.annotation_count DESC, i.id",
@@ -169,6 +172,63 @@ def lease_extend(*, item_id: int, user_id: int, now: datetime, expires_at: datet
             [_t(expires_at), item_id, user_id, _t(now)],
         )
     )
+
+
+def items_with_ranking(item_ids: list[int]) -> dict[int, Item]:
+    """The items by id, with `insight` and `ranked_priority` from their project's current ranking (None outside
+    its head), as `Item.objects.with_ranking()` gives them."""
+    if not item_ids:
+        return {}
+    test, params = in_list(item_ids)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {model_columns(Item, 'i')}, r.insight, r.priority FROM {ITEM} i "
+            f"JOIN {PROJECT} p ON p.id = i.project_id "
+            f"LEFT JOIN {RANKED} r ON r.ranking_id = p.current_ranking_id AND r.item_id = i.id WHERE i.id {test}",
+            params,
+        )
+        rows = cursor.fetchall()
+    items = {}
+    for *values, insight, ranked_priority in rows:
+        item = model_from_row(Item, values)
+        item.insight = json.loads(insight) if isinstance(insight, str) else insight
+        item.ranked_priority = ranked_priority
+        items[item.id] = item
+    return items
+
+
+def _json(value):
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def queue_extras(*, user_id: int, item_ids: list[int]) -> tuple[dict[int, dict], set[int], dict[int, list[dict]]]:
+    """What comes with items handed to `user_id`, in one statement: their drafts by item, the items on which a
+    reviewer sent this user's answer back, and the imported predictions by item ({source, label_ids, score},
+    by source)."""
+    test, params = in_list(item_ids)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 'draft', item_id, payload, NULL, CAST(NULL AS DOUBLE PRECISION) FROM {DRAFT} "
+            f"WHERE user_id = %s AND item_id {test} "
+            f"UNION ALL SELECT 'rejected', item_id, NULL, NULL, NULL FROM {ANNOTATION} "
+            f"WHERE annotator_id = %s AND status = %s AND item_id {test} "
+            f"UNION ALL SELECT 'prediction', item_id, label_ids, source, score FROM {PREDICTION} WHERE item_id {test}",
+            [user_id, *params, user_id, AnnotationStatus.REJECTED, *params, *params],
+        )
+        rows = cursor.fetchall()
+    drafts: dict[int, dict] = {}
+    rejected: set[int] = set()
+    predictions: dict[int, list[dict]] = {}
+    for kind, item_id, value, source, score in rows:
+        if kind == "draft":
+            drafts[item_id] = _json(value)
+        elif kind == "rejected":
+            rejected.add(item_id)
+        else:
+            predictions.setdefault(item_id, []).append({"source": source, "label_ids": _json(value), "score": score})
+    for found in predictions.values():
+        found.sort(key=lambda prediction: prediction["source"])
+    return drafts, rejected, predictions
 
 
 def item_lock(*, project_id: int, item_id: int) -> tuple[str, int, list[int] | None] | None:

@@ -6,6 +6,7 @@ from django.utils import timezone
 from rest_framework import authentication, exceptions
 
 from core.models import ApiToken
+from core.selectors import api_token_live
 from core.services import api_token_digest
 from core.throttling import client_address, sign_in_failure_record, sign_in_refusal_message, sign_in_wait_s
 
@@ -29,7 +30,7 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
                 wait=wait_s,
                 detail=sign_in_refusal_message(wait_s, what="sign-ins or API tokens", source="this address"),
             )
-        token = ApiToken.objects.active().select_related("user").filter(digest=api_token_digest(key)).first()
+        token = api_token_live(digest=api_token_digest(key))
         if token is None or not token.user.is_active:
             sign_in_failure_record(username=None, address=address)
             raise exceptions.AuthenticationFailed("Invalid, expired or revoked API token.")

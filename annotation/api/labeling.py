@@ -5,12 +5,11 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation import labeling, schemas, selectors
+from annotation import labeling, queue_sql, schemas, selectors
 from annotation.access import Capability, project_for_user
 from annotation.agreement import project_agreement
 from annotation.api.serializers import ItemOutputSerializer
-from annotation.models import Draft, Item, Review
-from annotation.predictions import item_predictions
+from annotation.models import Item, Review
 from annotation.review import item_review
 from annotation.schemas import MAX_LABELS
 from core.api.fields import IdField, TypedJSONField
@@ -32,7 +31,8 @@ class AnnotationOutputSerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField()
 
     def get_label_ids(self, annotation) -> list[int]:
-        return sorted(label.id for label in annotation.labels.all())
+        known = getattr(annotation, "known_label_ids", None)  # a new answer's, as just written
+        return known if known is not None else sorted(label.id for label in annotation.labels.all())
 
 
 class RejectionSerializer(serializers.Serializer):
@@ -64,28 +64,16 @@ class QueuePrefetchOutputSerializer(QueueItemOutputSerializer):
 
 
 def _queue_answer(item: Item, lease, user) -> dict:
-    draft = Draft.objects.filter(item=item, user=user).values_list("payload", flat=True).first()
-    rejection = selectors.rejection_notes(user=user, item_ids=[item.id]).get(item.id)
-    imported = item_predictions(item_ids=[item.id]).get(item.id, [])
-    return QueueItemOutputSerializer(
-        {
-            "item": item,
-            "lease_expires_at": lease.expires_at,
-            "draft": draft,
-            "rejection": rejection,
-            "predictions": imported,
-        }
-    ).data
+    answer = _queue_answers([(item, lease)], user)
+    del answer["upcoming"]
+    return answer
 
 
 def _queue_answers(found: list, user) -> dict:
-    """The first item as in a plain answer, the others under `upcoming`; drafts and predictions in one query each,
-    rejections in two."""
-    drafts = dict(
-        Draft.objects.filter(item__in=[item for item, _ in found], user=user).values_list("item_id", "payload")
-    )
-    rejections = selectors.rejection_notes(user=user, item_ids=[item.id for item, _ in found])
-    imported = item_predictions(item_ids=[item.id for item, _ in found])
+    """The first item as in a plain answer, the others under `upcoming`; drafts, sent-back answers and
+    predictions in one query, the reviewers' notes in one more when an answer was sent back."""
+    drafts, rejected, imported = queue_sql.queue_extras(user_id=user.id, item_ids=[item.id for item, _ in found])
+    rejections = selectors.rejection_notes(user=user, item_ids=sorted(rejected)) if rejected else {}
     answers = [
         QueueItemOutputSerializer(
             {

@@ -13,6 +13,7 @@ from tests.integration.test_queue_beside_rankings import blobs_project
 pytestmark = pytest.mark.django_db
 
 
+@pytest.mark.django_db(transaction=True)  # the UMAP map can take longer than PostgreSQL lets a transaction idle
 def test_an_embedding_asks_for_its_ranking_with_a_pca_map_and_then_draws_the_umap_map(personas):
     project = blobs_project(personas.manager, n_items=600)
     embed = services.training_run_request(project=project, reason="request", user=personas.manager, quiet=True)

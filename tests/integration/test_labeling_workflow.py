@@ -244,8 +244,8 @@ def test_next_and_submit_each_cost_a_fixed_number_of_queries(team, django_assert
     submit(ann0, team, next_item(ann0, team), key="warm-up")  # the process's first request checks migrations
     for round_ in range(2):
         # access · held? · [sent back · raised · head · rest · (PostgreSQL: the free slot re-checked once the row is
-        # locked) · lease] · item · draft · review note · other models' predictions (+ savepoint)
-        with django_assert_num_queries(13 + (connection.vendor == "postgresql")):
+        # locked) · lease] · item · its draft, sent-back answer and other models' predictions in one (+ savepoint)
+        with django_assert_num_queries(11 + (connection.vendor == "postgresql")):
             item_id = next_item(ann0, team)
-        with django_assert_num_queries(13):  # access · [lock · previous · leases · 7 writes] · the labels shown
+        with django_assert_num_queries(12):  # access · [lock · previous · leases · 6 writes] (+ savepoint)
             assert submit(ann0, team, item_id, key=f"k{round_}").status_code == 201

@@ -1,5 +1,7 @@
 """Failed sign-ins and tokens throttled per account and per address; the API's rate limit; the page policy."""
 
+import uuid
+
 import pytest
 from django.test import Client
 from rest_framework.throttling import SimpleRateThrottle
@@ -99,6 +101,52 @@ def test_api_rate_limit_answers_429_with_retry_after_per_user(settings):
     assert response.status_code == 429
     assert 0 < int(response["Retry-After"]) <= 60
     assert client_for(calm).get("/api/v1/me/").status_code == 200
+
+
+@pytest.fixture
+def redis_cache(settings):
+    """The shared cache on the real Redis, in a key space of this test's own."""
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "core.cache.FailOpenRedisCache",
+            "LOCATION": "redis://127.0.0.1:6379/13",
+            "KEY_PREFIX": f"test-{uuid.uuid4().hex}",
+        }
+    }
+    return settings
+
+
+def user_rate(settings, rate: str) -> None:
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "user": rate},
+    }
+
+
+def test_api_rate_limit_counts_in_redis_with_retry_after(redis_cache):
+    user_rate(redis_cache, "3/min")
+    busy, calm = UserFactory(), UserFactory()
+    assert [client_for(busy).get("/api/v1/me/").status_code for _ in range(4)] == [200, 200, 200, 429]
+    assert 0 < int(client_for(busy).get("/api/v1/me/")["Retry-After"]) <= 60
+    assert client_for(calm).get("/api/v1/me/").status_code == 200
+
+
+@pytest.mark.parametrize("cache", ["file", "redis"])
+def test_api_rate_limit_holds_across_the_edge_of_a_counting_window(request, settings, monkeypatch, cache):
+    if cache == "redis":
+        request.getfixturevalue("redis_cache")
+    user_rate(settings, "3/min")
+    user = UserFactory()
+    clock = [60 * 1_000_000 + 59.5]  # half a second before a minute's counter ends
+    monkeypatch.setattr("core.api.throttling.time.time", lambda: clock[0])
+    assert [client_for(user).get("/api/v1/me/").status_code for _ in range(3)] == [200, 200, 200]
+    clock[0] += 1  # the next minute's counter: the last minute's requests still count, nearly in full
+    refused = client_for(user).get("/api/v1/me/")
+    assert refused.status_code == 429
+    wait_s = int(refused["Retry-After"])
+    assert 0 < wait_s <= 60
+    clock[0] += wait_s  # as long as it was told to wait
+    assert client_for(user).get("/api/v1/me/").status_code == 200
 
 
 def test_anonymous_requests_are_limited_per_address(settings):
