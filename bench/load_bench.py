@@ -315,6 +315,69 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) the process has used so far; 0 once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_s() -> float:
+    """CPU seconds every core of the machine has spent busy (not idle or waiting on disk) since boot."""
+    with open("/proc/stat") as f:
+        values = [int(v) for v in f.readline().split()[1:]]
+    return (sum(values) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU used during a phase by each part of the install: the web server's processes, the workers' (with their
+    pool children), the database's server processes for this install (PostgreSQL), and the load generator."""
+
+    def __init__(self, processes: Processes):
+        self.processes = processes
+
+    def _pids(self) -> dict[str, list[int]]:
+        roles: dict[str, list[int]] = {"web": [], "workers": [], "database": []}
+        if self.processes.web is not None:
+            roles["web"] = [self.processes.web.pid, *_children(self.processes.web.pid)]
+        for process in self.processes.workers.values():
+            roles["workers"] += [process.pid, *_children(process.pid)]
+        from django.db import connection
+
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+                roles["database"] = [row[0] for row in cursor.fetchall()]
+        return roles
+
+    def snapshot(self) -> dict:
+        children = os.times()
+        return {
+            "pids": {role: {pid: cpu_s(pid) for pid in pids} for role, pids in self._pids().items()},
+            "load generator": children.children_user + children.children_system,  # reaped children: the load tool
+            "machine": machine_busy_s(),
+            "at": time.monotonic(),
+        }
+
+    def report(self, start: dict, annotations: int) -> str:
+        end = self.snapshot()
+        used = {
+            role: sum(cpu - start["pids"][role].get(pid, 0.0) for pid, cpu in end["pids"][role].items())
+            for role in end["pids"]
+        }
+        used["load generator"] = end["load generator"] - start["load generator"]
+        seconds = end["at"] - start["at"]
+        per = ", ".join(f"{role} {value / max(annotations, 1) * 1000:.1f} ms" for role, value in used.items())
+        return (
+            f"  CPU per annotation (next + submit, and what they cause): {per}; cores busy: the whole machine "
+            f"{(end['machine'] - start['machine']) / seconds:.2f}, this install and its load "
+            f"{sum(used.values()) / seconds:.2f} of {os.cpu_count()}"
+        )
+
+
 class RssSampler(threading.Thread):
     """Samples, once a second, the resident memory of each gunicorn worker and each worker process (its main
     process and pool children): the maximum seen per role."""
@@ -824,6 +887,7 @@ def main() -> None:
     )
     install, processes, base_url = start_install(args, scratch)
     sampler = RssSampler(processes)
+    cpu = CpuMeter(processes)
     try:
         wait_for_first_ranking(install.project_id, timeout=1800)
         sampler.start()
@@ -838,12 +902,14 @@ def main() -> None:
                 export_every_s=args.export_every if args.with_export else 0,
             )
             side.start()
+            cpu_start = cpu.snapshot()
             result, wall = run_annotators(profile, level, args.seconds, args.iterations, scratch / "annotators.log")
+            cpu_line = cpu.report(cpu_start, result["annotations"])
             available = open_available(install.project_id, start.max_item_id)
             lines, _ = phase_report(install, result, wall, start, processes, available)
             side.stop(wait_s=120)
             print(f"{level} annotators:")
-            print("\n".join(lines + side.report()))
+            print("\n".join([*lines, cpu_line, *side.report()]))
             print(f"  RSS so far (max per process): {sampler.report()}")
     finally:
         sampler.stopped.set()

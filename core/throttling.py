@@ -25,16 +25,30 @@ def _address_key(address: str) -> str:
     return "signin-failures:address:" + hashlib.sha256(address.encode()).hexdigest()
 
 
+# Every API request checks its address. An address with no failure counted is remembered as such by the process
+# for a second (a failure it records forgets it at once), which spares a cache read on nearly every request; a
+# failure counted by another process is seen within that second.
+CLEAN_ADDRESS_MEMO_S = 1.0
+_clean_addresses: dict[str, float] = {}  # address -> until when it is known to have no failure counted
+
+
 def sign_in_wait_s(*, username: str | None, address: str) -> int:
     """Seconds until this account and address may try to sign in again; 0 when they may now."""
+    now = time.time()
+    if not username and _clean_addresses.get(address, 0.0) > now:
+        return 0
     limits = [(_address_key(address), settings.LOGIN_FAILURES_PER_ADDRESS)]
     if username:
         limits.append((_account_key(username), settings.LOGIN_FAILURES_PER_ACCOUNT))
-    now = time.time()
+    counts = [(cache.get(key), limit) for key, limit in limits]
+    if not username and counts[0][0] is None:
+        if len(_clean_addresses) > 10_000:
+            _clean_addresses.clear()
+        _clean_addresses[address] = now + CLEAN_ADDRESS_MEMO_S
     waits = [
         window_end - now
-        for key, limit in limits
-        if (count_and_end := cache.get(key)) is not None
+        for count_and_end, limit in counts
+        if count_and_end is not None
         for count, window_end in [count_and_end]
         if count >= limit and window_end > now
     ]
@@ -51,6 +65,7 @@ def sign_in_refusal_message(
 def sign_in_failure_record(*, username: str | None, address: str) -> None:
     # get-then-set is not atomic: two failures at the same instant may count as one, which only makes the
     # limit a little looser, never refuses anyone early.
+    _clean_addresses.pop(address, None)
     keys = [_address_key(address)] + ([_account_key(username)] if username else [])
     now = time.time()
     for key in keys:

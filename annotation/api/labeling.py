@@ -63,6 +63,13 @@ class QueuePrefetchOutputSerializer(QueueItemOutputSerializer):
     upcoming = QueueItemOutputSerializer(many=True, required=False, help_text="Only with ?prefetch=N: the next items.")
 
 
+# The hot path's answers reuse one serializer each, built once: building one per answer (DRF copies every declared
+# field, and a ModelSerializer introspects its model) cost 0.5 ms an answer, where a built one's
+# `to_representation` costs 0.04 ms and keeps no state between calls.
+_QUEUE_ANSWER = QueueItemOutputSerializer()
+_ANNOTATION = AnnotationOutputSerializer()
+
+
 def _queue_answer(item: Item, lease, user) -> dict:
     answer = _queue_answers([(item, lease)], user)
     del answer["upcoming"]
@@ -75,7 +82,7 @@ def _queue_answers(found: list, user) -> dict:
     drafts, rejected, imported = queue_sql.queue_extras(user_id=user.id, item_ids=[item.id for item, _ in found])
     rejections = selectors.rejection_notes(user=user, item_ids=sorted(rejected)) if rejected else {}
     answers = [
-        QueueItemOutputSerializer(
+        _QUEUE_ANSWER.to_representation(
             {
                 "item": item,
                 "lease_expires_at": lease.expires_at,
@@ -83,7 +90,7 @@ def _queue_answers(found: list, user) -> dict:
                 "rejection": rejections.get(item.id),
                 "predictions": imported.get(item.id, []),
             }
-        ).data
+        )
         for item, lease in found
     ]
     return {**answers[0], "upcoming": answers[1:]}
@@ -144,7 +151,7 @@ class AnnotationSubmitApi(APIView):
         data.is_valid(raise_exception=True)
         annotation, created = labeling.annotation_submit(user=request.user, project=project, **data.validated_data)
         code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
-        return Response(AnnotationOutputSerializer(annotation).data, status=code)
+        return Response(_ANNOTATION.to_representation(annotation), status=code)
 
 
 class AnnotationDetailApi(APIView):
