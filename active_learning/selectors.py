@@ -48,6 +48,16 @@ def last_ranking_state(project_id: int, *, recent_since) -> tuple[str, bool, int
     return None if row is None else (row[0], bool(row[1]), row[2] or 0)
 
 
+def has_embedding(project_id: int) -> bool:
+    """Whether an embedding run of the project has finished (so a ranking can be made)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 1 FROM {RUN} WHERE project_id = %s AND kind = %s AND status = %s LIMIT 1",
+            [project_id, LearningRun.Kind.EMBED, JobStatus.DONE],
+        )
+        return cursor.fetchone() is not None
+
+
 def answers_since(project_id: int, *, seen: int) -> tuple[int, int, schemas.StrategySpec]:
     """(answers in the project with an id above `seen`, its overlap, its strategy spec in force)."""
     with connection.cursor() as cursor:

@@ -14,7 +14,13 @@ from django.utils import timezone
 
 from active_learning import schemas
 from active_learning.models import LearningRun, StrategySetting
-from active_learning.selectors import answers_since, labeled_count, last_ranking_state, strategy_current
+from active_learning.selectors import (
+    answers_since,
+    has_embedding,
+    labeled_count,
+    last_ranking_state,
+    strategy_current,
+)
 from annotation.models import Project
 from core.errors import Conflict, InvalidInput
 from core.jobs import job_send, job_send_or_fail
@@ -94,7 +100,7 @@ def ranking_request_if_due(*, project_id: int) -> LearningRun | None:
     try:
         last = last_ranking_state(project_id, recent_since=timezone.now() - RESEND_AFTER)
         if last is None:
-            if latest_embedding(project_id) is None:
+            if not has_embedding(project_id):
                 return None  # nothing to rank with yet: the embedding's own ranking comes first
         else:
             status, recent, seen = last

@@ -84,6 +84,24 @@ def test_submit_checks_labels_against_the_schema_and_stores_nothing(team, label_
     assert not Annotation.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("body", "field", "message"),
+    [
+        ({"label_ids": [1]}, "item_id", "required"),
+        ({"item_id": "seven", "label_ids": [1]}, "item_id", "valid integer"),
+        ({"item_id": 1, "label_ids": "cat"}, "label_ids", "list"),
+        ({"item_id": 1, "label_ids": [1], "time_spent_ms": -5}, "time_spent_ms", "greater than or equal to 0"),
+        ([1, 2], "non_field_errors", "Invalid data"),
+    ],
+)
+def test_a_malformed_submit_is_refused_field_by_field_and_stores_nothing(team, body, field, message):
+    response = client_for(team["annotators"][0]).post(url(team, "annotations/"), body, format="json")
+
+    assert response.status_code == 400
+    assert message in str(response.json()[field])
+    assert not Annotation.objects.exists()
+
+
 def test_retired_label_cannot_be_used_for_new_answers(team):
     from annotation.services import schema_change_apply
 
