@@ -148,10 +148,9 @@ def _json_lines(text: bytes, schema) -> Any:
 
 def _chunk_table(project: Project, fields, data: bytes, names: dict[int, str], label_filter: str | None, schema):
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     from annotation.io.exporters import answered_row, chunk_answers
-
-    import pyarrow.compute as pc
 
     ids = fields.column("item_id").to_pylist()
     # A pattern, not a Python value to compare with: that would make pyarrow load pandas.

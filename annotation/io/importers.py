@@ -226,6 +226,8 @@ def _table_pass(job, reader, options, labels, outcome: Outcome, progress: Progre
                 if label_name is not None and str(label_name).casefold() not in labels:
                     outcome.error(where, f"unknown label {label_name!r}")
                     continue
+                if not write:
+                    continue  # the checking pass: only the errors count
                 item = _table_item("" if external_id is None else str(external_id), row)
                 items.append(item)
                 if label_name is not None:
@@ -268,9 +270,12 @@ def schema_problems(project: Project, columns: list[dict[str, str]]) -> list[str
     return problems
 
 
+_sorted_json = json.JSONEncoder(sort_keys=True).encode  # as json.dumps(..., sort_keys=True), made once
+
+
 def _table_item(external_id: str, record: dict) -> "NewItem":
     """The row's JSON is made once: stored as the item's data and hashed (with the id) for de-duplication."""
-    data_json = json.dumps(record, sort_keys=True)
+    data_json = _sorted_json(record)
     content_hash = hashlib.sha256(f"{external_id}\0{data_json}".encode()).hexdigest()
     return NewItem(external_id=external_id, content_hash=content_hash, data=record, data_json=data_json)
 
@@ -415,6 +420,7 @@ def _import_labels(
     were already in the project are looked up and recounted."""
     known = _ids_by_hash(job.project_id, [h for h in answers if h not in fresh])
     ids = {**known, **fresh}
+    annotator, version = job.created_by_id, job.project.schema_version
     keys = {
         f"import:{job.project_id}:{content_hash[:40]}": (ids[content_hash], labels[name.casefold()])
         for content_hash, name in answers.items()
@@ -434,7 +440,7 @@ def _import_labels(
                 "updated_at",
             ],
             [
-                (item_id, job.created_by_id, job.project.schema_version, AnnotationStatus.ACTIVE, key, False, now, now)
+                (item_id, annotator, version, AnnotationStatus.ACTIVE, key, False, now, now)
                 for key, (item_id, _) in keys.items()
             ],
             ignore_conflicts=True,
