@@ -8,6 +8,7 @@ pyarrow is imported inside the functions: web processes import the exporters tha
 import io
 import json
 from collections.abc import Iterator
+from contextlib import suppress
 from typing import Any
 
 from django.db.models import TextField
@@ -48,6 +49,8 @@ def _postgres_chunks(project: Project, items) -> Iterator[tuple[Any, bytes]]:
     the rest of the project for every chunk)."""
     from django.db import connection
 
+    from annotation.io.exporters import shared_snapshot
+
     ids_sql, ids_params = items.values("id").query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute(
@@ -57,20 +60,103 @@ def _postgres_chunks(project: Project, items) -> Iterator[tuple[Any, bytes]]:
         )
         ends = [row[0] for row in cursor.fetchall()]
     data = "data::text" if project.data_kind == DataKind.TABULAR else "''"
-    last = 0
-    for end in [*ends, None]:
+    queries = []
+    for last, end in zip([0, *ends], [*ends, None], strict=True):
         chunk = items.filter(id__gt=last) if end is None else items.filter(id__gt=last, id__lte=end)
         chunk_sql, chunk_params = chunk.values("id", *ITEM_FIELDS).query.sql_with_params()
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT string_agg({ITEM_CSV}, E'\\n'), string_agg({data}, E'\\n') FROM ({chunk_sql}) AS chunk",
-                chunk_params,
-            )
-            fields_text, data_text = cursor.fetchone()
+        sql = f"SELECT string_agg({ITEM_CSV}, E'\\n'), string_agg({data}, E'\\n') FROM ({chunk_sql}) AS chunk"
+        queries.append((sql, chunk_params))
+    snapshot = shared_snapshot.get()
+    texts = _read_ahead(queries, snapshot) if snapshot and len(queries) > 1 else map(_fetch_one, queries)
+    for fields_text, data_text in texts:
         if fields_text is None:
             return  # the last range was empty
         yield _csv_lines(fields_text.encode(), _fields_schema()), data_text.encode()
-        last = end
+
+
+def _fetch_one(query: tuple[str, list]) -> tuple:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(*query)
+        return cursor.fetchone()
+
+
+READ_AHEAD_WAIT_S = 600  # a reader a chunk ahead gives up when its chunk is not taken for this long
+
+
+def _read_ahead(queries: list[tuple[str, list]], snapshot: str) -> Iterator[tuple]:
+    """Each query's row, read by a second connection on the export's snapshot one chunk ahead: PostgreSQL builds
+    the next chunk while this process parses and writes the last (a million items: 6.7 s -> 4.6 s here). At most one
+    chunk waits, so memory stays flat."""
+    import queue
+    import re
+    import threading
+
+    if not re.fullmatch(r"[0-9A-F-]+", snapshot):
+        raise ValueError(f"not a snapshot id: {snapshot!r}")
+    ready: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def read() -> None:
+        from django.db import connection, transaction
+
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                cursor.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+                for sql, params in queries:
+                    cursor.execute(sql, params)
+                    if stop.is_set() or not _handed(ready, cursor.fetchone(), stop):
+                        return
+        except Exception as error:  # handed to the export, which raises it
+            _handed(ready, error, stop)
+        finally:
+            connection.close()
+
+    reader = threading.Thread(target=read, name="export-read-ahead", daemon=True)
+    reader.start()
+    try:
+        for _ in queries:
+            row = _taken(ready, reader)
+            if isinstance(row, Exception):
+                raise row
+            yield row
+    finally:
+        stop.set()
+        while reader.is_alive():
+            with suppress(queue.Empty):
+                ready.get(timeout=0.05)  # unblock a reader waiting to hand over its chunk
+        reader.join()
+
+
+def _taken(ready, reader) -> Any:
+    """The next value in `ready`, waiting while `reader` lives."""
+    import queue
+
+    while True:
+        try:
+            return ready.get(timeout=1)
+        except queue.Empty:
+            if not reader.is_alive():
+                with suppress(queue.Empty):
+                    return ready.get_nowait()  # handed over just before it ended
+                raise RuntimeError("The export's reader stopped without a result.") from None
+
+
+def _handed(ready, value, stop) -> bool:
+    """Put `value` in `ready` once there is room; False when the export stopped or stopped taking chunks."""
+    import queue
+    import time
+
+    deadline = time.monotonic() + READ_AHEAD_WAIT_S
+    while not stop.is_set() and time.monotonic() < deadline:
+        try:
+            ready.put(value, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
 
 
 ITEM_FIELDS = ("external_id", "data", "width", "height", "status", "review_status", "agreement")

@@ -4,6 +4,7 @@ import csv
 import datetime as dt
 import io
 import json
+import threading
 import zipfile
 from decimal import Decimal
 
@@ -11,6 +12,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 from django.core.management import call_command
+from django.db import connection
+from django.utils import timezone
 from PIL import Image
 
 from annotation.io import columnar, exporters
@@ -411,3 +414,41 @@ def test_parquet_export_converts_values_stored_before_their_column_had_a_type(wi
     table = pq.read_table(io.BytesIO(export(wine["project"], "parquet")))
     assert table.column("alcohol").to_pylist() == [13.5, -0.5, 12.0]
     assert table.column("note").to_pylist()[2] == "7"
+
+
+def _reader_threads() -> list:
+    return [thread for thread in threading.enumerate() if thread.name == "export-read-ahead"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parquet_export_in_its_own_transaction_reads_ahead_and_gives_the_jsonl_rows(wine, monkeypatch):
+    """Outside a test's transaction, PostgreSQL exports read the next chunk on a second connection that shares
+    the export's snapshot; the rows are the same and the reader is gone afterwards."""
+    monkeypatch.setattr(columnar, "PARQUET_CHUNK", 2)
+    read_ahead, calls = columnar._read_ahead, []
+    monkeypatch.setattr(columnar, "_read_ahead", lambda *args: calls.append(args) or read_ahead(*args))
+    project = wine["project"]
+    for n in range(3, 7):
+        Item.objects.create(
+            project=project, external_id=f"w{n}", data={"alcohol": n, "note": "x"}, content_hash=f"h{n}"
+        )
+    lines = [json.loads(line) for line in export(project, "jsonl").splitlines()]
+    table = pq.read_table(io.BytesIO(export(project, "parquet"))).to_pylist()
+    fields = ("item_id", "external_id", "alcohol", "note", "label", "status", "agreement", "time_spent_ms")
+    assert [{name: row[name] for name in fields} for row in table] == [
+        {name: line[name] for name in fields} for line in lines
+    ]
+    assert len(table) == 7
+    assert len(calls) == (1 if connection.vendor == "postgresql" else 0)
+    assert _reader_threads() == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parquet_export_stopped_early_stops_its_reader(wine, monkeypatch):
+    monkeypatch.setattr(columnar, "PARQUET_CHUNK", 1)
+    schema = exporters._parquet_schema(wine["project"], timezone.now())
+    with exporters.snapshot():
+        tables = columnar.parquet_tables(wine["project"], {}, schema)
+        assert next(tables).num_rows == 1
+        tables.close()
+    assert _reader_threads() == []
