@@ -7,8 +7,9 @@ pyarrow is imported inside the functions: web processes import the exporters tha
 
 import io
 import json
+import re
 from collections.abc import Iterator
-from contextlib import suppress
+from functools import partial
 from typing import Any
 
 from django.db.models import TextField
@@ -16,6 +17,7 @@ from django.db.models.functions import Cast
 
 from annotation.io import tables
 from annotation.models import DataKind, Label, Project, ReviewStatus, TaskType
+from core.ahead import read_ahead
 
 PARQUET_CHUNK = 50_000  # items a chunk (and a Parquet row group): about 30 MB of Python values at its peak
 
@@ -67,7 +69,10 @@ def _postgres_chunks(project: Project, items) -> Iterator[tuple[Any, bytes]]:
         sql = f"SELECT string_agg({ITEM_CSV}, E'\\n'), string_agg({data}, E'\\n') FROM ({chunk_sql}) AS chunk"
         queries.append((sql, chunk_params))
     snapshot = shared_snapshot.get()
-    texts = _read_ahead(queries, snapshot) if snapshot and len(queries) > 1 else map(_fetch_one, queries)
+    if snapshot and len(queries) > 1:
+        texts = read_ahead(partial(_snapshot_rows, queries, snapshot), name="export-read-ahead")
+    else:
+        texts = map(_fetch_one, queries)
     for fields_text, data_text in texts:
         if fields_text is None:
             return  # the last range was empty
@@ -82,81 +87,23 @@ def _fetch_one(query: tuple[str, list]) -> tuple:
         return cursor.fetchone()
 
 
-READ_AHEAD_WAIT_S = 600  # a reader a chunk ahead gives up when its chunk is not taken for this long
-
-
-def _read_ahead(queries: list[tuple[str, list]], snapshot: str) -> Iterator[tuple]:
-    """Each query's row, read by a second connection on the export's snapshot one chunk ahead: PostgreSQL builds
-    the next chunk while this process parses and writes the last (a million items: 6.7 s -> 4.6 s here). At most one
-    chunk waits, so memory stays flat."""
-    import queue
-    import re
-    import threading
+def _snapshot_rows(queries: list[tuple[str, list]], snapshot: str) -> Iterator[tuple]:
+    """Each query's row, read on a connection of this thread that shares the export's snapshot: run one chunk
+    ahead (core.ahead), PostgreSQL builds the next chunk while the export parses and writes the last (a million
+    items: 6.7 s -> 4.6 s here)."""
+    from django.db import connection, transaction
 
     if not re.fullmatch(r"[0-9A-F-]+", snapshot):
-        raise ValueError(f"not a snapshot id: {snapshot!r}")
-    ready: queue.Queue = queue.Queue(maxsize=1)
-    stop = threading.Event()
-
-    def read() -> None:
-        from django.db import connection, transaction
-
-        try:
-            with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-                cursor.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
-                for sql, params in queries:
-                    cursor.execute(sql, params)
-                    if stop.is_set() or not _handed(ready, cursor.fetchone(), stop):
-                        return
-        except Exception as error:  # handed to the export, which raises it
-            _handed(ready, error, stop)
-        finally:
-            connection.close()
-
-    reader = threading.Thread(target=read, name="export-read-ahead", daemon=True)
-    reader.start()
+        raise ValueError(f"Not a snapshot id: {snapshot!r}")
     try:
-        for _ in queries:
-            row = _taken(ready, reader)
-            if isinstance(row, Exception):
-                raise row
-            yield row
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            cursor.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+            for sql, params in queries:
+                cursor.execute(sql, params)
+                yield cursor.fetchone()
     finally:
-        stop.set()
-        while reader.is_alive():
-            with suppress(queue.Empty):
-                ready.get(timeout=0.05)  # unblock a reader waiting to hand over its chunk
-        reader.join()
-
-
-def _taken(ready, reader) -> Any:
-    """The next value in `ready`, waiting while `reader` lives."""
-    import queue
-
-    while True:
-        try:
-            return ready.get(timeout=1)
-        except queue.Empty:
-            if not reader.is_alive():
-                with suppress(queue.Empty):
-                    return ready.get_nowait()  # handed over just before it ended
-                raise RuntimeError("The export's reader stopped without a result.") from None
-
-
-def _handed(ready, value, stop) -> bool:
-    """Put `value` in `ready` once there is room; False when the export stopped or stopped taking chunks."""
-    import queue
-    import time
-
-    deadline = time.monotonic() + READ_AHEAD_WAIT_S
-    while not stop.is_set() and time.monotonic() < deadline:
-        try:
-            ready.put(value, timeout=0.1)
-            return True
-        except queue.Full:
-            continue
-    return False
+        connection.close()
 
 
 ITEM_FIELDS = ("external_id", "data", "width", "height", "status", "review_status", "agreement")

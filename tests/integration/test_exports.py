@@ -425,8 +425,8 @@ def test_parquet_export_in_its_own_transaction_reads_ahead_and_gives_the_jsonl_r
     """Outside a test's transaction, PostgreSQL exports read the next chunk on a second connection that shares
     the export's snapshot; the rows are the same and the reader is gone afterwards."""
     monkeypatch.setattr(columnar, "PARQUET_CHUNK", 2)
-    read_ahead, calls = columnar._read_ahead, []
-    monkeypatch.setattr(columnar, "_read_ahead", lambda *args: calls.append(args) or read_ahead(*args))
+    read_ahead, calls = columnar.read_ahead, []
+    monkeypatch.setattr(columnar, "read_ahead", lambda *args, **kw: calls.append(args) or read_ahead(*args, **kw))
     project = wine["project"]
     for n in range(3, 7):
         Item.objects.create(
