@@ -440,34 +440,65 @@ def _import_labels(
         for content_hash, name in answers.items()
         if content_hash in ids
     }
-    created = dict(
-        bulk_insert(
-            Annotation,
-            [
-                "item",
-                "annotator",
-                "schema_version",
-                "status",
-                "client_key",
-                "accepted_suggestion",
-                "created_at",
-                "updated_at",
-            ],
-            [
-                (item_id, annotator, version, AnnotationStatus.ACTIVE, key, False, now, now)
-                for key, (item_id, _) in keys.items()
-            ],
-            ignore_conflicts=True,
-            returning=["client_key", "id"],
+    if connection.vendor == "postgresql":
+        count = _annotations_with_labels_insert(annotator=annotator, version=version, keys=keys, now=now)
+    else:
+        created = dict(
+            bulk_insert(
+                Annotation,
+                ANNOTATION_FIELDS,
+                [
+                    (item_id, annotator, version, AnnotationStatus.ACTIVE, key, False, now, now)
+                    for key, (item_id, _) in keys.items()
+                ],
+                ignore_conflicts=True,
+                returning=["client_key", "id"],
+            )
         )
-    )
-    bulk_insert(
-        Annotation.labels.through,
-        ["annotation", "label"],
-        [(created[key], label.id) for key, (_, label) in keys.items() if key in created],
-    )
+        bulk_insert(
+            Annotation.labels.through,
+            ["annotation", "label"],
+            [(created[key], label.id) for key, (_, label) in keys.items() if key in created],
+        )
+        count = len(created)
     _items_recount(list(known.values()), job.project)
-    return len(created)
+    return count
+
+
+ANNOTATION_FIELDS = [
+    "item",
+    "annotator",
+    "schema_version",
+    "status",
+    "client_key",
+    "accepted_suggestion",
+    "created_at",
+    "updated_at",
+]
+
+
+def _annotations_with_labels_insert(*, annotator: int, version: int, keys: dict[str, tuple], now) -> int:
+    """PostgreSQL: the imported answers (`keys`: client key -> (item id, label)) and their label links written
+    by one statement from one COPY, instead of sending the new annotations' ids back and forth (100,000 of
+    them, and a second COPY). Returns how many annotations were new (each has one label)."""
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TEMP TABLE import_answers (item_id bigint, client_key text, label_id bigint)")
+        try:
+            with cursor.cursor.copy("COPY import_answers (item_id, client_key, label_id) FROM STDIN") as copy:
+                for key, (item_id, label) in keys.items():
+                    copy.write_row((item_id, key, label.id))
+            cursor.execute(
+                "WITH created AS (INSERT INTO annotation_annotation (item_id, annotator_id, schema_version, status, "
+                "client_key, accepted_suggestion, created_at, updated_at) "
+                "SELECT item_id, %s, %s, %s, client_key, false, %s, %s FROM import_answers "
+                "ON CONFLICT DO NOTHING RETURNING id, client_key) "
+                "INSERT INTO annotation_annotation_labels (annotation_id, label_id) "
+                "SELECT created.id, answers.label_id FROM created JOIN import_answers AS answers USING (client_key)",
+                [annotator, version, AnnotationStatus.ACTIVE, now, now],
+            )
+            return cursor.rowcount
+        finally:
+            cursor.execute("DROP TABLE import_answers")
 
 
 def _items_recount(item_ids: list[int], project: Project) -> None:
