@@ -160,10 +160,10 @@ def _datetimes_adapted(rows: list[tuple], positions: list[int]) -> list[tuple]:
 
     out = []
     for row in rows:
-        row = list(row)
+        values = list(row)
         for i in positions:
-            row[i] = adapted(row[i])
-        out.append(tuple(row))
+            values[i] = adapted(values[i])
+        out.append(tuple(values))
     return out
 
 
