@@ -1,6 +1,6 @@
 """Import/export benchmark.
 
-    .venv/bin/python bench/io_bench.py --db sqlite          # or --db postgres (database loupe_bench, recreated)
+    .venv/bin/python bench/io_bench.py --db sqlite          # or --db postgres (--pg-database, recreated)
     .venv/bin/python bench/io_bench.py --db sqlite --rows 20000 --images 2000   # a quicker run
 
 Measures, on a scratch database and data directory:
@@ -141,6 +141,7 @@ def main() -> None:
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--images", type=int, default=10_000)
+    parser.add_argument("--pg-database", default="loupe_bench", help="dropped and created again")
     args = parser.parse_args()
     scratch = tempfile.mkdtemp(prefix="loupe-io-bench-")
     os.environ["LOUPE_DATA_DIR"] = scratch
@@ -148,10 +149,9 @@ def main() -> None:
     if args.db == "sqlite":
         os.environ["DATABASE_URL"] = f"sqlite:///{scratch}/bench.sqlite3"
     else:
-        from queue_bench import PG_BENCH_URL, recreate_postgres
+        from io_targets import recreate_postgres
 
-        os.environ["DATABASE_URL"] = PG_BENCH_URL
-        recreate_postgres()
+        os.environ["DATABASE_URL"] = recreate_postgres(args.pg_database)
     setup(args.db)
     from django.db import connections
 

@@ -12,6 +12,7 @@ do the work there.
 import fcntl
 import functools
 import json
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -133,17 +134,39 @@ def bulk_insert(
                 return cursor.fetchall() if returning else []
         datetimes = [i for i, f in enumerate(fields) if model._meta.get_field(f).get_internal_type() == "DateTimeField"]
         if datetimes:
-            adapt = connection.ops.adapt_datetimefield_value
-            rows = [tuple(adapt(v) if i in datetimes else v for i, v in enumerate(row)) for row in rows]
-        group = f"({', '.join(['%s'] * len(fields))})"
+            rows = _datetimes_adapted(rows, datetimes)
+        group = f"({', '.join(['?'] * len(fields))})"
         per_statement = max(1, SQLITE_MAX_VARIABLES // len(fields))
+        # sqlite3's own execute, with its ? placeholders: Django's turns each %s into ? with a regular expression,
+        # which over statements of 30,000 placeholders cost 0.7 s an import of 100,000 rows.
+        execute = sqlite3.Cursor.execute
         for start in range(0, len(rows), per_statement):
             part = rows[start : start + per_statement]
             values = ", ".join([group] * len(part))
-            cursor.execute(f"INSERT INTO {table} ({columns}) VALUES {values}{tail}", [v for row in part for v in row])
+            sql = f"INSERT INTO {table} ({columns}) VALUES {values}{tail}"
+            execute(cursor.cursor, sql, [v for row in part for v in row])
             if returning:
                 inserted.extend(cursor.fetchall())
     return inserted
+
+
+def _datetimes_adapted(rows: list[tuple], positions: list[int]) -> list[tuple]:
+    """SQLite: the datetimes at `positions` of each row as the text Django stores. Each distinct value is
+    converted once: an import stamps all its rows with the same time (300,000 conversions took 2 s)."""
+    adapt, done = connection.ops.adapt_datetimefield_value, {}
+
+    def adapted(value):
+        if value not in done:
+            done[value] = adapt(value)
+        return done[value]
+
+    out = []
+    for row in rows:
+        values = list(row)
+        for i in positions:
+            values[i] = adapted(values[i])
+        out.append(tuple(values))
+    return out
 
 
 def bulk_update(model, key: str, fields: list[str], rows: list[tuple]) -> None:

@@ -14,7 +14,8 @@ import json
 import re
 import zipfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any
@@ -312,7 +313,18 @@ def snapshot() -> Iterator[None]:
         with transaction.atomic():
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            yield
+                cursor.execute("SELECT pg_export_snapshot()")
+                token = shared_snapshot.set(cursor.fetchone()[0])
+            try:
+                yield
+            finally:
+                shared_snapshot.reset(token)
+
+
+# PostgreSQL: the id of the export's snapshot while the export owns its transaction, so that a second connection
+# can read the same data (SET TRANSACTION SNAPSHOT); None inside an enclosing transaction, whose uncommitted
+# rows no other connection sees.
+shared_snapshot: ContextVar[str | None] = ContextVar("shared_snapshot", default=None)
 
 
 def _writers() -> dict:
@@ -417,8 +429,8 @@ def _parquet(project, filters, out, progress, snapshot_at) -> int:
 
     schema = _parquet_schema(project, snapshot_at)
     count = 0
-    with pq.ParquetWriter(out, schema) as writer:
-        for table in parquet_tables(project, filters, schema):
+    with pq.ParquetWriter(out, schema) as writer, closing(parquet_tables(project, filters, schema)) as tables:
+        for table in tables:
             if table.num_rows:
                 writer.write_table(table)
                 count += table.num_rows

@@ -755,7 +755,10 @@ def _convert(raw: _Raw, columns: list[Column]) -> Batch:
         values.append(out)
     names = [column.name for column in columns]
     keep = [i for i in range(count) if i not in reasons]
-    rows = [{name: column[i] for name, column in zip(names, values, strict=True)} for i in keep]
+    rows = [dict(zip(names, cells, strict=True)) for cells in zip(*values, strict=True)] if values else []
+    rows = rows or [{} for _ in range(count)]
+    if reasons:
+        rows = [rows[i] for i in keep]
     errors = raw.errors + [RowError(raw.where[i], reasons[i]) for i in sorted(reasons)]
     return Batch(rows=rows, where=[raw.where[i] for i in keep], errors=errors, notes=notes)
 

@@ -4,6 +4,7 @@ import csv
 import datetime as dt
 import io
 import json
+import threading
 import zipfile
 from decimal import Decimal
 
@@ -11,9 +12,11 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 from django.core.management import call_command
+from django.db import connection
+from django.utils import timezone
 from PIL import Image
 
-from annotation.io import exporters
+from annotation.io import columnar, exporters
 from annotation.io.archive import archive_import
 from annotation.jobs import export_job_execute, import_job_execute
 from annotation.models import Annotation, ExportJob, Item, ItemEvent, Label, Project, Review, SchemaChange
@@ -340,9 +343,12 @@ def test_data_columns_named_like_export_fields_are_kept_apart(wine):
     assert "snapshot_at" in json.loads(table.schema.metadata[b"loupe"])
 
 
+@pytest.mark.parametrize("chunk", [50_000, 2])
 @pytest.mark.parametrize("task_type", ["single_label", "multi_label"])
-def test_parquet_rows_are_the_jsonl_rows_typed_for_every_filter(task_type):
-    """The Parquet export is built column-wise; the JSON Lines export row by row: both give the same rows."""
+def test_parquet_rows_are_the_jsonl_rows_typed_for_every_filter(task_type, chunk, monkeypatch):
+    """The Parquet export is built column-wise; the JSON Lines export row by row: both give the same rows, in one
+    chunk or in several."""
+    monkeypatch.setattr(columnar, "PARQUET_CHUNK", chunk)
     manager, first, second = UserFactory(username="maria", is_staff=True), UserFactory(), UserFactory()
     project = make_project(
         owner=manager, name="Mixed", data_kind="tabular", task_type=task_type, labels=[{"name": "a"}, {"name": "b"}]
@@ -363,8 +369,9 @@ def test_parquet_rows_are_the_jsonl_rows_typed_for_every_filter(task_type):
         {"n": 3, "x": -1.0, "kind": "k2", "note": None, "price": "0.10", "day": "2023-01-01"},
         {"n": 4, "x": 1e-7, "kind": "k1", "note": "plain", "price": "2.00", "day": "2022-12-31"},
     ]
+    external_ids = ['say "hi", then\nleave', "", "é,;\\", "m3"]  # quotes, commas, a line break, nothing
     items = [
-        Item.objects.create(project=project, external_id=f"m{n}", data=row, content_hash=f"h{n}")
+        Item.objects.create(project=project, external_id=external_ids[n], data=row, content_hash=f"h{n}")
         for n, row in enumerate(rows)
     ]
     make_annotation(items[0], first, a)
@@ -372,6 +379,7 @@ def test_parquet_rows_are_the_jsonl_rows_typed_for_every_filter(task_type):
     Annotation.objects.filter(item=items[0]).update(time_spent_ms=700)
     make_annotation(items[1], first, b)
     Item.objects.filter(id__in=[items[0].id, items[1].id]).update(status="done")
+    Item.objects.filter(id=items[0].id).update(agreement=1 / 3)
     Item.objects.filter(id=items[2].id).update(review_status="corrected")
     Review.objects.create(item=items[2], reviewer=manager, decision=Review.Decision.CORRECT).labels.set([a])
 
@@ -382,11 +390,22 @@ def test_parquet_rows_are_the_jsonl_rows_typed_for_every_filter(task_type):
         for row, line in zip(table, lines, strict=True):
             assert row["price"] == (Decimal(line["price"]) if line["price"] else None)
             assert row["day"] == (dt.date.fromisoformat(line["day"]) if line["day"] else None)
-            for name in ("n", "x", "kind", "note", "label", "status", "review_status", "agreement", "time_spent_ms"):
+            names = ("external_id", "n", "x", "kind", "note", "label", "status", "review_status", "agreement")
+            for name in (*names, "time_spent_ms"):
                 assert row[name] == line[name], (filters, name)
             for name in ("first_annotated_at", "last_annotated_at"):
                 assert row[name] == (dt.datetime.fromisoformat(line[name]) if line[name] else None)
             assert [{**x, "created_at": x["created_at"].isoformat()} for x in row["annotations"]] == line["annotations"]
+
+
+def test_parquet_rows_of_images_are_the_jsonl_rows(pets):
+    Item.objects.filter(id=pets["items"][2].id).update(width=None, height=None)
+    lines = [json.loads(line) for line in export(pets["project"], "jsonl").splitlines()]
+    table = pq.read_table(io.BytesIO(export(pets["project"], "parquet"))).to_pylist()
+    fields = ("item_id", "external_id", "file", "width", "height", "label", "status", "review_status", "agreement")
+    assert [{name: row[name] for name in fields} for row in table] == [
+        {name: line[name] for name in fields} for line in lines
+    ]
 
 
 def test_parquet_export_converts_values_stored_before_their_column_had_a_type(wine):
@@ -395,3 +414,41 @@ def test_parquet_export_converts_values_stored_before_their_column_had_a_type(wi
     table = pq.read_table(io.BytesIO(export(wine["project"], "parquet")))
     assert table.column("alcohol").to_pylist() == [13.5, -0.5, 12.0]
     assert table.column("note").to_pylist()[2] == "7"
+
+
+def _reader_threads() -> list:
+    return [thread for thread in threading.enumerate() if thread.name == "export-read-ahead"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parquet_export_in_its_own_transaction_reads_ahead_and_gives_the_jsonl_rows(wine, monkeypatch):
+    """Outside a test's transaction, PostgreSQL exports read the next chunk on a second connection that shares
+    the export's snapshot; the rows are the same and the reader is gone afterwards."""
+    monkeypatch.setattr(columnar, "PARQUET_CHUNK", 2)
+    read_ahead, calls = columnar.read_ahead, []
+    monkeypatch.setattr(columnar, "read_ahead", lambda *args, **kw: calls.append(args) or read_ahead(*args, **kw))
+    project = wine["project"]
+    for n in range(3, 7):
+        Item.objects.create(
+            project=project, external_id=f"w{n}", data={"alcohol": n, "note": "x"}, content_hash=f"h{n}"
+        )
+    lines = [json.loads(line) for line in export(project, "jsonl").splitlines()]
+    table = pq.read_table(io.BytesIO(export(project, "parquet"))).to_pylist()
+    fields = ("item_id", "external_id", "alcohol", "note", "label", "status", "agreement", "time_spent_ms")
+    assert [{name: row[name] for name in fields} for row in table] == [
+        {name: line[name] for name in fields} for line in lines
+    ]
+    assert len(table) == 7
+    assert len(calls) == (1 if connection.vendor == "postgresql" else 0)
+    assert _reader_threads() == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parquet_export_stopped_early_stops_its_reader(wine, monkeypatch):
+    monkeypatch.setattr(columnar, "PARQUET_CHUNK", 1)
+    schema = exporters._parquet_schema(wine["project"], timezone.now())
+    with exporters.snapshot():
+        tables = columnar.parquet_tables(wine["project"], {}, schema)
+        assert next(tables).num_rows == 1
+        tables.close()
+    assert _reader_threads() == []
