@@ -525,7 +525,12 @@ def rank_run_execute(*, run_id: int) -> None:
         job.beat(progress=0.8, message="Writing the ranking")
         files = _model_files_save(run, embedding, arrays, ranking, classes if multilabel else ranking.classes)
         path = artifacts.save(
-            project_id=project.id, run_id=run.id, attempt=run.attempts, name="rank", predictions=predictions
+            project_id=project.id,
+            run_id=run.id,
+            attempt=run.attempts,
+            name="rank",
+            compress=False,
+            predictions=predictions,
         )
         novelty = ranking.why["novelty"]
         unlabeled = ranking.order
@@ -696,6 +701,7 @@ def _model_files_save(run, embedding, arrays, ranking, label_ids) -> dict:
         "predictions": artifacts.save(
             **keys,
             name="predictions",
+            compress=False,
             item_ids=arrays["item_ids"],
             proba=ranking.proba.astype(np.float32),
             uncertainty=ranking.why["uncertainty"].astype(np.float32),
