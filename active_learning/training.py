@@ -717,37 +717,38 @@ def _ranking_write(run, ids, ranking, model_version, label_ids, multilabel) -> R
     so the queue is never held up and no item row is locked; it is served once made current. `label_ids`: the
     label of each probability column for multi-label projects."""
     head = ranking.order[:RANKING_HEAD]
-    rule = np.full(len(ids), "score", dtype=object)
-    reason = np.full(len(ids), "ranked by the strategy's score", dtype=object)
-    rule[ranking.batch] = ranking.rules
-    reason[ranking.batch] = ranking.reasons
+    # The head's values as Python lists: one row at a time below, where numpy scalars cost several times more.
+    batch = zip(ranking.batch.tolist(), ranking.rules, ranking.reasons, strict=True)
+    picked = {i: (rule, reason) for i, rule, reason in batch}
     if ranking.proba is not None:
         classes = label_ids if multilabel else ranking.classes
         suggested, confidence = suggestions(ranking.proba[head], classes, multilabel)
-    why = {name: np.round(values[head], 4) for name, values in ranking.why.items()}
-    percentiles = _pool_percentiles(ranking, head)
+        suggested = [[int(c) for c in row] for row in suggested]
+        confidence = [round(value, 4) for value in confidence.tolist()]
+    why = {name: np.round(values[head], 4).tolist() for name, values in ranking.why.items()}
+    percentiles = {name: values.tolist() for name, values in _pool_percentiles(ranking, head).items()}
     names = dict(Label.objects.filter(project_id=run.project_id).values_list("id", "name"))
     columns = [] if ranking.proba is None else label_ids if multilabel else ranking.classes
     column_names = [names.get(int(c), f"#{int(c)}") for c in columns]
+    item_ids, priorities = ids[head].tolist(), ranking.priority[head].tolist()
     rows = []
     for j, i in enumerate(head.tolist()):
-        own = {name: float(values[j]) for name, values in percentiles.items()}
+        rule, reason = picked.get(i, ("score", "ranked by the strategy's score"))
+        own = {name: values[j] for name, values in percentiles.items()}
         insight = ItemInsight(
             ranking_run=run.id,
             model_version=model_version,
             rank=j + 1,
-            picked_by=rule[i],
-            reason=reason[i],
-            scores={name: (None if np.isnan(values[j]) else float(values[j])) for name, values in why.items()},
-            percentiles={name: (None if np.isnan(value) else round(value, 4)) for name, value in own.items()},
+            picked_by=rule,
+            reason=reason,
+            scores={name: (None if math.isnan(values[j]) else values[j]) for name, values in why.items()},
+            percentiles={name: (None if math.isnan(value) else round(value, 4)) for name, value in own.items()},
             explanation=explanation(
-                rule[i], own, None if ranking.proba is None else ranking.proba[i], column_names, multilabel
+                rule, own, None if ranking.proba is None else ranking.proba[i], column_names, multilabel
             ),
-            suggestion=None
-            if ranking.proba is None
-            else Suggestion(label_ids=[int(c) for c in suggested[j]], confidence=round(float(confidence[j]), 4)),
+            suggestion=None if ranking.proba is None else Suggestion(label_ids=suggested[j], confidence=confidence[j]),
         )
-        rows.append((j + 1, int(ids[i]), float(ranking.priority[i]), insight.model_dump_json()))
+        rows.append((j + 1, item_ids[j], priorities[j], insight.model_dump_json()))
     new = Ranking.objects.create(project_id=run.project_id, run_id=run.id, size=len(rows))
     for start in range(0, len(rows), WRITE_CHUNK):
         with write_transaction():

@@ -212,7 +212,8 @@ def queue_extras(*, user_id: int, item_ids: list[int]) -> tuple[dict[int, dict],
             f"WHERE user_id = %s AND item_id {test} "
             f"UNION ALL SELECT 'rejected', item_id, NULL, NULL, NULL FROM {ANNOTATION} "
             f"WHERE annotator_id = %s AND status = %s AND item_id {test} "
-            f"UNION ALL SELECT 'prediction', item_id, label_ids, source, score FROM {PREDICTION} WHERE item_id {test}",
+            f"UNION ALL SELECT 'prediction', item_id, label_ids, source, score FROM {PREDICTION} WHERE item_id {test} "
+            "ORDER BY 4",  # predictions by source, in the database's collation as everywhere else
             [user_id, *params, user_id, AnnotationStatus.REJECTED, *params, *params],
         )
         rows = cursor.fetchall()
@@ -226,8 +227,6 @@ def queue_extras(*, user_id: int, item_ids: list[int]) -> tuple[dict[int, dict],
             rejected.add(item_id)
         else:
             predictions.setdefault(item_id, []).append({"source": source, "label_ids": _json(value), "score": score})
-    for found in predictions.values():
-        found.sort(key=lambda prediction: prediction["source"])
     return drafts, rejected, predictions
 
 

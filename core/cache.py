@@ -86,10 +86,12 @@ def window_counts(previous_key: str, current_key: str, *, timeout: int) -> tuple
         current = cache.incr(current_key)
     except ValueError:  # expired between the two calls
         cache.set(current_key, current := 1, timeout)
+    cache.touch(current_key, timeout)  # incr() writes the value back with the cache's default timeout
     return cache.get(previous_key, 0), current
 
 
-def window_uncount(key: str) -> None:
+def window_uncount(key: str, *, timeout: int) -> None:
     """Take back one count of `window_counts` (a refused request)."""
     with contextlib.suppress(ValueError):  # the counter expired meanwhile: nothing to take back
         cache.decr(key)
+        cache.touch(key, timeout)

@@ -1,4 +1,5 @@
-"""Write transactions that queue fairly on SQLite.
+"""Database helpers on both backends: write transactions that queue fairly on SQLite, bulk writes (COPY on
+PostgreSQL), and whole model rows read in plain SQL for the API's hottest requests.
 
 SQLite allows one writer at a time; a waiting writer polls in SQLite's busy handler, sleeping longer and longer
 between tries, so under contention a few unlucky requests wait seconds (seen here: p99 of 2.5 s with 8
@@ -223,8 +224,10 @@ def model_columns(model, alias: str) -> str:
 
 
 @functools.lru_cache(maxsize=128)
-def _row_reader(model, ops) -> tuple[tuple[str, ...], tuple]:
-    """(attnames, per-field converter lists) of `model` on one connection (`ops` is that connection's)."""
+def _row_reader(model, vendor: str) -> tuple[tuple[str, ...], tuple]:
+    """(attnames, per-field converter lists) of `model` on one database backend. The converters are the first
+    connection's; they read only settings every connection of the backend shares (the time zone)."""
+    ops = connection.ops
     fields = model._meta.concrete_fields
     converters = []
     for field in fields:
@@ -235,7 +238,7 @@ def _row_reader(model, ops) -> tuple[tuple[str, ...], tuple]:
 
 def model_from_row(model, values) -> Any:
     """A `model` instance from the values of `model_columns(model, ...)`, as a queryset would have made it."""
-    names, converters = _row_reader(model, connection.ops)
+    names, converters = _row_reader(model, connection.vendor)
     converted = []
     for value, (column, functions) in zip(values, converters, strict=True):
         for function in functions:

@@ -26,8 +26,10 @@ def _address_key(address: str) -> str:
 
 
 # Every API request checks its address. An address with no failure counted is remembered as such by the process
-# for a second (a failure it records forgets it at once), which spares a cache read on nearly every request; a
-# failure counted by another process is seen within that second.
+# for a second (a failure it records forgets it), which spares a cache read on nearly every request; a failure
+# counted by another process, or by another thread between this one's read and its note, is seen within that
+# second. Each new failure forgets the address again, so the extra tries this allows are few, and API keys are far
+# too long to guess anyway.
 CLEAN_ADDRESS_MEMO_S = 1.0
 _clean_addresses: dict[str, float] = {}  # address -> until when it is known to have no failure counted
 

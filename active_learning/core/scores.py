@@ -153,26 +153,23 @@ def novelty_scores(
     return w * rank_normalize(reconstruction_error) + (1.0 - w) * distance_rank
 
 
-# Percentiles of read-only arrays (a pool's reconstruction errors and typicality, loaded once per embedding and
-# ranked again at every ranking), kept by identity: a million items take 0.15 s to rank.
-_KEPT_RANKS: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-KEPT_RANKS_MAX = 8
-
-
 def rank_normalize(scores: np.ndarray) -> np.ndarray:
     """(n_items,) scores -> (n_items,) percentiles in [0, 1] (ties share their mean rank; +inf ranks highest).
-    A read-only array is taken as unchanging: its percentiles are computed once and kept (read-only)."""
-    if isinstance(scores, np.ndarray) and not scores.flags.writeable:
-        kept = _KEPT_RANKS.get(id(scores))
-        if kept is not None and kept[0] is scores:
-            return kept[1]
-        ranks = _rank_normalize(scores)
-        ranks.setflags(write=False)
-        if len(_KEPT_RANKS) >= KEPT_RANKS_MAX:
-            _KEPT_RANKS.pop(next(iter(_KEPT_RANKS)))
-        _KEPT_RANKS[id(scores)] = (scores, ranks)
-        return ranks
-    return _rank_normalize(scores)
+
+    Remembered per read-only array (held weakly, as `nearest_labeled_distances` does): a pool's reconstruction
+    errors and typicality are loaded once per embedding and ranked again at every ranking, and a million items
+    take 0.15 s to rank. A read-only array is taken as unchanging: not a read-only view of data that changes."""
+    if not _memoizable(scores):
+        return _rank_normalize(scores)
+    entry = _ranks_memo.get(id(scores))
+    if entry is None or entry[0]() is not scores:
+        weakref.finalize(scores, _ranks_memo.pop, id(scores), None)
+        entry = _ranks_memo[id(scores)] = (weakref.ref(scores), _rank_normalize(scores))
+    return entry[1].copy()
+
+
+# id(scores) -> (weak reference to scores, their percentiles)
+_ranks_memo: dict[int, tuple[Any, np.ndarray]] = {}
 
 
 def _rank_normalize(scores: np.ndarray) -> np.ndarray:

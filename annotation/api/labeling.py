@@ -12,7 +12,7 @@ from annotation.api.serializers import ItemOutputSerializer
 from annotation.models import Item, Review
 from annotation.review import item_review
 from annotation.schemas import MAX_LABELS
-from core.api.fields import IdField, TypedJSONField
+from core.api.fields import IdField, TypedJSONField, validated
 from core.api.pagination import LimitOffsetPagination
 from core.errors import NotFound
 
@@ -78,7 +78,7 @@ def _queue_answer(item: Item, lease, user) -> dict:
 
 def _queue_answers(found: list, user) -> dict:
     """The first item as in a plain answer, the others under `upcoming`; drafts, sent-back answers and
-    predictions in one query, the reviewers' notes in one more when an answer was sent back."""
+    predictions in one query, the reviewers' notes in two more when an answer was sent back."""
     drafts, rejected, imported = queue_sql.queue_extras(user_id=user.id, item_ids=[item.id for item, _ in found])
     rejections = selectors.rejection_notes(user=user, item_ids=sorted(rejected)) if rejected else {}
     answers = [
@@ -149,7 +149,7 @@ class AnnotationSubmitApi(APIView):
     )
     def post(self, request, project_id: int):
         project = project_for_user(user=request.user, project_id=project_id, capability=Capability.LABEL)
-        data = self.INPUT.run_validation(request.data)  # the same 400 body as is_valid(raise_exception=True)
+        data = validated(self.INPUT, request.data)
         annotation, created = labeling.annotation_submit(user=request.user, project=project, **data)
         code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
         return Response(_ANNOTATION.to_representation(annotation), status=code)

@@ -3,6 +3,8 @@
 from django.conf import settings
 from pydantic import BaseModel
 from rest_framework import serializers
+from rest_framework.exceptions import ErrorDetail
+from rest_framework.settings import api_settings
 
 from core.validation import (
     DB_INT_MAX,
@@ -68,3 +70,16 @@ class TypedJSONField(serializers.Field):
 
     def to_representation(self, value):
         return self.schema.model_validate(value).model_dump(mode="json")
+
+
+def validated(serializer: serializers.Serializer, data) -> dict:
+    """`data` checked by a serializer built once and reused (`run_validation` keeps no state), with errors in
+    the shape `is_valid(raise_exception=True)` gives them: a null body as `non_field_errors`."""
+    try:
+        return serializer.run_validation(data)
+    except serializers.ValidationError as error:
+        if isinstance(error.detail, list):  # a null body: is_valid() words and places it this way
+            null = len(error.detail) == 1 and getattr(error.detail[0], "code", None) == "null"
+            detail = [ErrorDetail("No data provided", code="null")] if null else error.detail
+            raise serializers.ValidationError({api_settings.NON_FIELD_ERRORS_KEY: detail}) from None
+        raise

@@ -1,11 +1,11 @@
 """The API's rate limits, read from settings at each request (so tests and deployments can change them).
 
-Counted per window in the shared cache, one round trip a request: the current window's counter goes up by one
-and the previous window's is read, and the rate is estimated as the previous count weighted by the share of it
-still inside the sliding window, plus the current count (the "sliding window counter"); refused requests are
-not counted. That holds a client to its rate across window edges, which plain fixed windows would let it
-double, without storing every request's time as a log of requests does (a get and a set of a list of up to
-`rate` times, each request).
+Counted per window in the shared cache, one round trip a request (two more for a refused one): the current
+window's counter goes up by one and the previous window's is read, and the rate is estimated as the previous
+count weighted by the share of it still inside the sliding window, plus the current count (the "sliding window
+counter"); refused requests are not counted. That holds a client to its rate across window edges, which plain
+fixed windows would let it double, without storing every request's time as a log of requests does (a get and a
+set of a list of up to `rate` times, each request).
 """
 
 import math
@@ -38,13 +38,20 @@ class _SlidingWindowCounter(throttling.SimpleRateThrottle):
         carried = previous * (1 - elapsed / self.duration)
         if carried + current <= self.num_requests:
             return True
-        window_uncount(key)  # a refused request does not count, so waiting as told is enough
-        left = self.duration - elapsed
-        if current > self.num_requests or previous == 0:
-            self._wait = left  # only the next window can let it in
-        else:  # until the previous window's share has shrunk enough
-            self._wait = min(left, self.duration * (1 - (self.num_requests - current) / previous) - elapsed)
+        window_uncount(key, timeout=2 * self.duration + 1)  # a refused request is not counted
+        self._wait = self._wait_s(previous, current - 1, elapsed)
         return False
+
+    def _wait_s(self, previous: int, kept: int, elapsed: float) -> float:
+        """Seconds until one more request fits, with `previous` and `kept` (this window's count without the
+        refused request) as they stand: within this window if the previous one's share can shrink enough, else
+        into the next, where this window's count is the one that shrinks."""
+        limit, duration, left = self.num_requests, self.duration, self.duration - elapsed
+        if previous and kept + 1 <= limit:
+            within = duration * (1 - (limit - kept - 1) / previous) - elapsed
+            if within <= left:
+                return within
+        return left + (max(0.0, duration * (1 - (limit - 1) / kept)) if kept else 0.0)
 
     def wait(self) -> float:
         return max(1, math.ceil(self._wait))

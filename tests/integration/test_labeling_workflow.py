@@ -1,5 +1,6 @@
 """The labeling workflow through the API: next item, leases, submit, skip, edit, undo, drafts, overlap."""
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -92,10 +93,13 @@ def test_submit_checks_labels_against_the_schema_and_stores_nothing(team, label_
         ({"item_id": 1, "label_ids": "cat"}, "label_ids", "list"),
         ({"item_id": 1, "label_ids": [1], "time_spent_ms": -5}, "time_spent_ms", "greater than or equal to 0"),
         ([1, 2], "non_field_errors", "Invalid data"),
+        (None, "non_field_errors", "No data provided"),
     ],
 )
 def test_a_malformed_submit_is_refused_field_by_field_and_stores_nothing(team, body, field, message):
-    response = client_for(team["annotators"][0]).post(url(team, "annotations/"), body, format="json")
+    response = client_for(team["annotators"][0]).post(
+        url(team, "annotations/"), json.dumps(body), content_type="application/json"
+    )
 
     assert response.status_code == 400
     assert message in str(response.json()[field])

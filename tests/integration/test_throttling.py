@@ -149,6 +149,35 @@ def test_api_rate_limit_holds_across_the_edge_of_a_counting_window(request, sett
     assert client_for(user).get("/api/v1/me/").status_code == 200
 
 
+@pytest.mark.parametrize("cache", ["file", "redis"])
+def test_a_client_that_filled_its_window_and_waits_as_told_gets_in(request, settings, monkeypatch, cache):
+    if cache == "redis":
+        request.getfixturevalue("redis_cache")
+    user_rate(settings, "3/min")
+    user = UserFactory()
+    clock = [60 * 1_000_000 + 1.0]  # a second into a minute's counter, nothing counted before
+    monkeypatch.setattr("core.api.throttling.time.time", lambda: clock[0])
+    assert [client_for(user).get("/api/v1/me/").status_code for _ in range(4)] == [200, 200, 200, 429]
+    wait_s = int(client_for(user).get("/api/v1/me/")["Retry-After"])
+    assert 60 < wait_s <= 120  # into the next minute, until this one's three have shrunk to two
+    clock[0] += wait_s - 2
+    assert client_for(user).get("/api/v1/me/").status_code == 429  # not yet
+    clock[0] += 2
+    assert client_for(user).get("/api/v1/me/").status_code == 200
+
+
+def test_counts_outlive_the_caches_default_timeout(monkeypatch):
+    """Without Redis the counters are files, whose default timeout (5 minutes) must not end an hour's count."""
+    from core.cache import window_counts
+
+    clock = [3600 * 1_000_000 + 1.0]
+    monkeypatch.setattr("time.time", lambda: clock[0])  # the cache's expiry reads the same clock
+    key = f"test:{uuid.uuid4().hex}"
+    assert [window_counts(f"{key}:0", f"{key}:1", timeout=7201)[1] for _ in range(3)] == [1, 2, 3]
+    clock[0] += 6 * 60
+    assert window_counts(f"{key}:0", f"{key}:1", timeout=7201) == (0, 4)
+
+
 def test_anonymous_requests_are_limited_per_address(settings):
     settings.REST_FRAMEWORK = {
         **settings.REST_FRAMEWORK,

@@ -88,12 +88,19 @@ def test_rank_normalize_gives_missing_values_one_shared_rank_above_every_number(
     np.testing.assert_allclose(rank_normalize([np.nan, 2.0, np.nan, 0.0, 2.0]), [7 / 8, 3 / 8, 7 / 8, 0.0, 3 / 8])
 
 
-def test_rank_normalize_keeps_the_percentiles_of_a_read_only_array_and_only_of_that_array():
+def test_rank_normalize_keeps_the_percentiles_of_a_read_only_array_and_only_of_that_array(monkeypatch):
+    from active_learning.core import scores
+
+    ranked = []
+    real = scores._rank_normalize
+    monkeypatch.setattr(scores, "_rank_normalize", lambda values: ranked.append(len(values)) or real(values))
     fixed = np.array([3.0, 1.0, 2.0])
     fixed.setflags(write=False)
     first = rank_normalize(fixed)
-    assert rank_normalize(fixed) is first  # kept: ranked once
     np.testing.assert_allclose(first, [1.0, 0.0, 0.5])
+    first[:] = 0.0  # the caller's copy: the kept percentiles are not changed by it
+    np.testing.assert_allclose(rank_normalize(fixed), [1.0, 0.0, 0.5])
+    assert ranked == [3]  # ranked once, then kept
     other = np.array([1.0, 3.0, 2.0])
     other.setflags(write=False)
     np.testing.assert_allclose(rank_normalize(other), [0.0, 1.0, 0.5])
