@@ -722,9 +722,9 @@ def _ranking_write(run, ids, ranking, model_version, label_ids, multilabel) -> R
     picked = {i: (rule, reason) for i, rule, reason in batch}
     if ranking.proba is not None:
         classes = label_ids if multilabel else ranking.classes
-        suggested, confidence = suggestions(ranking.proba[head], classes, multilabel)
-        suggested = [[int(c) for c in row] for row in suggested]
-        confidence = [round(value, 4) for value in confidence.tolist()]
+        suggested_classes, confidences = suggestions(ranking.proba[head], classes, multilabel)
+        suggested = [[int(c) for c in row] for row in suggested_classes]
+        confidence = [round(value, 4) for value in confidences.tolist()]
     why = {name: np.round(values[head], 4).tolist() for name, values in ranking.why.items()}
     percentiles = {name: values.tolist() for name, values in _pool_percentiles(ranking, head).items()}
     names = dict(Label.objects.filter(project_id=run.project_id).values_list("id", "name"))

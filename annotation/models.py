@@ -277,6 +277,10 @@ class AnnotationStatus(models.TextChoices):
 class Annotation(models.Model):
     """One annotator's answer for one item, made under schema version `schema_version`."""
 
+    # Not a column: the label ids of an answer the submit service has just written, so that its reply need not
+    # read them back (None on annotations read from the database).
+    known_label_ids: list[int] | None = None
+
     item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="annotations")
     # No index of its own: the (annotator, created_at) index below starts with it (one less to maintain per answer).
     annotator = models.ForeignKey(

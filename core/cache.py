@@ -4,6 +4,7 @@ would turn a broker restart into an outage of labeling, which needs only the dat
 
 import contextlib
 import logging
+from typing import Any
 
 from django.core.cache import cache
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
@@ -30,17 +31,17 @@ def _default(key, default=None, *args, **kwargs):
 
 class _ReusedClients(RedisCacheClient):
     """Django builds a new `redis.Redis` for every cache call, and building one (its table of reply parsers) cost
-    more than the round trip. A client is safe to share: its pool hands each command a connection of its own."""
+    more than the round trip. A client is safe to share: its pool hands each command a connection of its own.
+    (With read replicas, each thread's cache then reads from one of them.)"""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self._clients: dict = {}
+        self._clients: dict[bool, Any] = {}
 
     def get_client(self, key=None, *, write=False):
-        pool = self._get_connection_pool(write)
-        client = self._clients.get(id(pool))
+        client = self._clients.get(write)
         if client is None:
-            client = self._clients[id(pool)] = self._client(connection_pool=pool)
+            client = self._clients[write] = super().get_client(key, write=write)
         return client
 
 

@@ -31,7 +31,7 @@ class AnnotationOutputSerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField()
 
     def get_label_ids(self, annotation) -> list[int]:
-        known = getattr(annotation, "known_label_ids", None)  # a new answer's, as just written
+        known = annotation.known_label_ids  # a new answer's, as just written
         return known if known is not None else sorted(label.id for label in annotation.labels.all())
 
 

@@ -21,40 +21,40 @@ class _SlidingWindowCounter(throttling.SimpleRateThrottle):
     """DRF's throttle interface (`get_cache_key` says whom to count), counted as the module says."""
 
     def get_rate(self) -> str | None:
-        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope or "")
 
     def allow_request(self, request, view) -> bool:
         self.rate = self.get_rate()
         if self.rate is None:
             return True
         self.num_requests, self.duration = self.parse_rate(self.rate)
+        limit, duration = int(self.num_requests or 0), int(self.duration or 1)
         ident = self.get_cache_key(request, view)
         if ident is None:
             return True
-        now = time.time()
-        window, elapsed = divmod(now, self.duration)
+        window, elapsed = divmod(time.time(), duration)
         key = f"{ident}:{int(window)}"
-        previous, current = window_counts(f"{ident}:{int(window) - 1}", key, timeout=2 * self.duration + 1)
-        carried = previous * (1 - elapsed / self.duration)
-        if carried + current <= self.num_requests:
+        previous, current = window_counts(f"{ident}:{int(window) - 1}", key, timeout=2 * duration + 1)
+        if previous * (1 - elapsed / duration) + current <= limit:
             return True
-        window_uncount(key, timeout=2 * self.duration + 1)  # a refused request is not counted
-        self._wait = self._wait_s(previous, current - 1, elapsed)
+        window_uncount(key, timeout=2 * duration + 1)  # a refused request is not counted
+        self._wait = wait_s(limit, duration, previous, current - 1, elapsed)
         return False
-
-    def _wait_s(self, previous: int, kept: int, elapsed: float) -> float:
-        """Seconds until one more request fits, with `previous` and `kept` (this window's count without the
-        refused request) as they stand: within this window if the previous one's share can shrink enough, else
-        into the next, where this window's count is the one that shrinks."""
-        limit, duration, left = self.num_requests, self.duration, self.duration - elapsed
-        if previous and kept + 1 <= limit:
-            within = duration * (1 - (limit - kept - 1) / previous) - elapsed
-            if within <= left:
-                return within
-        return left + (max(0.0, duration * (1 - (limit - 1) / kept)) if kept else 0.0)
 
     def wait(self) -> float:
         return max(1, math.ceil(self._wait))
+
+
+def wait_s(limit: int, duration: int, previous: int, kept: int, elapsed: float) -> float:
+    """Seconds until one more request fits, with `previous` and `kept` (this window's count without the refused
+    request) as they stand, `elapsed` seconds into this window: within it if the previous window's share can
+    shrink enough, else into the next, where this window's count is the one that shrinks."""
+    left = duration - elapsed
+    if previous and kept + 1 <= limit:
+        within = duration * (1 - (limit - kept - 1) / previous) - elapsed
+        if within <= left:
+            return within
+    return left + (max(0.0, duration * (1 - (limit - 1) / kept)) if kept else 0.0)
 
 
 class UserRateThrottle(_SlidingWindowCounter, throttling.UserRateThrottle):
