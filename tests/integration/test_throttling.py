@@ -99,7 +99,8 @@ def test_api_rate_limit_answers_429_with_retry_after_per_user(settings):
         assert client_for(busy).get("/api/v1/me/").status_code == 200
     response = client_for(busy).get("/api/v1/me/")
     assert response.status_code == 429
-    assert 0 < int(response["Retry-After"]) <= 60
+    # Up to two windows: a full minute's count still weighs on the first part of the next one.
+    assert 0 < int(response["Retry-After"]) <= 120
     assert client_for(calm).get("/api/v1/me/").status_code == 200
 
 
@@ -127,7 +128,7 @@ def test_api_rate_limit_counts_in_redis_with_retry_after(redis_cache):
     user_rate(redis_cache, "3/min")
     busy, calm = UserFactory(), UserFactory()
     assert [client_for(busy).get("/api/v1/me/").status_code for _ in range(4)] == [200, 200, 200, 429]
-    assert 0 < int(client_for(busy).get("/api/v1/me/")["Retry-After"]) <= 60
+    assert 0 < int(client_for(busy).get("/api/v1/me/")["Retry-After"]) <= 120  # up to two windows
     assert client_for(calm).get("/api/v1/me/").status_code == 200
 
 
