@@ -12,7 +12,7 @@ from active_learning.models import DriftAlert, LabelIssue, LearningRun, ModelVer
 from annotation.agreement import final_answer
 from annotation.models import Annotation, Item, JobStatus, Label, Lease, Project, Review, ReviewStatus
 from annotation.selectors import project_ratings
-from core.db import json_int
+from core.db import fetch_one, json_int
 from core.selectors import live_workers
 
 MAP_POINTS = 5000  # at most this many points on the 2-D map
@@ -33,42 +33,32 @@ ANSWER, ITEM, PROJECT = Annotation._meta.db_table, Item._meta.db_table, Project.
 def last_ranking_state(project_id: int, *, recent_since) -> tuple[str, bool, int] | None:
     """(status, created after `recent_since`, answers it saw) of the project's latest ranking that did not
     fail; None before the first."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT status, created_at > %s, {json_int('result', 'annotations_seen')} FROM {RUN} "
-            "WHERE project_id = %s AND kind = %s AND status <> %s ORDER BY id DESC LIMIT 1",
-            [
-                connection.ops.adapt_datetimefield_value(recent_since),
-                project_id,
-                LearningRun.Kind.RANK,
-                JobStatus.FAILED,
-            ],
-        )
-        row = cursor.fetchone()
+    row = fetch_one(
+        f"SELECT status, created_at > %s, {json_int('result', 'annotations_seen')} FROM {RUN} "
+        "WHERE project_id = %s AND kind = %s AND status <> %s ORDER BY id DESC LIMIT 1",
+        [connection.ops.adapt_datetimefield_value(recent_since), project_id, LearningRun.Kind.RANK, JobStatus.FAILED],
+    )
     return None if row is None else (row[0], bool(row[1]), row[2] or 0)
 
 
 def has_embedding(project_id: int) -> bool:
     """Whether an embedding run of the project has finished (so a ranking can be made)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT 1 FROM {RUN} WHERE project_id = %s AND kind = %s AND status = %s LIMIT 1",
-            [project_id, LearningRun.Kind.EMBED, JobStatus.DONE],
-        )
-        return cursor.fetchone() is not None
+    found = fetch_one(
+        f"SELECT 1 FROM {RUN} WHERE project_id = %s AND kind = %s AND status = %s LIMIT 1",
+        [project_id, LearningRun.Kind.EMBED, JobStatus.DONE],
+    )
+    return found is not None
 
 
 def answers_since(project_id: int, *, seen: int) -> tuple[int, int, schemas.StrategySpec]:
     """(answers in the project with an id above `seen`, its overlap, its strategy spec in force)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT (SELECT COUNT(*) FROM {ANSWER} a JOIN {ITEM} i ON i.id = a.item_id "
-            "WHERE i.project_id = p.id AND a.id > %s), p.overlap, "
-            f"(SELECT s.spec FROM {SETTING} s WHERE s.project_id = p.id ORDER BY s.version DESC LIMIT 1) "
-            f"FROM {PROJECT} p WHERE p.id = %s",
-            [seen, project_id],
-        )
-        new, overlap, spec = cursor.fetchone()
+    new, overlap, spec = fetch_one(
+        f"SELECT (SELECT COUNT(*) FROM {ANSWER} a JOIN {ITEM} i ON i.id = a.item_id "
+        "WHERE i.project_id = p.id AND a.id > %s), p.overlap, "
+        f"(SELECT s.spec FROM {SETTING} s WHERE s.project_id = p.id ORDER BY s.version DESC LIMIT 1) "
+        f"FROM {PROJECT} p WHERE p.id = %s",
+        [seen, project_id],
+    )
     if spec is None:
         return new, overlap, schemas.StrategySpec()
     if isinstance(spec, str):

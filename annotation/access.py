@@ -5,7 +5,7 @@ import enum
 from django.db import connection
 
 from annotation.models import Membership, Project, Role
-from core.db import model_columns, model_from_row
+from core.db import fetch_one, model_columns, model_from_row
 from core.errors import NotFound, PermissionDenied
 from core.models import User
 
@@ -52,14 +52,12 @@ def _project_and_role(*, project_id: int, user_id: int) -> tuple[Project | None,
     """The project and the user's role in it, in one plain-SQL read: every API request of a project starts
     here, and building this query through the ORM cost more than running it."""
     quote = connection.ops.quote_name
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {model_columns(Project, 'p')}, (SELECT m.role FROM {quote(Membership._meta.db_table)} m "
-            f"WHERE m.project_id = p.id AND m.user_id = %s LIMIT 1) FROM {quote(Project._meta.db_table)} p "
-            "WHERE p.id = %s",
-            [user_id, project_id],
-        )
-        row = cursor.fetchone()
+    row = fetch_one(
+        f"SELECT {model_columns(Project, 'p')}, (SELECT m.role FROM {quote(Membership._meta.db_table)} m "
+        f"WHERE m.project_id = p.id AND m.user_id = %s LIMIT 1) FROM {quote(Project._meta.db_table)} p "
+        "WHERE p.id = %s",
+        [user_id, project_id],
+    )
     if row is None:
         return None, None
     return model_from_row(Project, row[:-1]), row[-1]

@@ -27,7 +27,7 @@ from annotation.models import (
     Skip,
 )
 from annotation.schemas import ItemInsight
-from core.db import in_list, model_columns, model_from_row
+from core.db import fetch_one, in_list, model_columns, model_from_row
 
 ITEM, LEASE, ANNOTATION = Item._meta.db_table, Lease._meta.db_table, Annotation._meta.db_table
 PROJECT, RANKED = Project._meta.db_table, RankedItem._meta.db_table
@@ -49,12 +49,6 @@ def _json_param() -> str:
     return "%s::jsonb" if connection.vendor == "postgresql" else "%s"
 
 
-def _one(sql: str, params: list):
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchone()
-
-
 def _run(sql: str, params: list) -> int:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -63,7 +57,7 @@ def _run(sql: str, params: list) -> int:
 
 def held_item_id(*, project_id: int, user_id: int, now: datetime) -> int | None:
     """The open item of this project that the user holds a live lease on and has not answered yet."""
-    row = _one(
+    row = fetch_one(
         f"SELECT l.item_id FROM {LEASE} l JOIN {ITEM} i ON i.id = l.item_id "
         f"WHERE l.user_id = %s AND l.expires_at > %s AND i.project_id = %s AND i.status = %s "
         f"AND NOT EXISTS (SELECT 1 FROM {ANNOTATION} a WHERE a.item_id = l.item_id AND a.annotator_id = %s "
@@ -141,14 +135,14 @@ def candidate_id(
         )
     scans.append((f"FROM {ITEM} i WHERE i.project_id = %s AND {free}", ORDERINGS[order], [project_id]))
     for source, ordering, leading in scans:
-        row = _one(f"SELECT i.id {source}ORDER BY {ordering} LIMIT 1{lock}", [*leading, *params])
+        row = fetch_one(f"SELECT i.id {source}ORDER BY {ordering} LIMIT 1{lock}", [*leading, *params])
         if row is not None:
             return row[0]
     return None
 
 
 def has_room(*, item_id: int, user_id: int, overlap: int, now: datetime) -> bool:
-    row = _one(
+    row = fetch_one(
         f"SELECT i.annotation_count + (SELECT COUNT(*) FROM {LEASE} l WHERE l.item_id = i.id "
         f"AND l.user_id <> %s AND l.expires_at > %s) FROM {ITEM} i WHERE i.id = %s AND i.status = %s",
         [user_id, _t(now), item_id, ItemStatus.OPEN],
@@ -234,7 +228,7 @@ def item_lock(*, project_id: int, item_id: int) -> tuple[str, int, list[int] | N
     """(status, annotation_count, suggested label ids) of the item, row-locked on PostgreSQL. The suggestion is
     the current ranking's."""
     lock = " FOR UPDATE OF i" if connection.features.has_select_for_update else ""
-    row = _one(
+    row = fetch_one(
         f"SELECT i.status, i.annotation_count, r.insight FROM {ITEM} i JOIN {PROJECT} p ON p.id = i.project_id "
         f"LEFT JOIN {RANKED} r ON r.ranking_id = p.current_ranking_id AND r.item_id = i.id "
         f"WHERE i.id = %s AND i.project_id = %s{lock}",
@@ -278,7 +272,7 @@ def annotation_insert(
     accepted_suggestion: bool,
     now: datetime,
 ) -> int:
-    row = _one(
+    row = fetch_one(
         f"INSERT INTO {ANNOTATION} (item_id, annotator_id, schema_version, status, client_key, time_spent_ms, "
         f"suggested_label_ids, accepted_suggestion, created_at, updated_at) "
         f"VALUES (%s, %s, %s, %s, %s, %s, {_json_param()}, %s, %s, %s) RETURNING id",

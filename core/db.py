@@ -217,6 +217,13 @@ def in_list(values: list) -> tuple[str, list]:
 # fields' converters: JSON text, SQLite's datetimes and booleans), so the instance is indistinguishable.
 
 
+def fetch_one(sql: str, params: list) -> Any:
+    """The first row (a tuple) of one plain-SQL statement, or None."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
+
+
 def model_columns(model, alias: str) -> str:
     """Every concrete column of `model`, as `alias.column`, in the order `model_from_row` reads them."""
     quote = connection.ops.quote_name

@@ -10,7 +10,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 from kombu import Connection
 
-from core.db import model_columns, model_from_row
+from core.db import fetch_one, model_columns, model_from_row
 from core.models import ApiToken, User, WorkerHeartbeat
 
 HEARTBEATS_MISSED_BEFORE_DEAD = 3
@@ -26,14 +26,12 @@ def api_token_live(*, digest: str) -> ApiToken | None:
     request signs in with it."""
     token_columns = len(ApiToken._meta.concrete_fields)
     quote = connection.ops.quote_name
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {model_columns(ApiToken, 't')}, {model_columns(User, 'u')} "
-            f"FROM {quote(ApiToken._meta.db_table)} t JOIN {quote(User._meta.db_table)} u ON u.id = t.user_id "
-            "WHERE t.digest = %s AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > %s)",
-            [digest, connection.ops.adapt_datetimefield_value(timezone.now())],
-        )
-        row = cursor.fetchone()
+    row = fetch_one(
+        f"SELECT {model_columns(ApiToken, 't')}, {model_columns(User, 'u')} "
+        f"FROM {quote(ApiToken._meta.db_table)} t JOIN {quote(User._meta.db_table)} u ON u.id = t.user_id "
+        "WHERE t.digest = %s AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > %s)",
+        [digest, connection.ops.adapt_datetimefield_value(timezone.now())],
+    )
     if row is None:
         return None
     token = model_from_row(ApiToken, row[:token_columns])

@@ -19,6 +19,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from annotation.models import Project
+from core.db import fetch_one
 from core.errors import InvalidInput
 from core.models import User
 from integrations.models import EVENTS, Webhook, WebhookDelivery
@@ -81,13 +82,11 @@ def event_emit(*, project_id: int, event: str, data: dict) -> list[int]:
 
 def _has_active_webhook(project_id: int) -> bool:
     """Plain SQL: every submit asks, and most projects have no webhook."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT 1 FROM {connection.ops.quote_name(Webhook._meta.db_table)} "
-            "WHERE project_id = %s AND active LIMIT 1",
-            [project_id],
-        )
-        return cursor.fetchone() is not None
+    found = fetch_one(
+        f"SELECT 1 FROM {connection.ops.quote_name(Webhook._meta.db_table)} WHERE project_id = %s AND active LIMIT 1",
+        [project_id],
+    )
+    return found is not None
 
 
 def webhook_test_send(*, webhook: Webhook) -> WebhookDelivery:

@@ -117,6 +117,12 @@ def redis_cache(settings):
     return settings
 
 
+@pytest.fixture(params=["file", "redis"])
+def either_cache(request, settings):
+    """The settings, with the shared cache in files (no Redis configured) or on the real Redis."""
+    return request.getfixturevalue("redis_cache") if request.param == "redis" else settings
+
+
 def user_rate(settings, rate: str) -> None:
     settings.REST_FRAMEWORK = {
         **settings.REST_FRAMEWORK,
@@ -132,11 +138,8 @@ def test_api_rate_limit_counts_in_redis_with_retry_after(redis_cache):
     assert client_for(calm).get("/api/v1/me/").status_code == 200
 
 
-@pytest.mark.parametrize("cache", ["file", "redis"])
-def test_api_rate_limit_holds_across_the_edge_of_a_counting_window(request, settings, monkeypatch, cache):
-    if cache == "redis":
-        request.getfixturevalue("redis_cache")
-    user_rate(settings, "3/min")
+def test_api_rate_limit_holds_across_the_edge_of_a_counting_window(either_cache, monkeypatch):
+    user_rate(either_cache, "3/min")
     user = UserFactory()
     clock = [60 * 1_000_000 + 59.5]  # half a second before a minute's counter ends
     monkeypatch.setattr("core.api.throttling.time.time", lambda: clock[0])
@@ -150,11 +153,8 @@ def test_api_rate_limit_holds_across_the_edge_of_a_counting_window(request, sett
     assert client_for(user).get("/api/v1/me/").status_code == 200
 
 
-@pytest.mark.parametrize("cache", ["file", "redis"])
-def test_a_client_that_filled_its_window_and_waits_as_told_gets_in(request, settings, monkeypatch, cache):
-    if cache == "redis":
-        request.getfixturevalue("redis_cache")
-    user_rate(settings, "3/min")
+def test_a_client_that_filled_its_window_and_waits_as_told_gets_in(either_cache, monkeypatch):
+    user_rate(either_cache, "3/min")
     user = UserFactory()
     clock = [60 * 1_000_000 + 1.0]  # a second into a minute's counter, nothing counted before
     monkeypatch.setattr("core.api.throttling.time.time", lambda: clock[0])
