@@ -172,12 +172,3 @@ def prediction_sources(*, project: Project) -> list[dict]:
         }
         for source in sorted(counts)
     ]
-
-
-def item_predictions(*, item_ids: list[int]) -> dict[int, list[dict]]:
-    """Item id -> its imported predictions [{source, label_ids, score}], in one query."""
-    out: dict[int, list[dict]] = defaultdict(list)
-    rows = ExternalPrediction.objects.filter(item_id__in=item_ids).order_by("source")
-    for item_id, source, label_ids, score in rows.values_list("item_id", "source", "label_ids", "score"):
-        out[item_id].append({"source": source, "label_ids": label_ids, "score": score})
-    return out
