@@ -44,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from active_learning_bench import generated_images, generated_table
 from sklearn.base import clone
+from sklearn.metrics.pairwise import euclidean_distances, rbf_kernel
 from sklearn.model_selection import train_test_split
 
 from active_learning.core.autoencoders import AutoencoderCollapsedError
@@ -218,6 +219,23 @@ def prepared(name: str, seed: int, variant: str, cache: Path) -> dict[str, Any]:
     partial.replace(path)  # another run reading the cache never sees half a file
     out["meta"] = meta
     return out
+
+
+def with_landmarks(data: dict[str, Any], seed: int, n_landmarks: int = 256) -> dict[str, Any]:
+    """``data`` with the classifier's input widened by RBF similarities to ``n_landmarks`` pool items drawn per seed
+    (``--classifier-input landmarks``): the default logistic regression then fits a kernel model whose basis is a
+    label-independent sample of the pool, with the kernel width at the median squared distance between landmarks.
+    Every strategy of a seed reads the same widened input, BADGE's gradient embedding included."""
+    pool = data["features"]
+    rng = np.random.default_rng([seed, 104729])
+    landmarks = pool[rng.choice(len(pool), min(n_landmarks, len(pool)), replace=False)]
+    squared = euclidean_distances(landmarks, squared=True)[np.triu_indices(len(landmarks), 1)]
+    gamma = 1.0 / max(float(np.median(squared)) if squared.size else 1.0, 1e-12)
+
+    def widen(X: np.ndarray) -> np.ndarray:
+        return np.hstack([X, rbf_kernel(X, landmarks, gamma=gamma)])
+
+    return {**data, "features": widen(pool), "test_features": widen(data["test_features"])}
 
 
 # --- BADGE --------------------------------------------------------------------------------------------------------
@@ -397,6 +415,8 @@ def run(args: argparse.Namespace) -> None:
             n_classes = len(np.unique(load(name)[1]))
             for scenario in scenarios(name, n_classes):
                 data = prepared(name, seed, "rare" if scenario == "rare" else "full", cache)
+                if args.classifier_input == "landmarks":
+                    data = with_landmarks(data, seed)
                 for strategy_name in args.strategies:
                     path = out / name / scenario / strategy_name / f"{seed}.json"
                     if path.exists():
@@ -433,24 +453,27 @@ def paired(runs: dict[str, dict[int, dict]], a: str, b: str, key: str = "aulc") 
     return np.array([runs[a][s][key] - runs[b][s][key] for s in seeds], dtype=np.float64)
 
 
-def full_pool_accuracy(out: Path, name: str, n_seeds: int) -> float:
+def full_pool_accuracy(cache: Path, name: str, n_seeds: int, classifier_input: str = "columns") -> float:
     """Mean test accuracy of the default classifier on the whole labeled pool (the ceiling), over cached seeds."""
     scores = []
     for seed in range(n_seeds):
-        path = out / "cache" / f"{name}-{seed}-full.npz"
+        path = cache / f"{name}-{seed}-full.npz"
         if path.exists():
-            data = np.load(path)
+            loaded = np.load(path)
+            data = {k: loaded[k] for k in ("features", "test_features", "y_pool", "y_test")}
+            if classifier_input == "landmarks":
+                data = with_landmarks(data, seed)
             model = default_classifier(seed).fit(data["features"], data["y_pool"])
             scores.append(float((model.predict(data["test_features"]) == data["y_test"]).mean()))
     return 100.0 * float(np.mean(scores)) if scores else float("nan")
 
 
-def aulc_table(found: dict, label: str, out: Path, n_seeds: int) -> list[str]:
+def aulc_table(found: dict, label: str, cache: Path, n_seeds: int, classifier_input: str) -> list[str]:
     lines = [f"\n#### {label}: AULC (test accuracy, points; mean over seeds)\n"]
     head = "| data set | start | seeds | all labels | " + " | ".join(STRATEGIES)
     lines.append(head + " | default - best peer (paired ± sd) |")
     lines.append("|---|---|---|---|" + "---|" * len(STRATEGIES) + "---|")
-    ceiling = {name: full_pool_accuracy(out, name, n_seeds) for name in {n for n, _ in found}}
+    ceiling = {name: full_pool_accuracy(cache, name, n_seeds, classifier_input) for name in {n for n, _ in found}}
     for (name, scenario), runs in found.items():
         means = {s: np.mean([r["aulc"] for r in runs[s].values()]) if runs[s] else np.nan for s in STRATEGIES}
         peers = [p for p in PEERS if runs[p]]
@@ -509,7 +532,7 @@ def rare_table(found: dict, label: str) -> list[str]:
     return lines
 
 
-def collapse_table(out: Path, names: list[str], n_seeds: int) -> list[str]:
+def collapse_table(cache: Path, names: list[str], n_seeds: int) -> list[str]:
     lines = [
         "\n#### Autoencoder training on the image sets\n",
         "| data set | embeddings | training runs | collapses caught and retrained | silent collapses |",
@@ -517,7 +540,7 @@ def collapse_table(out: Path, names: list[str], n_seeds: int) -> list[str]:
     ]
     for name in names:
         metas = []
-        for f in sorted((out / "cache").glob(f"{name}-*.npz")):
+        for f in sorted(cache.glob(f"{name}-*.npz")):
             if f.name.endswith(".partial.npz") or int(f.name[len(name) + 1 :].split("-")[0]) >= n_seeds:
                 continue
             meta = json.loads(str(np.load(f)["meta"]))
@@ -534,13 +557,14 @@ def collapse_table(out: Path, names: list[str], n_seeds: int) -> list[str]:
 
 def table(args: argparse.Namespace) -> None:
     out = Path(args.out)
+    cache = Path(args.cache) if args.cache else out / "cache"
     names = args.datasets or (
         [n for split in ("selection", "report") for n in SPLITS[split]] if args.split == "all" else SPLITS[args.split]
     )
     found = collect(out, names, args.seeds)
     label = {"selection": "Selection split", "report": "Report split", "all": "Whole table"}[args.split]
-    lines = aulc_table(found, label, out, args.seeds) + gains_table(found, label) + rare_table(found, label)
-    lines += collapse_table(out, names, args.seeds)
+    lines = aulc_table(found, label, cache, args.seeds, args.classifier_input)
+    lines += gains_table(found, label) + rare_table(found, label) + collapse_table(cache, names, args.seeds)
     print("\n".join(lines))
 
 
@@ -555,6 +579,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--cache", help="embedding cache folder (default: OUT/cache)")
     parser.add_argument("--adaptive-params", help='JSON settings for the default, e.g. {"exploration_share": 0}')
+    parser.add_argument(
+        "--classifier-input",
+        choices=["columns", "landmarks"],
+        default="columns",
+        help="the default classifier's input: the pool-standardized columns (as the engine), or those and their RBF "
+        "similarities to 256 pool items (a kernel logistic regression)",
+    )
     parser.add_argument(
         "--fit-from-previous",
         action="store_true",
