@@ -23,6 +23,11 @@ files that exist); embeddings are cached per data set, seed and pool under ``--o
     OMP_NUM_THREADS=1 nice -n 19 .venv/bin/python bench/broad_bench.py run --split selection --out /tmp/broad
     OMP_NUM_THREADS=1 nice -n 19 .venv/bin/python bench/broad_bench.py run --split report --out /tmp/broad
     .venv/bin/python bench/broad_bench.py table --split selection --out /tmp/broad   # markdown tables
+
+Candidates for the defaults, each with its own ``--out`` and the same ``--cache``: ``--adaptive-params`` (the default's
+settings), ``--classifier-input landmarks`` (the classifier's input widened by RBF similarities to 256 pool items,
+for every strategy), ``--hedge S`` (the default draws part of each batch at random while the model's skill is
+under S; see ``SkillHedged``).
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ from sklearn.model_selection import train_test_split
 
 from active_learning.core.autoencoders import AutoencoderCollapsedError
 from active_learning.core.classifiers import default_classifier
+from active_learning.core.evaluation import cross_validated_metrics
 from active_learning.core.ranking import rank_pool
 from active_learning.core.selector import ActiveSelector
 from active_learning.core.simulation import aulc, load_bundled
@@ -298,10 +304,82 @@ class BadgeStrategy(Strategy):
         return unlabeled[np.asarray(chosen, dtype=np.int64)]
 
 
-def make(name: str, seed: int, kind: str, features: np.ndarray, params: dict | None = None) -> Strategy:
-    """A strategy by name; ``params`` override the default's (``adaptive``) settings."""
+# --- the default, hedged by the model's skill ---------------------------------------------------------------------
+
+
+class SkillHedged(Strategy):
+    """The default strategy with a share of its batch drawn at random while the model is weak (``--hedge S``).
+
+    Skill is the classifier's 5-fold cross-validated accuracy on the labels so far above the majority class's share,
+    as a fraction of what is left above it: ``(accuracy - majority) / (1 - majority)``, 0 for a model no better than
+    always answering the commonest class. With skill below ``threshold`` a share ``(threshold - skill) / threshold``
+    of the batch is drawn at random from the pool, the rest the default picks: where the model cannot tell the
+    classes apart, its most uncertain items are noise, and a random sample is what teaches it. No hedge before a
+    model exists, below 10 labels, or while a class has a single label.
+    """
+
+    def __init__(self, inner: Strategy, features: np.ndarray, threshold: float, random_state: int | None = None):
+        self.inner = inner
+        self.features = features
+        self.threshold = threshold
+        self.random_state = random_state
+
+    def _fit_pool(self) -> None:
+        self.inner.fit(self.X_)
+
+    def _score(self, mask, labels, proba, reconstruction_error):
+        return self.inner._score(mask, labels, proba, reconstruction_error)
+
+    def skill(self, labeled_idx: np.ndarray, labels: np.ndarray) -> float | None:
+        _, counts = np.unique(labels, return_counts=True)
+        if len(labels) < 10 or counts.size < 2 or counts.min() < 2:
+            return None
+        metrics = cross_validated_metrics(
+            default_classifier(self.random_state), self.features[labeled_idx], labels, random_state=self.random_state
+        )
+        if metrics.accuracy is None:
+            return None
+        majority = counts.max() / counts.sum()
+        return (metrics.accuracy - majority) / (1.0 - majority)
+
+    def select(self, batch_size, labeled_idx, labels=None, proba=None, reconstruction_error=None):
+        labeled_idx = np.asarray(labeled_idx, dtype=np.int64)
+        mask = labeled_mask(self.n_items_, labeled_idx)
+        k = min(batch_size, int((~mask).sum()))
+        skill = self.skill(labeled_idx, np.asarray(labels)) if proba is not None and labels is not None else None
+        share = 0.0 if skill is None else float(np.clip((self.threshold - skill) / self.threshold, 0.0, 1.0))
+        n_random = int(np.floor(share * k + 0.5))
+        chosen = np.zeros(0, dtype=np.int64)
+        reasons: list[str] = []
+        rules: list[str] = []
+        self.scores_ = {"total": np.zeros(self.n_items_)}
+        if k > n_random:
+            chosen = self.inner.select(k - n_random, labeled_idx, labels, proba, reconstruction_error)
+            reasons, rules = list(self.inner.reasons_), list(self.inner.rules_)
+            self.scores_ = self.inner.scores_
+        if n_random:
+            rest = np.flatnonzero(~labeled_mask(self.n_items_, np.concatenate([labeled_idx, chosen])))
+            rng = np.random.default_rng([self.random_state or 0, len(labeled_idx)])
+            extra = rng.choice(rest, min(n_random, rest.size), replace=False)
+            chosen = np.concatenate([chosen, extra])
+            reasons += ["random (the model is weak)"] * len(extra)
+            rules += ["random"] * len(extra)
+        self.reasons_, self.rules_ = reasons, rules
+        return chosen.astype(np.int64)
+
+
+def make(
+    name: str, seed: int, kind: str, features: np.ndarray, params: dict | None = None, hedge: float | None = None
+) -> Strategy:
+    """A strategy by name; ``params`` override the default's (``adaptive``) settings, ``hedge`` wraps it in
+    :class:`SkillHedged` with that threshold."""
+
+    def default() -> Strategy:
+        strategy = make_strategy("adaptive", seed, kind, **(params or {}))
+        return strategy if hedge is None else SkillHedged(strategy, features, hedge, random_state=seed)
+
     factories: dict[str, Callable[[], Strategy]] = {
-        "adaptive": lambda: make_strategy("adaptive", seed, kind, **(params or {})),
+        "adaptive": default,
         "random": lambda: RandomStrategy(random_state=seed),
         "margin": lambda: UncertaintyStrategy("margin", random_state=seed),
         "entropy": lambda: UncertaintyStrategy("entropy", random_state=seed),
@@ -341,10 +419,11 @@ def run_one(
     scenario: str,
     params: dict | None = None,
     fit_from_previous: bool = False,
+    hedge: float | None = None,
 ) -> dict[str, Any]:
     kind = data["meta"]["kind"]
     features, y_pool = data["features"], data["y_pool"]
-    strategy = make(strategy_name, seed, kind, features, params).fit(data["embedding"])
+    strategy = make(strategy_name, seed, kind, features, params, hedge).fit(data["embedding"])
     template = default_classifier(seed)
     labeled = warm_start(y_pool, seed) if scenario == "warm" else np.zeros(0, dtype=np.int64)
     n_start = len(labeled)
@@ -421,7 +500,7 @@ def run(args: argparse.Namespace) -> None:
                     path = out / name / scenario / strategy_name / f"{seed}.json"
                     if path.exists():
                         continue
-                    result = run_one(data, strategy_name, seed, scenario, params, args.fit_from_previous)
+                    result = run_one(data, strategy_name, seed, scenario, params, args.fit_from_previous, args.hedge)
                     path.parent.mkdir(parents=True, exist_ok=True)
                     path.write_text(json.dumps(result))
                     print(
@@ -585,6 +664,12 @@ def main() -> None:
         default="columns",
         help="the default classifier's input: the pool-standardized columns (as the engine), or those and their RBF "
         "similarities to 256 pool items (a kernel logistic regression)",
+    )
+    parser.add_argument(
+        "--hedge",
+        type=float,
+        help="draw a share of the default's batches at random while the model's cross-validated skill on the labels "
+        "is under this threshold (see SkillHedged)",
     )
     parser.add_argument(
         "--fit-from-previous",
