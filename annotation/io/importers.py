@@ -37,7 +37,14 @@ from annotation.models import (
     ReviewStatus,
 )
 from core.ahead import read_ahead
-from core.db import bulk_insert, commit_without_waiting_for_disk, in_list, tables_analyze, write_transaction
+from core.db import (
+    bulk_insert,
+    commit_without_waiting_for_disk,
+    driver_datetime,
+    in_list,
+    tables_analyze,
+    write_transaction,
+)
 from core.errors import InvalidInput
 
 TABLE_BATCH = 5_000
@@ -214,11 +221,12 @@ def table_import(job: ImportJob, progress: Progress) -> Outcome:
 
 def _table_pass(job, reader, options, labels, outcome: Outcome, progress: Progress, *, write: bool) -> None:
     counting = not outcome.total
-    prepared = partial(_prepared_batches, reader, options, labels, write=write)
+    now = timezone.now()  # every item and imported label of the import is stamped with its start
+    prepared = partial(_prepared_batches, job.project, reader, options, labels, driver_datetime(now), write=write)
     try:
-        # The next batch is read, typed and hashed in a thread while this one is written: about half an import's
-        # time is spent waiting on the database, the other half in Python reading the file.
-        for batch, items, answers, unknown in read_ahead(prepared, name="import-read-ahead"):
+        # The next batch is read, typed, hashed and turned into rows in a thread while this one is written: about
+        # half an import's time is spent waiting on the database, the other half in Python reading the file.
+        for batch, items, answers, unknown, rows in read_ahead(prepared, name="import-read-ahead"):
             for error in batch.errors:
                 outcome.error(error.where, error.reason)
             if counting:
@@ -229,16 +237,17 @@ def _table_pass(job, reader, options, labels, outcome: Outcome, progress: Progre
             if counting:
                 outcome.total += len(batch.rows) + len(batch.errors)
             if write:
-                _write_batch(job, items, answers, labels, outcome)
+                _write_batch(job, items, answers, labels, outcome, now=now, rows=rows)
             outcome.processed = outcome.error_count + outcome.created + outcome.duplicates
             progress(outcome)
     except tables.TableError as exc:
         raise ImportFailed(str(exc), outcome) from exc
 
 
-def _prepared_batches(reader, options, labels, *, write: bool) -> Iterator[tuple]:
-    """(batch, its new items, their imported labels by content hash, rows with an unknown label) batch by
-    batch; items only when they are to be written (the checking pass needs the errors alone)."""
+def _prepared_batches(project, reader, options, labels, stamp, *, write: bool) -> Iterator[tuple]:
+    """(batch, its new items, their imported labels by content hash, rows with an unknown label, the items' rows
+    to insert, created at `stamp`) batch by batch; items and rows only when they are to be written (the checking
+    pass needs the errors alone)."""
     for batch in reader.batches():
         items, answers, unknown = [], {}, []
         for where, row in zip(batch.where, batch.rows, strict=True):
@@ -253,7 +262,7 @@ def _prepared_batches(reader, options, labels, *, write: bool) -> Iterator[tuple
             items.append(item)
             if label_name is not None:
                 answers[item.content_hash] = label_name
-        yield batch, items, answers, unknown
+        yield batch, items, answers, unknown, _item_rows(project, items, answers, stamp) if write else []
 
 
 def schema_problems(project: Project, columns: list[dict[str, str]]) -> list[str]:
@@ -334,9 +343,10 @@ class NewItem:
 INSERTED_FIELDS = ["project", *exporters.ITEM_FIELDS, "image", "thumbnail", "created_at"]
 
 
-def _item_rows(project: Project, items: list[NewItem], answers: dict[str, str], now) -> list[tuple]:
-    """New items' rows, in INSERTED_FIELDS order. One that arrives with an imported label is written with its
-    count, status and agreement already right, so the label costs no second write of the item."""
+def _item_rows(project: Project, items: list[NewItem], answers: dict[str, str], stamp) -> list[tuple]:
+    """New items' rows, in INSERTED_FIELDS order, created at `stamp` (as core.db.driver_datetime gives it). One
+    that arrives with an imported label is written with its count, status and agreement already right, so the
+    label costs no second write of the item."""
     done = ItemStatus.DONE if project.overlap <= 1 else ItemStatus.OPEN
     plain = (ItemStatus.OPEN, 0, 0.0)
     labeled = (done, 1, 0.0)
@@ -362,7 +372,7 @@ def _item_rows(project: Project, items: list[NewItem], answers: dict[str, str], 
                 unreviewed,
                 item.image,
                 item.thumbnail,
-                now,
+                stamp,
             )
         )
     return rows
@@ -406,14 +416,23 @@ def _ids_by_hash(project_id: int, hashes: list[str]) -> dict[str, int]:
 
 
 def _write_batch(
-    job: ImportJob, items: list[NewItem], answers: dict[str, str], labels: dict[str, Label], outcome: Outcome
+    job: ImportJob,
+    items: list[NewItem],
+    answers: dict[str, str],
+    labels: dict[str, Label],
+    outcome: Outcome,
+    *,
+    now=None,
+    rows: list[tuple] | None = None,
 ) -> None:
     """Insert the batch's items and their imported labels in one transaction. Content already in the project
-    (or twice in the batch) is not inserted again: the unique content hash skips it and it is reported."""
-    now = timezone.now()
+    (or twice in the batch) is not inserted again: the unique content hash skips it and it is reported. `rows`
+    are the items' rows when already made (_item_rows, stamped `now`)."""
+    now = now or timezone.now()
+    if rows is None:
+        rows = _item_rows(job.project, items, answers, driver_datetime(now))
     with write_transaction():  # on SQLite, in line with annotators' writes instead of polling against them
         commit_without_waiting_for_disk()
-        rows = _item_rows(job.project, items, answers, now)
         fresh = dict(bulk_insert(Item, INSERTED_FIELDS, rows, ignore_conflicts=True, returning=["content_hash", "id"]))
         created: set[str] = set()
         for item in items:
@@ -434,7 +453,7 @@ def _import_labels(
     were already in the project are looked up and recounted."""
     known = _ids_by_hash(job.project_id, [h for h in answers if h not in fresh])
     ids = {**known, **fresh}
-    annotator, version = job.created_by_id, job.project.schema_version
+    annotator, version, stamp = job.created_by_id, job.project.schema_version, driver_datetime(now)
     keys = {
         f"import:{job.project_id}:{content_hash[:40]}": (ids[content_hash], labels[name.casefold()])
         for content_hash, name in answers.items()
@@ -448,7 +467,7 @@ def _import_labels(
                 Annotation,
                 ANNOTATION_FIELDS,
                 [
-                    (item_id, annotator, version, AnnotationStatus.ACTIVE, key, False, now, now)
+                    (item_id, annotator, version, AnnotationStatus.ACTIVE, key, False, stamp, stamp)
                     for key, (item_id, _) in keys.items()
                 ],
                 ignore_conflicts=True,
