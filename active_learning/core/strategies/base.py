@@ -40,9 +40,18 @@ def _unlabeled_or_raise(mask: np.ndarray, batch_size: int) -> np.ndarray:
 
 
 def top_k(scores: np.ndarray, candidates: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the ``k`` best ``candidates`` by ``scores`` (n_items,), highest first, ties to the lower index."""
+    """Indices of the ``k`` best ``candidates`` by ``scores`` (n_items,), highest first, ties to the lower index,
+    NaN last."""
     candidates = np.asarray(candidates, dtype=np.int64)
-    order = np.lexsort((candidates, -scores[candidates]))
+    keys = -scores[candidates]
+    if 0 < k < len(candidates) // 2:
+        # Only candidates scoring at least the k-th best can be among the k: a partition (linear time) finds them,
+        # then only they are sorted (a million candidates' full sort took 0.1 s; a batch needs ten).
+        scored = keys[~np.isnan(keys)]
+        if len(scored) >= k:
+            near = np.flatnonzero(keys <= np.partition(scored, k - 1)[k - 1])
+            candidates, keys = candidates[near], keys[near]
+    order = np.lexsort((candidates, keys))
     return candidates[order[:k]]
 
 

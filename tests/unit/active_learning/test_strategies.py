@@ -15,6 +15,7 @@ from active_learning.core.strategies import (
     UncertaintyStrategy,
     WeightedStrategy,
     make_strategy,
+    top_k,
 )
 
 
@@ -394,3 +395,18 @@ def test_unknown_strategy_names_and_parameters_are_refused():
         make_strategy("margin", exploration_share=0.2)
     with pytest.raises(ValueError, match="unmixable"):
         make_strategy("mix", mix={"adaptive": 1.0})
+
+
+def test_top_k_is_the_head_of_a_full_sort_by_score_then_index_with_nan_last():
+    """The partition shortcut for small k changes nothing: ties (many, on a few distinct scores) go to the lower
+    index, NaN and -inf scores come last, and any k, candidate subset and order gives the full sort's head."""
+    rng = np.random.default_rng(3)
+    for _ in range(500):
+        n = int(rng.integers(1, 80))
+        scores = rng.integers(0, 4, n).astype(float)
+        scores[rng.random(n) < 0.2] = np.nan
+        scores[rng.random(n) < 0.1] = -np.inf
+        candidates = rng.permutation(n)[: rng.integers(0, n + 1)]
+        k = int(rng.integers(0, n + 2))
+        full_sort = candidates[np.lexsort((candidates, -scores[candidates]))]
+        assert top_k(scores, candidates, k).tolist() == full_sort[:k].tolist()
