@@ -208,27 +208,31 @@ def web_command(host: str, port: int, workers: int) -> list[str]:
     ]
 
 
-def worker_commands(single: bool = False) -> dict[str, list[str]]:
+def worker_commands(single: bool = False, ranking_nice: int = 0) -> dict[str, list[str]]:
     """As scripts/run.sh starts the workers: name -> command, one worker per queue of settings.TASK_QUEUES
-    (beat in the interactive one), at its lower CPU priority and with its statement limit; `single`: one worker
-    for every queue."""
+    (beat in the interactive one), at its CPU priority (`ranking_nice` for the rankings worker, 10 for the others)
+    and with its statement limit; `single`: one worker for every queue."""
     from django.conf import settings
 
-    base = ["nice", "-n", "10", "env", "DATABASE_STATEMENT_TIMEOUT_S=900", str(VENV_BIN / "celery"), "-A", "loupe"]
-    base += ["worker"]
-    base += ["--loglevel", "INFO", "--concurrency", "1", "--without-gossip", "--without-mingle"]
+    def base(nice: int) -> list[str]:
+        command = ["nice", "-n", str(nice), "env", "DATABASE_STATEMENT_TIMEOUT_S=900", str(VENV_BIN / "celery")]
+        return [*command, "-A", "loupe", "worker", "--loglevel", "INFO", "--concurrency", "1", "--without-gossip"]
+
     if single:
-        return {"worker": [*base, "--beat"]}
+        return {"worker": [*base(10), "--without-mingle", "--beat"]}
     commands = {}
     for kind, queue in settings.TASK_QUEUES.items():
         beat = ["--beat"] if kind == "interactive" else []
-        commands[kind] = [*base, "--queues", queue, "--hostname", f"{kind}@%h", *beat]
+        nice = ranking_nice if kind == "rankings" else 10
+        commands[kind] = [*base(nice), "--without-mingle", "--queues", queue, "--hostname", f"{kind}@%h", *beat]
     return commands
 
 
 class Processes:
     """The web server and workers of the install, each in its own process group (so that a kill takes its pool
-    children too); logs in the scratch directory."""
+    children too) but in this session, as `make run` starts them in its terminal's: Linux shares the CPU between
+    sessions first, so the workers' lower priority counts only against processes of their own session. Logs in the
+    scratch directory."""
 
     def __init__(self, scratch: Path, env: dict[str, str], web: list[str], workers: dict[str, list[str]]):
         self.scratch, self.env, self.web_cmd, self.worker_cmds = scratch, env, web, workers
@@ -237,9 +241,7 @@ class Processes:
 
     def _start(self, name: str, command: list[str]) -> subprocess.Popen:
         log = open(self.scratch / f"{name}.log", "ab")  # noqa: SIM115 - kept open for the process's life
-        return subprocess.Popen(
-            command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        return subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, process_group=0)
 
     def start_web(self, url: str) -> None:
         self.web = self._start("web", self.web_cmd)
@@ -846,7 +848,10 @@ def start_install(args, scratch: Path) -> tuple[Install, Processes, str]:
 
     connections.close_all()
     processes = Processes(
-        scratch, env, web_command("127.0.0.1", args.port, args.web_workers), worker_commands(args.single_worker)
+        scratch,
+        env,
+        web_command("127.0.0.1", args.port, args.web_workers),
+        worker_commands(args.single_worker, args.ranking_nice),
     )
     processes.start_web(base_url)
     processes.start_workers()
@@ -862,6 +867,9 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
         "--single-worker", action="store_true", help="one worker for every queue (make run starts one per queue)"
     )
     parser.add_argument("--port", type=int, default=8791)
+    parser.add_argument(
+        "--ranking-nice", type=int, default=0, help="the rankings worker's CPU priority (make run: RANKING_NICE, 0)"
+    )
     parser.add_argument("--timeout-s", type=float, default=30.0, help="annotators' HTTP timeout")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory (logs) afterwards")
 

@@ -20,15 +20,20 @@ $py manage.py load_demo
 # must run only once.
 queue=${CELERY_QUEUE:-loupe}
 # Workers read whole pools in one statement (an embedding of a million items): a longer statement limit than the
-# web's, which stays short so no request waits on a stuck writer. They run at a lower CPU priority, so on a
-# small machine a ranking or an embedding takes the cores the web is not using instead of slowing annotators.
-celery=(nice -n "${WORKER_NICE:-10}" env DATABASE_STATEMENT_TIMEOUT_S="${WORKER_STATEMENT_TIMEOUT_S:-900}"
+# web's, which stays short so no request waits on a stuck writer. Imports, exports and embeddings run at a lower
+# CPU priority, so on a small machine they take the cores the web is not using instead of slowing annotators;
+# rankings run at the web's: a ranking is the order annotators are served next, and its runs are short, one at a
+# time.
+celery=(env DATABASE_STATEMENT_TIMEOUT_S="${WORKER_STATEMENT_TIMEOUT_S:-900}"
   .venv/bin/celery -A loupe worker --loglevel INFO --without-gossip --without-mingle)
-"${celery[@]}" --beat --queues "$queue" --hostname "interactive@%h" --concurrency "${WORKER_CONCURRENCY:-1}" &
+nice -n "${WORKER_NICE:-10}" "${celery[@]}" --beat --queues "$queue" --hostname "interactive@%h" \
+  --concurrency "${WORKER_CONCURRENCY:-1}" &
 interactive=$!
-"${celery[@]}" --queues "$queue-rankings" --hostname "rankings@%h" --concurrency "${RANKING_CONCURRENCY:-1}" &
+nice -n "${RANKING_NICE:-0}" "${celery[@]}" --queues "$queue-rankings" --hostname "rankings@%h" \
+  --concurrency "${RANKING_CONCURRENCY:-1}" &
 rankings=$!
-"${celery[@]}" --queues "$queue-training" --hostname "training@%h" --concurrency "${TRAINING_CONCURRENCY:-1}" &
+nice -n "${WORKER_NICE:-10}" "${celery[@]}" --queues "$queue-training" --hostname "training@%h" \
+  --concurrency "${TRAINING_CONCURRENCY:-1}" &
 training=$!
 trap 'kill $interactive $rankings $training 2>/dev/null; wait $interactive $rankings $training 2>/dev/null' EXIT INT TERM
 
