@@ -777,9 +777,9 @@ def _pool_percentiles(ranking, head: np.ndarray) -> dict[str, np.ndarray]:
     """The scores the strategy used, as percentiles among the unlabeled items, for the `head` positions: the
     strategy's own order ("strategy") and each score behind "why this item"."""
     unlabeled = ranking.priority >= 0  # labeled items have priority -1
-    found = {"strategy": pool_percentiles(ranking.priority, unlabeled)[head]}
+    found = {"strategy": pool_percentiles(ranking.priority, unlabeled, head)}
     for name, values in ranking.why.items():
-        found[name] = pool_percentiles(values, unlabeled)[head]
+        found[name] = pool_percentiles(values, unlabeled, head)
     return found
 
 

@@ -4,6 +4,7 @@ items apart where raw scores do not."""
 import numpy as np
 
 from active_learning.advice import explanation, model_split, pool_percentiles
+from active_learning.core.scores import rank_normalize
 
 DIGITS = [str(d) for d in range(10)]
 
@@ -57,3 +58,25 @@ def test_multi_label_hesitation_names_the_label_closest_to_a_coin_toss():
     assert model_split(proba, ["cat", "dog", "bird"], multilabel=True) == (
         "the model gives dog 52%, close to a coin toss"
     )
+
+
+def test_percentiles_at_some_positions_are_those_of_the_whole_pool_ranked():
+    """Ties share their mean rank, infinite scores rank at the ends, labeled items and NaN scores have none: the
+    same as ranking every unlabeled item with rank_normalize, at any positions asked for."""
+    rng = np.random.default_rng(5)
+    for _ in range(300):
+        n = int(rng.integers(1, 40))
+        raw = rng.integers(0, 5, n).astype(float)
+        raw[rng.random(n) < 0.15] = np.nan
+        raw[rng.random(n) < 0.1] = np.inf
+        raw[rng.random(n) < 0.1] = -np.inf
+        unlabeled = rng.random(n) < 0.8
+        at = rng.integers(0, n, int(rng.integers(0, n + 1)))
+
+        expected = np.full(n, np.nan)
+        ranked = unlabeled & ~np.isnan(raw)
+        if ranked.any():
+            expected[ranked] = rank_normalize(raw[ranked])
+
+        np.testing.assert_array_equal(pool_percentiles(raw, unlabeled, at), expected[at])
+        np.testing.assert_array_equal(pool_percentiles(raw, unlabeled), expected)
