@@ -214,17 +214,15 @@ def worker_commands(single: bool = False, ranking_nice: int = 0) -> dict[str, li
     and with its statement limit; `single`: one worker for every queue."""
     from django.conf import settings
 
-    def base(nice: int) -> list[str]:
-        command = ["nice", "-n", str(nice), "env", "DATABASE_STATEMENT_TIMEOUT_S=900", str(VENV_BIN / "celery")]
-        return [*command, "-A", "loupe", "worker", "--loglevel", "INFO", "--concurrency", "1", "--without-gossip"]
-
+    worker = ["env", "DATABASE_STATEMENT_TIMEOUT_S=900", str(VENV_BIN / "celery"), "-A", "loupe", "worker"]
+    worker += ["--loglevel", "INFO", "--concurrency", "1", "--without-gossip", "--without-mingle"]
     if single:
-        return {"worker": [*base(10), "--without-mingle", "--beat"]}
+        return {"worker": ["nice", "-n", "10", *worker, "--beat"]}
     commands = {}
     for kind, queue in settings.TASK_QUEUES.items():
-        beat = ["--beat"] if kind == "interactive" else []
         nice = ranking_nice if kind == "rankings" else 10
-        commands[kind] = [*base(nice), "--without-mingle", "--queues", queue, "--hostname", f"{kind}@%h", *beat]
+        beat = ["--beat"] if kind == "interactive" else []
+        commands[kind] = ["nice", "-n", str(nice), *worker, "--queues", queue, "--hostname", f"{kind}@%h", *beat]
     return commands
 
 
