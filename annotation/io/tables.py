@@ -349,25 +349,26 @@ def _csv_stream(reader, bad: list, truncated: bool) -> Iterator[_Raw]:
     import pyarrow as pa
 
     record = 1  # the header
-    while True:
-        try:
-            batch = reader.read_next_batch()
-        except StopIteration:
-            break
-        except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-            if truncated:
-                break  # a preview's head ends inside a quoted value: show what came before
-            raise TableError(f"The file cannot be read past row {record}: {_arrow_message(exc)}") from exc
-        skipped = sorted(number for number, _ in bad if number is not None)
-        errors = [RowError(f"row {number}" if number else "a row", reason) for number, reason in bad]
-        bad.clear()
-        where, taken = [], set(skipped)
-        while len(where) < batch.num_rows:
-            record += 1
-            if record not in taken:
-                where.append(f"row {record}")
-        record = max([record, *skipped])
-        yield _Raw([], list(batch.columns), where, errors)  # Arrow string arrays: checked and converted vectorised
+    with reader:  # closed however the stream ends: Arrow's reading-ahead stops with it, not at interpreter exit
+        while True:
+            try:
+                batch = reader.read_next_batch()
+            except StopIteration:
+                break
+            except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+                if truncated:
+                    break  # a preview's head ends inside a quoted value: show what came before
+                raise TableError(f"The file cannot be read past row {record}: {_arrow_message(exc)}") from exc
+            skipped = sorted(number for number, _ in bad if number is not None)
+            errors = [RowError(f"row {number}" if number else "a row", reason) for number, reason in bad]
+            bad.clear()
+            where, taken = [], set(skipped)
+            while len(where) < batch.num_rows:
+                record += 1
+                if record not in taken:
+                    where.append(f"row {record}")
+            record = max([record, *skipped])
+            yield _Raw([], list(batch.columns), where, errors)  # Arrow string arrays: checked and converted vectorised
     if bad:
         yield _Raw([], [], [], [RowError(f"row {n}" if n else "a row", reason) for n, reason in bad])
 
